@@ -1,0 +1,1 @@
+"""Accounts: the account state folded from account events, credentials and tokens."""

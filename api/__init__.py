@@ -1,0 +1,1 @@
+"""Read API: stats, accounts and keys over HTTP."""

@@ -1,0 +1,166 @@
+"""CodeTrackr's stats endpoints, read from the daily projection in the user's timezone."""
+
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Annotated, Any, ParamSpec, Protocol, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from api.stats import (
+    DateRange,
+    daily_average,
+    daily_series,
+    iso_utc,
+    ranked,
+    resolve_range,
+    streaks,
+    sum_breakdown,
+    today_in,
+    top,
+)
+from http_edge.auth import Principal
+from http_edge.errors import ApiError
+from projections.clickhouse import ProjectionStoreUnavailable
+from projections.daily import DailyRow, day_bounds
+
+Authenticate = Callable[[Request], Awaitable[Principal]]
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class StatsStore(Protocol):
+    """What the read API needs from the projection store (blocking calls; run in threads)."""
+
+    def daily_rows(self, user_id: str, start: date, end: date) -> list[DailyRow]: ...
+
+    def last_heartbeat_by_project(
+        self, user_id: str, start_epoch: float, end_epoch: float
+    ) -> dict[str, float]: ...
+
+    def active_dates(self, user_id: str) -> list[date]: ...
+
+
+async def _blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    try:
+        return await run_in_threadpool(fn, *args, **kwargs)
+    except ProjectionStoreUnavailable:
+        raise ApiError(
+            503, "stats are temporarily unavailable", headers={"Retry-After": "5"}
+        ) from None
+
+
+def _pct(part: float, whole: float) -> float:
+    return round(100.0 * part / whole, 2) if whole > 0 else 0.0
+
+
+def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
+    CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+    RangeQ = Annotated[str | None, Query(description="7d (default), 30d, 90d or all")]
+    DayQ = Annotated[str | None, Query(description="ISO 8601 date or datetime")]
+
+    async def span_and_rows(
+        principal: Principal, range_: str | None, start: str | None, end: str | None
+    ) -> tuple[DateRange, list[DailyRow], list[date]]:
+        tz = principal.user.timezone
+        user_id = principal.user.user_id
+        active = await _blocking(store.active_dates, user_id)
+        span = resolve_range(
+            range_,
+            start,
+            end,
+            tz=tz,
+            today=today_in(tz),
+            first_active=active[0] if active else None,
+        )
+        rows = await _blocking(store.daily_rows, user_id, span.start, span.end)
+        return span, rows, active
+
+    @router.get("/summary", summary="Totals, daily average, streaks and top language/project")
+    async def summary(
+        principal: CurrentPrincipal,
+        range: RangeQ = None,
+        start: DayQ = None,
+        end: DayQ = None,
+    ) -> dict[str, Any]:
+        span, rows, active = await span_and_rows(principal, range, start, end)
+        current, longest = streaks(active, today_in(span.timezone))
+        range_start, range_end = span.iso_bounds()
+        return {
+            "total_seconds": round(sum(r.total_seconds for r in rows)),
+            "daily_average": daily_average(rows),
+            "streak_current": current,
+            "streak_longest": longest,
+            "top_language": top(sum_breakdown(rows, "language")),
+            "top_project": top(sum_breakdown(rows, "project")),
+            "range_start": range_start,
+            "range_end": range_end,
+            "timezone": span.timezone,
+        }
+
+    @router.get("/languages", summary="Time per language with percentages")
+    async def languages(
+        principal: CurrentPrincipal,
+        range: RangeQ = None,
+        start: DayQ = None,
+        end: DayQ = None,
+    ) -> dict[str, Any]:
+        _, rows, _ = await span_and_rows(principal, range, start, end)
+        total = sum(r.total_seconds for r in rows)
+        return {
+            "total_seconds": round(total),
+            "languages": [
+                {"language": name, "seconds": round(sec), "percentage": _pct(sec, total)}
+                for name, sec in ranked(sum_breakdown(rows, "language"))
+            ],
+        }
+
+    @router.get("/projects", summary="Time per project with the most recent heartbeat")
+    async def projects(
+        principal: CurrentPrincipal,
+        range: RangeQ = None,
+        start: DayQ = None,
+        end: DayQ = None,
+    ) -> dict[str, Any]:
+        span, rows, _ = await span_and_rows(principal, range, start, end)
+        first, _ = day_bounds(span.start, span.timezone)
+        _, last = day_bounds(span.end, span.timezone)
+        latest = await _blocking(
+            store.last_heartbeat_by_project, principal.user.user_id, first, last
+        )
+        return {
+            "projects": [
+                {
+                    "project": name,
+                    "seconds": round(sec),
+                    "last_heartbeat": iso_utc(latest[name]) if name in latest else None,
+                }
+                for name, sec in ranked(sum_breakdown(rows, "project"))
+            ]
+        }
+
+    @router.get("/daily", summary="Seconds per local day")
+    async def daily(
+        principal: CurrentPrincipal,
+        range: RangeQ = None,
+        start: DayQ = None,
+        end: DayQ = None,
+    ) -> dict[str, Any]:
+        span, rows, _ = await span_and_rows(principal, range, start, end)
+        return {
+            "daily": [
+                {"date": day.isoformat(), "seconds": round(sec)}
+                for day, sec in daily_series(rows, span)
+            ],
+            "timezone": span.timezone,
+        }
+
+    @router.get("/streaks", summary="Current and longest streak of coding days")
+    async def streaks_(principal: CurrentPrincipal) -> dict[str, Any]:
+        active = await _blocking(store.active_dates, principal.user.user_id)
+        current, longest = streaks(active, today_in(principal.user.timezone))
+        return {"current_streak": current, "longest_streak": longest}
+
+    return router

@@ -1,0 +1,1 @@
+"""The composition root: settings, wiring of adapters, and the command-line interface."""

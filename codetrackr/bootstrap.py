@@ -1,0 +1,142 @@
+"""The composition root: builds adapters from settings and wires them into each service.
+
+Roles: ``serve`` (everything in one process on embedded defaults: ingest, read API and the
+in-process projection runner), ``ingest`` (write endpoints only), ``api`` (accounts and reads).
+The faust worker and replay are wired in :mod:`codetrackr.cli` from the same builders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+
+from accounts.credentials import TokenIssuer
+from accounts.directory import AccountDirectory
+from api.routes_accounts import build_accounts_router
+from api.routes_stats import build_stats_router
+from codetrackr.settings import Settings
+from eventlog.factory import open_event_log
+from eventlog.port import EventLog
+from http_edge.auth import Authenticator, Principal
+from http_edge.errors import install_error_handlers
+from ingest.appender import HeartbeatAppender
+from ingest.routes import build_ingest_router
+from processors.handlers import HeartbeatProjector
+from processors.runner import ProjectionRunner
+from projections.clickhouse import ClickHouseProjectionStore
+from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
+
+Role = Literal["serve", "ingest", "api"]
+_log = logging.getLogger(__name__)
+
+
+def build_event_log(settings: Settings) -> EventLog:
+    return open_event_log(settings.event_log_url, settings.data_dir)
+
+
+def build_store(settings: Settings) -> ClickHouseProjectionStore:
+    return ClickHouseProjectionStore(
+        settings.resolved_clickhouse_url(), database=settings.clickhouse_database
+    )
+
+
+async def prepare_log(log: EventLog, settings: Settings) -> None:
+    await log.start()
+    await log.ensure_topics({HEARTBEATS_TOPIC: settings.heartbeat_partitions, ACCOUNTS_TOPIC: 1})
+
+
+@dataclass
+class _Parts:
+    log: EventLog
+    directory: AccountDirectory
+    store: ClickHouseProjectionStore | None
+
+
+def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log = build_event_log(settings)
+    directory = AccountDirectory(log)
+    tokens = TokenIssuer(settings.resolved_jwt_secret())
+    authenticator = Authenticator(directory, tokens)
+    store = build_store(settings) if role in ("serve", "api") else None
+    parts = _Parts(log, directory, store)
+
+    async def authenticate(request: Request) -> Principal:
+        return await authenticator.authenticate(request)
+
+    async def authenticate_login(request: Request) -> Principal:
+        return await authenticator.authenticate(request, allow_api_key=False)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with running(parts, settings, role):
+            yield
+
+    app = FastAPI(
+        title="CodeTrackr",
+        version="0.1.0",
+        description="Event-sourced coding activity tracker with a WakaTime-compatible API.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    if role in ("serve", "ingest"):
+        app.include_router(
+            build_ingest_router(
+                authenticate,
+                HeartbeatAppender(log),
+                body_limit=settings.body_limit_bytes,
+                import_body_limit=settings.import_body_limit_bytes,
+            )
+        )
+    if role in ("serve", "api"):
+        assert store is not None
+        app.include_router(
+            build_accounts_router(authenticate, authenticate_login, directory, tokens)
+        )
+        app.include_router(build_stats_router(authenticate, store))
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and role of this process")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "role": role}
+
+    return app
+
+
+@contextlib.asynccontextmanager
+async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterator[None]:
+    """Start what a role needs, in dependency order, and stop it in reverse."""
+    await prepare_log(parts.log, settings)
+    stop = asyncio.Event()
+    runner_task: asyncio.Task[None] | None = None
+    runner: ProjectionRunner | None = None
+    try:
+        if parts.store is not None:
+            applied = await run_in_threadpool(parts.store.migrate)
+            if applied:
+                _log.info("applied migrations: %s", ", ".join(applied))
+        await parts.directory.start()
+        if role == "serve":
+            assert parts.store is not None
+            runner = ProjectionRunner(parts.log, HeartbeatProjector(parts.store))
+            await runner.start()
+            runner_task = asyncio.create_task(runner.run(stop), name="projection-runner")
+        yield
+    finally:
+        stop.set()
+        if runner_task is not None:
+            # Let the current batch finish and commit; cancel only if it hangs.
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(runner_task, timeout=10)
+        if runner is not None:
+            await runner.close()
+        await parts.directory.close()
+        await parts.log.close()
+        if parts.store is not None:
+            parts.store.close()

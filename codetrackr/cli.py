@@ -1,0 +1,144 @@
+"""``codetrackr`` command line: serve, ingest, api, worker, replay."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from codetrackr.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _serve(args: argparse.Namespace, role: str) -> int:
+    import uvicorn
+
+    from codetrackr.bootstrap import create_app
+
+    settings = _settings(args)
+    app = create_app(settings, role)  # type: ignore[arg-type]
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=15,
+    )
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from faust import Worker
+
+    from codetrackr.bootstrap import build_event_log, build_store, prepare_log
+    from processors.faust_worker import build_faust_app
+    from processors.handlers import HeartbeatProjector
+
+    settings = _settings(args)
+    if not settings.event_log_url.startswith("kafka://"):
+        print("codetrackr worker needs CODETRACKR_EVENT_LOG_URL=kafka://host:port", file=sys.stderr)
+        return 2
+
+    async def prepare() -> None:
+        log = build_event_log(settings)
+        await prepare_log(log, settings)
+        await log.close()
+
+    asyncio.run(prepare())
+    store = build_store(settings)
+    store.migrate()
+
+    app = build_faust_app(
+        bootstrap=settings.event_log_url.removeprefix("kafka://"),
+        projector_factory=lambda: HeartbeatProjector(store),
+        partitions=settings.heartbeat_partitions,
+        batch_size=settings.worker_batch_size,
+        data_dir=str(settings.data_dir / "faust"),
+    )
+    worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from codetrackr.bootstrap import build_event_log, build_store, prepare_log
+    from processors.handlers import HeartbeatProjector
+    from processors.replay import replay
+
+    settings = _settings(args)
+    store = build_store(settings)
+    store.migrate()
+
+    async def run() -> int:
+        log = build_event_log(settings)
+        await prepare_log(log, settings)
+        bar = tqdm(total=0, unit="rec", desc="replay", disable=args.quiet)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            return await replay(
+                log, HeartbeatProjector(store), store.truncate_projections, progress=progress
+            )
+        finally:
+            bar.close()
+            await log.close()
+
+    try:
+        done = asyncio.run(run())
+    finally:
+        store.close()
+    print(f"replayed {done} records into {settings.clickhouse_database}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codetrackr", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_server_flags(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+        p.add_argument("--port", type=int, default=None, help="listen port (default 8000)")
+        p.add_argument("--data-dir", type=Path, default=None, help="data directory (./data)")
+        return p
+
+    with_server_flags(sub.add_parser("serve", help="everything in one process (embedded)"))
+    with_server_flags(sub.add_parser("ingest", help="the ingest service (write endpoints)"))
+    with_server_flags(sub.add_parser("api", help="the read API and accounts service"))
+    worker = sub.add_parser("worker", help="a faust projection worker (distributed mode)")
+    worker.add_argument("--data-dir", type=Path, default=None)
+    rep = sub.add_parser("replay", help="rebuild every projection from the log")
+    rep.add_argument("--data-dir", type=Path, default=None)
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command in ("serve", "ingest", "api"):
+        return _serve(args, args.command)
+    if args.command == "worker":
+        return _worker(args)
+    return _replay(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

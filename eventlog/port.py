@@ -1,0 +1,105 @@
+"""The event log port: an append-only, partitioned, durable log with consumer groups.
+
+Two adapters implement it and pass one contract suite (``tests/contract/test_eventlog_contract.py``):
+:class:`eventlog.embedded.SqliteEventLog` (one process, a file in the data dir) and
+:class:`eventlog.kafka.KafkaEventLog` (aiokafka against any Kafka-protocol broker).
+
+Semantics every adapter keeps:
+
+* ``append`` returns only once every record is durably stored (fsync'd / ``acks=all``). If it
+  raises, the caller must treat the whole call as failed; records may or may not be stored, so
+  producers make events idempotent (deterministic ids) and clients retry.
+* Records with the same key land on the same partition and are read in append order.
+* A ``LogReader`` of a group sees every record from the group's committed position on; a record is
+  delivered again after a restart unless its offset was committed (at-least-once). Processors
+  write their output first and commit after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class LogError(Exception):
+    """Base class of every error the event log raises."""
+
+
+class LogUnavailable(LogError):
+    """The log could not durably store or serve records now; nothing is acknowledged. Retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A record to append. ``key`` decides the partition."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A record read back from the log, with its position."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPartition:
+    topic: str
+    partition: int
+
+
+class LogReader(Protocol):
+    """A consumer-group member reading some topics.
+
+    ``fetch`` blocks up to ``timeout_s`` and returns at most ``max_records`` records (possibly
+    none), in offset order within each partition. ``commit`` records, per partition, the offset of
+    the *next* record to read; a group restarted later resumes there. ``seek_to_beginning`` moves
+    this member's assigned partitions back to offset 0 (for replays). ``positions`` gives the next
+    offset this member will read for each assigned partition. Methods raise :class:`LogUnavailable`
+    when the log cannot be reached.
+    """
+
+    async def start(self) -> None: ...
+
+    async def fetch(self, max_records: int, timeout_s: float) -> list[Delivered]: ...
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None: ...
+
+    async def seek_to_beginning(self) -> None: ...
+
+    async def positions(self) -> dict[TopicPartition, int]: ...
+
+    async def close(self) -> None: ...
+
+
+class EventLog(Protocol):
+    """The log itself. ``start`` connects (and creates topics); ``close`` flushes and disconnects."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ensure_topics(self, topics: Mapping[str, int]) -> None:
+        """Create missing topics with the given partition counts (existing ones are left alone)."""
+        ...
+
+    async def append(self, records: Sequence[Record]) -> None:
+        """Durably append ``records``; see the module docs for the failure contract."""
+        ...
+
+    async def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
+        """Offset one past the last record of every partition of ``topic``."""
+        ...
+
+    def reader(self, topics: Sequence[str], group: str) -> LogReader:
+        """A new, not yet started, consumer-group member for ``topics``."""
+        ...

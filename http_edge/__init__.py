@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by ingest and api: the error envelope, authentication, body limits."""

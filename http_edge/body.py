@@ -1,0 +1,37 @@
+"""Reading JSON request bodies with a size limit, before any parsing happens."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from http_edge.errors import ApiError
+
+DEFAULT_BODY_LIMIT = 2 * 1024 * 1024
+
+
+async def read_json(request: Request, limit: int = DEFAULT_BODY_LIMIT) -> Any:
+    """Return the parsed JSON body; 413 past ``limit`` bytes, 400 when it is not JSON.
+
+    The limit is enforced while streaming, so a lying or absent Content-Length cannot make the
+    server buffer more than ``limit`` bytes.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise ApiError(400, "request body is empty; expected JSON", code="invalid_json")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, f"malformed JSON: {exc}", code="invalid_json") from None

@@ -1,0 +1,114 @@
+"""One JSON error envelope for the whole HTTP API.
+
+Every error response, whatever raised it, has the body::
+
+    {"error": {"code": "<machine code>", "message": "<human text>", "details": {...}}}
+
+Status codes (also in docs/api.md): 400 malformed JSON or invalid input (``details.fields`` names
+each bad field), 401 missing or bad credentials, 403 not yours, 404 unknown path or resource,
+405 wrong method, 409 conflict, 413 body too large, 429 too many requests, 503 the event log or
+a store is unavailable (nothing was written; retry), 500 anything else (no internals revealed).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+_log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """Raise anywhere in a request to answer with the envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or _CODES.get(status, "error")
+        self.message = message
+        self.details = details or {}
+        self.headers = headers
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    return JSONResponse(
+        error_body(error.code, error.message, error.details),
+        status_code=error.status,
+        headers=error.headers,
+    )
+
+
+def describe_validation_errors(errors: list[Any]) -> dict[str, str]:
+    """Turn pydantic error dicts into ``{"field.path": "what is wrong"}``."""
+    fields: dict[str, str] = {}
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        fields[".".join(loc) or "body"] = str(err.get("msg", "invalid"))
+    return fields
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        fields = describe_validation_errors(list(exc.errors()))
+        first = next(iter(fields.items()), ("body", "invalid"))
+        return error_response(
+            ApiError(
+                400,
+                f"invalid {first[0]}: {first[1]}",
+                code="validation_error",
+                details={"fields": fields},
+            )
+        )
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        message = exc.detail if isinstance(exc.detail, str) else _CODES.get(exc.status_code, "")
+        return error_response(
+            ApiError(exc.status_code, message, headers=dict(exc.headers or {}) or None)
+        )
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        _log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(ApiError(500, "internal server error"))
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

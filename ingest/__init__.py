@@ -1,0 +1,1 @@
+"""Ingest service: accepts heartbeats in every dialect, normalizes them, appends them to the log."""

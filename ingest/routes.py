@@ -1,0 +1,194 @@
+"""Ingest endpoints in both dialects.
+
+CodeTrackr: ``POST /api/v1/heartbeat`` (one), ``/api/v1/heartbeats`` (many), ``/api/v1/import``.
+WakaTime: ``POST /api/v1/users/{user}/heartbeats`` (object or array) and ``.../heartbeats.bulk``
+with the per-item ``responses`` contract: valid items are appended and answered 201 each, invalid
+ones get their own 400 inside a 201; only when nothing is valid does the whole request fail.
+Every 2xx is sent after the log acknowledged the append.
+"""
+
+# No `from __future__ import annotations` here: FastAPI must resolve the locally defined
+# dependency aliases (`CurrentPrincipal`) when the routes are declared.
+
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from http_edge.auth import Principal
+from http_edge.body import read_json
+from http_edge.errors import ApiError
+from ingest.appender import HeartbeatAppender
+from ingest.normalize import (
+    ItemError,
+    RequestMeta,
+    codetrackr_item,
+    dedupe,
+    resolve_timezone,
+    wakatime_item,
+)
+from schemas.heartbeat import Dialect, Heartbeat
+
+Authenticate = Callable[[Request], Awaitable[Principal]]
+
+MAX_ITEMS_PER_REQUEST = 10_000
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def wakatime_view(hb: Heartbeat) -> dict[str, Any]:
+    """A stored heartbeat in WakaTime's field names."""
+    return {
+        "id": hb.event_id,
+        "user_id": hb.user_id,
+        "entity": hb.entity,
+        "type": hb.type,
+        "category": hb.category,
+        "time": hb.time,
+        "project": hb.project,
+        "project_root_count": hb.project_root_count,
+        "branch": hb.branch,
+        "language": hb.language,
+        "dependencies": list(hb.dependencies),
+        "lines": hb.lines,
+        "line_additions": hb.line_additions,
+        "line_deletions": hb.line_deletions,
+        "lineno": hb.lineno,
+        "cursorpos": hb.cursorpos,
+        "is_write": hb.is_write,
+        "machine_name_id": hb.machine,
+        "user_agent_id": hb.user_agent,
+        "created_at": _iso(hb.received_at),
+        "modified_at": _iso(hb.received_at),
+    }
+
+
+def _meta(request: Request, principal: Principal) -> RequestMeta:
+    user = principal.user
+    return RequestMeta(
+        user_id=user.user_id,
+        received_at=time.time(),
+        timezone=resolve_timezone(
+            user.timezone if user.timezone_set else None, request.headers.get("timezone")
+        ),
+        user_agent=request.headers.get("user-agent"),
+        machine=request.headers.get("x-machine-name"),
+    )
+
+
+def _as_list(body: Any) -> list[Any]:
+    if not isinstance(body, list):
+        raise ApiError(400, "expected a JSON array of heartbeats", code="validation_error")
+    if len(body) > MAX_ITEMS_PER_REQUEST:
+        raise ApiError(413, f"at most {MAX_ITEMS_PER_REQUEST} heartbeats per request")
+    return body
+
+
+def _raise_item_errors(errors: list[ItemError], single: bool) -> None:
+    fields: dict[str, str] = {}
+    for err in errors:
+        for path, problem in err.fields.items():
+            fields[path if single else f"{err.index}.{path}"] = problem
+    first_path, first_problem = next(iter(fields.items()))
+    raise ApiError(
+        400,
+        f"invalid {first_path}: {first_problem}",
+        code="validation_error",
+        details={"fields": fields},
+    )
+
+
+def build_ingest_router(
+    authenticate: Authenticate,
+    appender: HeartbeatAppender,
+    *,
+    body_limit: int,
+    import_body_limit: int,
+) -> APIRouter:
+    router = APIRouter(tags=["ingest"])
+    CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+    async def codetrackr_batch(
+        request: Request, principal: Principal, items: list[Any], source: Dialect, single: bool
+    ) -> list[Heartbeat]:
+        meta = _meta(request, principal)
+        results = [codetrackr_item(item, i, meta, source=source) for i, item in enumerate(items)]
+        errors = [r for r in results if isinstance(r, ItemError)]
+        if errors:
+            _raise_item_errors(errors, single)
+        accepted = dedupe([r for r in results if isinstance(r, Heartbeat)])
+        await appender.append(principal.user.user_id, accepted)
+        return accepted
+
+    @router.post("/api/v1/heartbeat", summary="Record one heartbeat (CodeTrackr dialect)")
+    async def heartbeat(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+        body = await read_json(request, body_limit)
+        if not isinstance(body, dict):
+            raise ApiError(400, "expected a JSON object", code="validation_error")
+        accepted = await codetrackr_batch(request, principal, [body], "codetrackr", True)
+        return {"status": "ok", "recorded_at": _iso(accepted[0].received_at)}
+
+    @router.post("/api/v1/heartbeats", summary="Record many heartbeats (CodeTrackr dialect)")
+    async def heartbeats(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+        items = _as_list(await read_json(request, body_limit))
+        accepted = await codetrackr_batch(request, principal, items, "codetrackr", False)
+        return {"status": "ok", "inserted": len(accepted)}
+
+    @router.post("/api/v1/import", summary="Import heartbeats from any tool")
+    async def import_(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+        items = _as_list(await read_json(request, import_body_limit))
+        accepted = await codetrackr_batch(request, principal, items, "import", False)
+        return {"status": "ok", "inserted": len(accepted)}
+
+    async def wakatime_write(
+        request: Request, user: str, principal: Principal, *, bulk: bool
+    ) -> JSONResponse:
+        if user != "current" and user.lower() != principal.user.username.lower():
+            raise ApiError(403, "you can only send heartbeats for yourself")
+        body = await read_json(request, body_limit)
+        single = isinstance(body, dict) and not bulk
+        items = [body] if single else _as_list(body)
+        meta = _meta(request, principal)
+        results = [wakatime_item(item, i, meta) for i, item in enumerate(items)]
+        valid = [r for r in results if isinstance(r, Heartbeat)]
+        if not valid:
+            errors = [r for r in results if isinstance(r, ItemError)]
+            if not errors:
+                raise ApiError(400, "no heartbeats in request", code="validation_error")
+            _raise_item_errors(errors, single)
+        await appender.append(principal.user.user_id, dedupe(valid))
+        if single:
+            return JSONResponse({"data": wakatime_view(valid[0])}, status_code=201)
+        responses: list[list[Any]] = [
+            [{"data": wakatime_view(r)}, 201]
+            if isinstance(r, Heartbeat)
+            else [{"error": r.message}, 400]
+            for r in results
+        ]
+        return JSONResponse({"responses": responses}, status_code=201)
+
+    @router.post(
+        "/api/v1/users/{user}/heartbeats",
+        status_code=201,
+        summary="Record heartbeats (WakaTime dialect; object or array)",
+    )
+    async def waka_heartbeats(
+        request: Request, user: str, principal: CurrentPrincipal
+    ) -> JSONResponse:
+        return await wakatime_write(request, user, principal, bulk=False)
+
+    @router.post(
+        "/api/v1/users/{user}/heartbeats.bulk",
+        status_code=201,
+        summary="Record many heartbeats (WakaTime dialect)",
+    )
+    async def waka_bulk(request: Request, user: str, principal: CurrentPrincipal) -> JSONResponse:
+        return await wakatime_write(request, user, principal, bulk=True)
+
+    return router

@@ -1,0 +1,1 @@
+"""Sandboxed plugin runtime (QuickJS). Not built yet."""

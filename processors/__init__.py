@@ -1,0 +1,1 @@
+"""Stream processors: batch handlers that turn log events into ClickHouse projections."""

@@ -1,0 +1,98 @@
+"""The distributed projection worker: a faust agent over ``codetrackr.heartbeats``.
+
+Several workers share the topic's partitions through the consumer group ``codetrackr-projections``
+(faust's app id); a stopped worker's partitions move to the others.
+
+Why the agent never raises: faust acknowledges the events of a ``take()`` batch when the body asks
+for the next batch, *and also* when the generator is closed by an exception. Raising would
+therefore mark an unprojected batch as done. So the body retries a failed batch until it succeeds
+(the store is down: wait and retry), and offsets are committed only for batches written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+
+from processors.handlers import HeartbeatProjector
+from processors.runner import PROJECTIONS_GROUP
+from schemas.events import HEARTBEATS_TOPIC, HeartbeatsReceived, decode_event
+
+_log = logging.getLogger(__name__)
+
+
+def build_faust_app(
+    *,
+    bootstrap: str,
+    projector_factory: Callable[[], HeartbeatProjector],
+    partitions: int,
+    batch_size: int = 2000,
+    within_s: float = 0.2,
+    session_timeout_s: float = 6.0,
+    data_dir: str = "/tmp/codetrackr-faust",
+) -> faust.App:
+    """A faust app whose single agent projects heartbeat batches (topics must already exist)."""
+    app = faust.App(
+        PROJECTIONS_GROUP,
+        broker=[f"kafka://{hp}" for hp in bootstrap.split(",")],
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=partitions,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=session_timeout_s,
+        broker_heartbeat_interval=max(session_timeout_s / 3, 1.0),
+        broker_commit_every=batch_size,
+        broker_commit_interval=1.0,
+        datadir=data_dir,
+        store="memory://",
+    )
+    topic = app.topic(
+        HEARTBEATS_TOPIC,
+        key_type=bytes,
+        value_type=bytes,
+        value_serializer="raw",
+        partitions=partitions,
+        internal=False,
+    )
+    executor = ThreadPoolExecutor(1, thread_name_prefix="projector")
+    holder: dict[str, HeartbeatProjector] = {}
+
+    def handle(values: list[bytes]) -> int:
+        projector = holder.get("p")
+        if projector is None:
+            projector = holder["p"] = projector_factory()
+        events: list[HeartbeatsReceived] = []
+        for raw in values:
+            try:
+                event = decode_event(raw)
+            except ValueError:
+                _log.error("skipping undecodable heartbeat record")
+                continue
+            if isinstance(event, HeartbeatsReceived):
+                events.append(event)
+        return projector.handle(events).heartbeats
+
+    @app.agent(topic, name="project-heartbeats")
+    async def project(stream: Any) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        async for values in stream.take(batch_size, within=within_s):
+            delay = 0.5
+            while True:
+                try:
+                    await loop.run_in_executor(executor, handle, list(values))
+                    break
+                except Exception as exc:
+                    _log.warning("projection failed, retrying batch in %.1fs: %s", delay, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+            yield None
+
+    return app

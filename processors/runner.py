@@ -1,0 +1,137 @@
+"""The in-process runner: reads the heartbeats topic as a consumer group and projects batches.
+
+Used by ``codetrackr serve`` (embedded mode) and by ``codetrackr replay`` in both modes. The
+faust worker (``processors.faust_worker``) runs the same :class:`HeartbeatProjector` in the
+distributed mode.
+
+Delivery is at-least-once: a batch is written, then its offsets are committed. When the store is
+unavailable the runner keeps the batch, waits and retries it (it never skips ahead); when the log
+is unavailable it waits and reads again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from eventlog.port import Delivered, EventLog, LogError, LogReader, TopicPartition
+from processors.handlers import BatchResult, HeartbeatProjector, decode_heartbeat_events
+from projections.clickhouse import ProjectionStoreUnavailable
+from schemas.events import HEARTBEATS_TOPIC, HeartbeatsReceived
+
+_log = logging.getLogger(__name__)
+
+PROJECTIONS_GROUP = "codetrackr-projections"
+
+
+def next_offsets(records: Sequence[Delivered]) -> dict[TopicPartition, int]:
+    out: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        out[tp] = max(out.get(tp, 0), record.offset + 1)
+    return out
+
+
+class ProjectionRunner:
+    """Consumes ``codetrackr.heartbeats`` and drives a projector.
+
+    ``run`` loops until ``stop`` is set or the task is cancelled; ``run_to`` stops once the given
+    end offsets are reached (replays). ``on_batch`` is called after each committed batch.
+    """
+
+    def __init__(
+        self,
+        log: EventLog,
+        projector: HeartbeatProjector,
+        *,
+        group: str = PROJECTIONS_GROUP,
+        batch_size: int = 2000,
+        wait_s: float = 0.05,
+        retry_s: float = 0.5,
+        on_batch: Callable[[int, BatchResult], None] | None = None,
+    ) -> None:
+        self._log = log
+        self._projector = projector
+        self._group = group
+        self._batch_size = batch_size
+        self._wait_s = wait_s
+        self._retry_s = retry_s
+        self._on_batch = on_batch
+        # One thread for all store calls: chdb wants one client per thread, and batches are
+        # handled strictly one after another anyway.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="projector")
+        self._reader: LogReader | None = None
+
+    async def start(self) -> None:
+        self._reader = self._log.reader([HEARTBEATS_TOPIC], group=self._group)
+        await self._reader.start()
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+        self._executor.shutdown(wait=True)
+
+    async def seek_to_beginning(self) -> None:
+        assert self._reader is not None
+        await self._reader.seek_to_beginning()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        while stop is None or not stop.is_set():
+            await self.step()
+
+    async def run_to(self, ends: Mapping[TopicPartition, int]) -> None:
+        assert self._reader is not None
+        while True:
+            positions = await self._reader.positions()
+            if all(positions.get(tp, 0) >= end for tp, end in ends.items() if end > 0):
+                return
+            await self.step()
+
+    async def step(self) -> int:
+        """Fetch, project and commit one batch; returns how many records it covered."""
+        assert self._reader is not None
+        try:
+            records = await self._reader.fetch(self._batch_size, self._wait_s)
+        except LogError as exc:
+            _log.warning("event log unavailable, retrying: %s", exc)
+            await asyncio.sleep(self._retry_s)
+            return 0
+        if not records:
+            return 0
+        events, skipped = decode_heartbeat_events(records)
+        result = await self._project(events)
+        result = BatchResult(result.heartbeats, result.days, skipped)
+        await self._commit(next_offsets(records))
+        if self._on_batch is not None:
+            self._on_batch(len(records), result)
+        return len(records)
+
+    async def _project(self, events: Sequence[HeartbeatsReceived]) -> BatchResult:
+        loop = asyncio.get_running_loop()
+        delay = self._retry_s
+        while True:
+            try:
+                return await loop.run_in_executor(
+                    self._executor,
+                    self._projector.handle,
+                    events,
+                )
+            except ProjectionStoreUnavailable as exc:
+                # Keep the batch and retry: skipping it would lose heartbeats from projections.
+                _log.warning("projection store unavailable, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        assert self._reader is not None
+        while True:
+            try:
+                await self._reader.commit(offsets)
+                return
+            except LogError as exc:
+                # Not committing only means redelivery later, which projections tolerate; but
+                # retry so a restart does not redo much work.
+                _log.warning("commit failed, retrying: %s", exc)
+                await asyncio.sleep(self._retry_s)

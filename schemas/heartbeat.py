@@ -1,0 +1,242 @@
+"""The canonical heartbeat (schema version 1) and the dialects clients send.
+
+Every heartbeat that enters CodeTrackr, whichever API it came through, is normalized into one
+:class:`Heartbeat`. It carries every field of the WakaTime heartbeat schema (under the same names,
+except where noted), CodeTrackr's own fields, AI-coding fields, the owner and ingest metadata.
+
+WakaTime name        -> canonical field
+``id``               -> ``event_id`` (deterministic, see :func:`heartbeat_event_id`)
+``user_id``          -> ``user_id``
+``machine_name_id``  -> ``machine``
+``user_agent_id``    -> ``user_agent``
+``created_at``       -> ``received_at``
+``modified_at``      -> ``received_at`` (heartbeats are immutable: never modified)
+CodeTrackr ``file``  -> ``entity``;  ``lang`` -> ``language``
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION: Literal[1] = 1
+
+EntityType = Literal["file", "domain", "app", "url"]
+Dialect = Literal["codetrackr", "wakatime", "import"]
+
+CATEGORIES: frozenset[str] = frozenset(
+    {
+        "coding",
+        "building",
+        "indexing",
+        "debugging",
+        "browsing",
+        "running tests",
+        "writing tests",
+        "manual testing",
+        "code reviewing",
+        "designing",
+        "communicating",
+        "meeting",
+        "learning",
+        "researching",
+        "writing docs",
+        "ai coding",
+        "planning",
+        "supporting",
+        "translating",
+    }
+)
+
+# Earliest accepted heartbeat time (2000-01-01) and how far in the future a client clock may be.
+MIN_TIME = 946684800.0
+MAX_FUTURE_SECONDS = 24 * 3600.0
+MAX_DURATION_SECONDS = 12 * 3600.0
+MAX_TEXT = 2048
+
+
+def _int_or_none(value: Any) -> Any:
+    """Legacy clients send ``lineno``/``cursorpos`` as strings; blank means absent."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if not stripped:
+            return None
+        try:
+            return int(float(stripped))
+        except ValueError:
+            return value  # let pydantic name the field in its error
+    return value
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+LooseInt = Annotated[int | None, BeforeValidator(_int_or_none)]
+OptText = Annotated[str | None, BeforeValidator(_blank_to_none), Field(max_length=MAX_TEXT)]
+
+
+class Heartbeat(BaseModel):
+    """One immutable unit of activity, as stored on the log and in ClickHouse."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str
+    user_id: str
+    time: float
+    entity: str
+    type: EntityType = "file"
+    category: str = "coding"
+    project: str | None = None
+    project_root_count: int | None = None
+    branch: str | None = None
+    language: str | None = None
+    dependencies: tuple[str, ...] = ()
+    lines: int | None = None
+    line_additions: int | None = None
+    line_deletions: int | None = None
+    lineno: int | None = None
+    cursorpos: int | None = None
+    is_write: bool = False
+    # CodeTrackr fields
+    duration: float = 0.0
+    commit: str | None = None
+    workspace_root: str | None = None
+    package_path: str | None = None
+    editor: str | None = None
+    os: str | None = None
+    machine: str | None = None
+    # AI-coding fields
+    ai_line_changes: int | None = None
+    human_line_changes: int | None = None
+    # ingest metadata
+    timezone: str = "UTC"
+    received_at: float
+    source: Dialect
+    user_agent: str | None = None
+
+
+def is_timezone(name: str) -> bool:
+    """True when ``name`` is a zone of the IANA database (e.g. ``America/Mexico_City``)."""
+    if not name or name != name.strip() or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def heartbeat_event_id(
+    *,
+    user_id: str,
+    entity: str,
+    type: str,
+    category: str,
+    project: str | None,
+    branch: str | None,
+    language: str | None,
+    is_write: bool,
+    time: float,
+) -> str:
+    """Deterministic id from the fields that make two heartbeats the same activity.
+
+    Duplicates (same user, entity, type, category, project, branch, language, is_write and time
+    to the millisecond) get the same id, so every projection collapses them.
+    """
+    parts = [
+        user_id,
+        entity,
+        type,
+        category,
+        project or "",
+        branch or "",
+        language or "",
+        "1" if is_write else "0",
+        str(round(time * 1000)),
+    ]
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return digest[:32]
+
+
+class HeartbeatFieldsIn(BaseModel):
+    """Fields and checks shared by both dialects. Unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    time: float | None = None
+    type: EntityType = "file"
+    category: str | None = None
+    project: OptText = None
+    project_root_count: LooseInt = None
+    branch: OptText = None
+    dependencies: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(
+        default=None, max_length=1000
+    )
+    lines: LooseInt = None
+    line_additions: LooseInt = None
+    line_deletions: LooseInt = None
+    lineno: LooseInt = None
+    cursorpos: LooseInt = None
+    is_write: bool | None = False
+    commit: OptText = None
+    workspace_root: OptText = None
+    package_path: OptText = None
+    editor: OptText = None
+    os: OptText = None
+    machine: OptText = None
+    ai_line_changes: LooseInt = None
+    human_line_changes: LooseInt = None
+
+    @field_validator("time")
+    @classmethod
+    def _finite_time(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("time must be a finite number of epoch seconds")
+        return value
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        lowered = value.lower()
+        if lowered not in CATEGORIES:
+            raise ValueError(f"unknown category {value!r}")
+        return lowered
+
+
+class WakaTimeHeartbeatIn(HeartbeatFieldsIn):
+    """A heartbeat as WakaTime editor plugins and CLIs send it."""
+
+    entity: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+    language: OptText = None
+    time: float  # required in this dialect
+    user_agent: OptText = None
+
+
+class CodeTrackrHeartbeatIn(HeartbeatFieldsIn):
+    """A heartbeat in CodeTrackr's own dialect (``file``, ``lang``, ``duration``)."""
+
+    project: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+    file: OptText = None
+    entity: OptText = None
+    lang: OptText = None
+    language: OptText = None
+    duration: float | None = None
+
+    @field_validator("duration")
+    @classmethod
+    def _sane_duration(cls, value: float | None) -> float | None:
+        if value is None:
+            return None
+        if not math.isfinite(value) or value < 0 or value > MAX_DURATION_SECONDS:
+            raise ValueError(f"duration must be between 0 and {int(MAX_DURATION_SECONDS)} seconds")
+        return value

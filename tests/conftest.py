@@ -1,0 +1,28 @@
+"""Shared test configuration.
+
+Unit tests (``tests/unit``) must not touch the network: an autouse guard makes any socket
+connection there fail loudly, so a test that quietly needs a real service is caught and moved
+behind a marker (kafka, clickhouse, e2e).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _no_network_in_unit_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    if "tests/unit" in Path(str(request.node.fspath)).as_posix():
+
+        def refuse(*_: object, **__: object) -> None:
+            raise RuntimeError("unit tests may not open network connections; use a marker")
+
+        monkeypatch.setattr(socket.socket, "connect", refuse)
+        monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return

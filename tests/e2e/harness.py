@@ -1,0 +1,181 @@
+"""Drive real ``codetrackr`` processes over HTTP, as a client would.
+
+A :class:`CodeTrackrProcess` runs one service (``serve``, ``ingest``, ``api``, ``worker``) as a
+child process on a free loopback port; :class:`Client` wraps the HTTP calls tests repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+CODETRACKR = Path(sys.executable).parent / "codetrackr"
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class CodeTrackrProcess:
+    def __init__(
+        self,
+        command: str,
+        data_dir: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.command = command
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.env = {**os.environ, "CODETRACKR_LOG_LEVEL": "warning", **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-{command}-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60.0) -> CodeTrackrProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [str(CODETRACKR), self.command, "--data-dir", str(self.data_dir)]
+        if self.command != "worker":
+            args += ["--host", "127.0.0.1", "--port", str(self.port)]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        if self.command != "worker":
+            self._wait_ready(timeout_s)
+        return self
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.command} exited early:\n{self.logs()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.command} not ready in {timeout_s}s:\n{self.logs()}")
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+
+def run_cli(
+    args: list[str], *, env: Mapping[str, str] | None = None, timeout_s: float = 300
+) -> str:
+    done = subprocess.run(
+        [str(CODETRACKR), *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"codetrackr {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+_SNAPSHOT = """
+import json, sys
+from projections.clickhouse import ClickHouseProjectionStore
+store = ClickHouseProjectionStore(sys.argv[1], database=sys.argv[2])
+out = {t: [list(map(str, r)) for r in store.snapshot(t)] for t in store.table_names()}
+print(json.dumps(out))
+"""
+
+
+def snapshot_tables(clickhouse_url: str, database: str = "codetrackr") -> dict[str, Any]:
+    """Every projection table, read in a child process (chdb allows one data dir per process)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SNAPSHOT, clickhouse_url, database],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def eventually(check: Callable[[], T], *, timeout_s: float = 30.0, interval_s: float = 0.1) -> T:
+    """Retry ``check`` until it stops raising AssertionError; re-raise the last one on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(interval_s)
+
+
+class Client:
+    """A logged-in user of a running server."""
+
+    def __init__(self, base_url: str, *, timezone: str | None = None) -> None:
+        self.base_url = base_url
+        self.http = httpx.Client(base_url=base_url, timeout=30.0)
+        body = {"timezone": timezone} if timezone else {}
+        created = self.http.post("/auth/anonymous/create", json=body)
+        assert created.status_code == 201, created.text
+        data = created.json()
+        self.account_number: str = data["account_number"]
+        self.token: str = data["token"]
+        self.username: str = data["username"]
+        key = self.http.post("/api/v1/keys", headers=self.bearer, json={"name": "editor"})
+        assert key.status_code == 200, key.text
+        self.api_key: str = key.json()["key"]["key"]
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def key_header(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key}
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        response = self.http.get(path, headers=self.bearer, params=params)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def summary_total(self, **params: Any) -> int:
+        return int(self.get("/api/v1/stats/summary", **params)["total_seconds"])

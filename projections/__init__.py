@@ -1,1 +1,1 @@
-"""Projections: pure rules (durations, daily folds) and the ClickHouse store that holds their output."""
+"""Projections: pure rules (durations, daily folds) and the ClickHouse store holding them."""

@@ -78,7 +78,11 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
-LooseInt = Annotated[int | None, BeforeValidator(_int_or_none)]
+# Counts and positions fit ClickHouse's Int64 columns with a wide margin; anything larger is a
+# client bug, refused at the edge instead of poisoning a batch downstream.
+_INT_LIMIT = 2**31 - 1
+_BoundedInt = Annotated[int, Field(ge=-_INT_LIMIT, le=_INT_LIMIT)]
+LooseInt = Annotated[_BoundedInt | None, BeforeValidator(_int_or_none)]
 OptText = Annotated[str | None, BeforeValidator(_blank_to_none), Field(max_length=MAX_TEXT)]
 
 

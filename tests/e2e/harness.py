@@ -179,3 +179,23 @@ class Client:
 
     def summary_total(self, **params: Any) -> int:
         return int(self.get("/api/v1/stats/summary", **params)["total_seconds"])
+
+
+_SCALAR = """
+import sys, clickhouse_connect
+client = clickhouse_connect.get_client(dsn=sys.argv[1])
+print(client.query(sys.argv[2]).result_rows[0][0])
+"""
+
+
+def query_scalar(clickhouse_url: str, sql: str) -> str:
+    """One value from ClickHouse, read in a child process (see :func:`snapshot_tables`)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SCALAR, clickhouse_url, sql],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout.strip()

@@ -114,3 +114,9 @@ def test_resolve_timezone_prefers_user_then_header_then_utc() -> None:
     assert resolve_timezone(None, "Europe/Berlin") == "Europe/Berlin"
     assert resolve_timezone(None, "Mars/Olympus") == "UTC"
     assert resolve_timezone(None, None) == "UTC"
+
+
+def test_wakatime_item_refuses_counts_beyond_storage() -> None:
+    err = wakatime_item(waka(lines=2**40), 0, META)
+    assert isinstance(err, ItemError)
+    assert "lines" in err.fields

@@ -1,0 +1,556 @@
+"""The ClickHouse projection store: the only module that talks to ClickHouse.
+
+One driver, chosen by URL, through clickhouse-connect:
+
+* ``chdb:///abs/path``: the ClickHouse engine in-process (clickhouse-connect's chdb backend). One
+  process per data directory, and one data directory per process.
+* ``http(s)://user:password@host:port``: a ClickHouse server.
+
+Threads. Every method is synchronous and blocking; async callers run them in a thread pool (the
+GIL is released while the engine works). Each thread gets its OWN client, created on first use:
+a client shared by two threads serializes on chdb and raises over HTTP (one session, one query at
+a time). Several clients on the same chdb path in one process were measured to work: they share
+the engine and its data, see each other's writes at once, and run queries concurrently, so no
+store-wide lock is needed. Clients live until :meth:`ClickHouseProjectionStore.close`, so use a
+bounded thread pool.
+
+Tables live in the store's own database (chdb's ``default`` is special), every statement is sent
+on its own (the HTTP interface rejects several per request), times are ``DateTime64(3, 'UTC')``
+(millisecond precision, the precision of heartbeat event ids), and every ``Replacing`` table is
+read with ``FINAL`` or through an aggregate that duplicates cannot change: merges only run while
+some process holds the engine, so unmerged copies are the normal case.
+
+Errors. Library errors are translated here: :class:`ProjectionStoreUnavailable` means "could not
+reach or use the engine, retry later" (connection refused, timeouts, overload, a data directory
+locked by another process); :class:`ProjectionStoreError` is everything a retry will not fix (bad
+SQL, a closed store).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from operator import attrgetter
+from typing import Any
+from urllib.parse import urlsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import (
+    DatabaseError,
+    Error,
+    InterfaceError,
+    OperationalError,
+)
+
+from projections.daily import DailyRow, local_date
+from projections.durations import DIMENSIONS
+from projections.migrations import Migration, load_migrations
+from schemas.heartbeat import Heartbeat
+
+__all__ = [
+    "DIMENSION_COLUMNS",
+    "ClickHouseProjectionStore",
+    "Migration",
+    "ProjectionStoreError",
+    "ProjectionStoreUnavailable",
+    "load_migrations",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class ProjectionStoreError(Exception):
+    """The projection store failed in a way a retry will not fix (a bug or a closed store)."""
+
+
+class ProjectionStoreUnavailable(ProjectionStoreError):
+    """The engine could not be reached or used right now; pause and retry."""
+
+
+# daily_stats has one Map(String, Float64) column per dimension.
+DIMENSION_COLUMNS: dict[str, str] = {
+    "project": "projects",
+    "language": "languages",
+    "editor": "editors",
+    "os": "operating_systems",
+    "machine": "machines",
+    "branch": "branches",
+    "category": "categories",
+    "entity": "entities",
+}
+if tuple(DIMENSION_COLUMNS) != DIMENSIONS:  # a new dimension needs its own column and migration
+    raise RuntimeError("DIMENSION_COLUMNS must list projections.durations.DIMENSIONS in order")
+
+_HEARTBEAT_FIELDS: tuple[str, ...] = tuple(Heartbeat.model_fields)
+_HEARTBEAT_COLUMNS: tuple[str, ...] = (*_HEARTBEAT_FIELDS, "local_date")
+_HEARTBEAT_TIME_FIELDS = frozenset({"time", "received_at"})
+_HEARTBEAT_INT_FIELDS = frozenset(
+    name
+    for name in (
+        "project_root_count",
+        "lines",
+        "line_additions",
+        "line_deletions",
+        "lineno",
+        "cursorpos",
+        "ai_line_changes",
+        "human_line_changes",
+    )
+    if name in Heartbeat.model_fields
+)
+_heartbeat_values = attrgetter(*_HEARTBEAT_FIELDS)
+# Read times back as integer milliseconds: exact, and cheaper than datetime objects.
+_HEARTBEAT_SELECT = ", ".join(
+    f"toUnixTimestamp64Milli({name}) AS {name}" if name in _HEARTBEAT_TIME_FIELDS else name
+    for name in _HEARTBEAT_FIELDS
+)
+
+_DAILY_COLUMNS: tuple[str, ...] = (
+    "user_id",
+    "date",
+    "timezone",
+    "total_seconds",
+    "heartbeat_count",
+    "first_time",
+    "last_time",
+    *DIMENSION_COLUMNS.values(),
+    "computed_at",
+)
+_DAILY_SELECT = ", ".join(
+    f"toUnixTimestamp64Milli({name}) AS {name}" if name in ("first_time", "last_time") else name
+    for name in _DAILY_COLUMNS
+    if name != "computed_at"
+)
+
+_MIGRATIONS_TABLE = "schema_migrations"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+# Server error codes that mean "busy or unreachable", not "wrong": worth a retry.
+_TRANSIENT_CODES = frozenset(
+    {
+        159,  # TIMEOUT_EXCEEDED
+        202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+        203,  # NO_FREE_CONNECTION
+        209,  # SOCKET_TIMEOUT
+        210,  # NETWORK_ERROR
+        236,  # ABORTED
+        241,  # MEMORY_LIMIT_EXCEEDED
+        242,  # TABLE_IS_READ_ONLY
+        252,  # TOO_MANY_PARTS
+        279,  # ALL_CONNECTION_TRIES_FAILED
+        319,  # UNKNOWN_STATUS_OF_INSERT
+        425,  # SYSTEM_ERROR
+        999,  # KEEPER_EXCEPTION
+    }
+)
+
+
+class _ThreadClient(threading.local):
+    client: Client | None = None
+
+
+class ClickHouseProjectionStore:
+    """Raw heartbeat archive and daily stats in ClickHouse (see the module docs).
+
+    Construction does no I/O; the first call in each thread connects. Every method blocks,
+    raises :class:`ProjectionStoreUnavailable` when the engine cannot be reached (retry later)
+    and :class:`ProjectionStoreError` otherwise. Writes are idempotent: re-inserting heartbeats or
+    re-upserting a day converges to the same table contents, which is what makes at-least-once
+    delivery safe.
+    """
+
+    def __init__(self, url: str, database: str = "codetrackr") -> None:
+        scheme = urlsplit(url).scheme
+        if scheme not in ("chdb", "http", "https"):
+            raise ValueError(
+                f"unsupported ClickHouse URL scheme {scheme!r}: use chdb, http or https"
+            )
+        if not _IDENTIFIER.fullmatch(database):
+            raise ValueError(f"database name must be an identifier, got {database!r}")
+        self._url = url
+        self._scheme = scheme
+        self._database = database
+        self._db = f"`{database}`"
+        self._local = _ThreadClient()
+        self._clients: list[Client] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._column_types: dict[str, list[str]] = {}
+        self._last_version_ms = 0
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Create the database and apply pending migrations in order; returns those applied now.
+
+        Idempotent: every statement is ``IF NOT EXISTS``, so a crash between a migration and its
+        record (or two processes migrating at once) only repeats harmless work.
+        """
+        with self._edge("migrate"):
+            self._command(f"CREATE DATABASE IF NOT EXISTS {self._db}")
+            self._command(
+                f"CREATE TABLE IF NOT EXISTS {self._db}.{_MIGRATIONS_TABLE} ("
+                " version UInt32, name String, description String,"
+                " applied_at DateTime64(3, 'UTC'))"
+                " ENGINE = ReplacingMergeTree(applied_at) ORDER BY version"
+            )
+            rows = self._query(f"SELECT version FROM {self._db}.{_MIGRATIONS_TABLE} FINAL")
+            applied = {int(row[0]) for row in rows}
+            done: list[str] = []
+            for migration in load_migrations():
+                if migration.version in applied:
+                    continue
+                for statement in migration.statements:
+                    self._command(statement.replace("{db}", self._db))
+                self._client().insert(
+                    _MIGRATIONS_TABLE,
+                    [[migration.version, migration.name, migration.description, _now_ms()]],
+                    column_names=["version", "name", "description", "applied_at"],
+                    database=self._database,
+                    column_type_names=["UInt32", "String", "String", "DateTime64(3, 'UTC')"],
+                )
+                done.append(migration.name)
+                logger.info("applied ClickHouse migration %s", migration.name)
+            with self._lock:
+                self._column_types.clear()
+            return done
+
+    def close(self) -> None:
+        """Close every thread's client. The store cannot be used afterwards."""
+        with self._lock:
+            self._closed = True
+            clients, self._clients = self._clients, []
+        for client in clients:
+            try:
+                client.close()
+            except Exception:  # closing is best effort; the engine handle is freed regardless
+                logger.debug("error closing a ClickHouse client", exc_info=True)
+
+    def __enter__(self) -> ClickHouseProjectionStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ---- writes -------------------------------------------------------------------------------
+
+    def insert_heartbeats(self, hbs: Sequence[Heartbeat]) -> None:
+        """Append heartbeats to the raw archive (duplicates collapse by ``(user_id, event_id)``).
+
+        The hot path: one columnar Native insert, no per-insert schema lookup. Integer counters
+        outside Int64 are stored as NULL rather than failing the whole batch forever.
+        """
+        if not hbs:
+            return
+        columns: list[list[Any]] = [
+            list(col) for col in zip(*map(_heartbeat_values, hbs), strict=True)
+        ]
+        for index, name in enumerate(_HEARTBEAT_FIELDS):
+            if name in _HEARTBEAT_TIME_FIELDS:
+                columns[index] = [round(value * 1000) for value in columns[index]]
+            elif name in _HEARTBEAT_INT_FIELDS:
+                columns[index] = _int64_or_null(columns[index], name)
+        columns.append([local_date(hb.time, hb.timezone) for hb in hbs])
+        with self._edge("insert heartbeats"):
+            self._insert("heartbeats", _HEARTBEAT_COLUMNS, columns)
+
+    def upsert_daily(self, rows: Sequence[DailyRow]) -> None:
+        """Replace the whole stats row of each (user, day); the last row given for a day wins.
+
+        Every call gets a fresh ``computed_at`` (the Replacing version), strictly increasing
+        within this store instance, so a recompute supersedes what it replaces even within one
+        millisecond. Across processes the wall clock orders recomputes: keep one writer per
+        user (the projector's partitioning does) and clocks synchronized.
+        """
+        latest = {(row.user_id, row.date): row for row in rows}
+        if not latest:
+            return
+        computed_at = self._next_version_ms()
+        table = list(latest.values())
+        columns: list[list[Any]] = [
+            [row.user_id for row in table],
+            [row.date for row in table],
+            [row.timezone for row in table],
+            [float(row.total_seconds) for row in table],
+            [row.heartbeat_count for row in table],
+            [round(row.first_time * 1000) for row in table],
+            [round(row.last_time * 1000) for row in table],
+            *(
+                [{str(k): float(v) for k, v in row.breakdown.get(dim, {}).items()} for row in table]
+                for dim in DIMENSION_COLUMNS
+            ),
+            [computed_at] * len(table),
+        ]
+        with self._edge("upsert daily stats"):
+            self._insert("daily_stats", _DAILY_COLUMNS, columns)
+
+    # ---- reads ----------------------------------------------------------------------------------
+
+    def heartbeats_for_days(
+        self, keys: Iterable[tuple[str, date]]
+    ) -> dict[tuple[str, date], list[Heartbeat]]:
+        """Deduplicated heartbeats of each (user, local day), in ONE query.
+
+        Every requested key is in the result (an empty list when nothing matched); each list is
+        ordered by ``(time, event_id)``. Times come back at millisecond precision. The keys travel
+        as one query parameter (in the URL over HTTP, which a server accepts up to 1 MiB by
+        default): thousands of keys per call are fine, millions are not.
+        """
+        wanted = sorted(set(keys))
+        result: dict[tuple[str, date], list[Heartbeat]] = {key: [] for key in wanted}
+        if not wanted:
+            return result
+        # The separate user and date lists let the primary key prune; the tuple list is exact.
+        sql = (
+            f"SELECT {_HEARTBEAT_SELECT}, local_date FROM {self._db}.heartbeats FINAL"
+            " WHERE user_id IN {users:Array(String)} AND local_date IN {dates:Array(Date)}"
+            " AND (user_id, local_date) IN {keys:Array(Tuple(String, Date))}"
+            " ORDER BY user_id, local_date, time, event_id"
+        )
+        parameters = {
+            "users": sorted({user for user, _ in wanted}),
+            "dates": sorted({day for _, day in wanted}),
+            "keys": wanted,
+        }
+        with self._edge("read heartbeats"):
+            rows = self._query(sql, parameters)
+        for row in rows:
+            heartbeat = _heartbeat_from_row(row)
+            result[(heartbeat.user_id, row[-1])].append(heartbeat)
+        return result
+
+    def daily_rows(self, user_id: str, start: date, end: date) -> list[DailyRow]:
+        """The user's daily stats from ``start`` to ``end`` inclusive, in date order."""
+        sql = (
+            f"SELECT {_DAILY_SELECT} FROM {self._db}.daily_stats FINAL"
+            " WHERE user_id = {user:String} AND date BETWEEN {start:Date} AND {end:Date}"
+            " ORDER BY date"
+        )
+        with self._edge("read daily stats"):
+            rows = self._query(sql, {"user": user_id, "start": start, "end": end})
+        return [_daily_from_row(row) for row in rows]
+
+    def last_heartbeat_by_project(
+        self, user_id: str, start_epoch: float, end_epoch: float
+    ) -> dict[str, float]:
+        """Latest heartbeat time per project within ``[start_epoch, end_epoch)``.
+
+        A heartbeat without a project is reported under ``""``. ``max`` ignores duplicates, so
+        no ``FINAL`` is needed.
+        """
+        # Local dates are within a day of UTC dates, so this date range is a safe superset
+        # that lets the primary key prune before the exact time filter.
+        first_day = datetime.fromtimestamp(start_epoch, UTC).date() - timedelta(days=1)
+        last_day = datetime.fromtimestamp(end_epoch, UTC).date() + timedelta(days=1)
+        sql = (
+            "SELECT ifNull(project, '') AS name, toUnixTimestamp64Milli(max(time))"
+            f" FROM {self._db}.heartbeats"
+            " WHERE user_id = {user:String} AND local_date BETWEEN {d0:Date} AND {d1:Date}"
+            " AND time >= fromUnixTimestamp64Milli({t0:Int64}, 'UTC')"
+            " AND time < fromUnixTimestamp64Milli({t1:Int64}, 'UTC')"
+            " GROUP BY name"
+        )
+        parameters = {
+            "user": user_id,
+            "d0": first_day,
+            "d1": last_day,
+            "t0": round(start_epoch * 1000),
+            "t1": round(end_epoch * 1000),
+        }
+        with self._edge("read last heartbeats"):
+            rows = self._query(sql, parameters)
+        return {str(name): int(ms) / 1000 for name, ms in rows}
+
+    def active_dates(self, user_id: str) -> list[date]:
+        """Days with recorded time (``total_seconds > 0``), ascending."""
+        # WHERE on a non-key column runs after FINAL has picked each day's latest row, so a
+        # day recomputed to zero is not reported from a stale copy.
+        sql = (
+            f"SELECT date FROM {self._db}.daily_stats FINAL"
+            " WHERE user_id = {user:String} AND total_seconds > 0 ORDER BY date"
+        )
+        with self._edge("read active dates"):
+            rows = self._query(sql, {"user": user_id})
+        return [row[0] for row in rows]
+
+    def count_heartbeats(self, user_id: str) -> int:
+        """How many distinct heartbeats the archive holds for the user."""
+        sql = f"SELECT count() FROM {self._db}.heartbeats FINAL WHERE user_id = {{user:String}}"
+        with self._edge("count heartbeats"):
+            rows = self._query(sql, {"user": user_id})
+        return int(rows[0][0])
+
+    # ---- operations -------------------------------------------------------------------------
+
+    def table_names(self) -> list[str]:
+        """The projection tables (every table of the database but ``schema_migrations``)."""
+        sql = (
+            "SELECT name FROM system.tables WHERE database = {db:String}"
+            " AND name != {migrations:String} ORDER BY name"
+        )
+        with self._edge("list tables"):
+            rows = self._query(sql, {"db": self._database, "migrations": _MIGRATIONS_TABLE})
+        return [str(row[0]) for row in rows]
+
+    def truncate_projections(self) -> None:
+        """Empty every projection table (for a replay); the schema and its migrations stay."""
+        for table in self.table_names():
+            with self._edge(f"truncate {table}"):
+                self._command(f"TRUNCATE TABLE IF EXISTS {self._db}.`{table}`")
+
+    def snapshot(self, table: str) -> list[tuple[Any, ...]]:
+        """Every row of a projection table, deduplicated, in sorting-key order, without
+        ``computed_at``: equal snapshots prove a replay rebuilt exactly the live table.
+        """
+        if table not in self.table_names():
+            raise ProjectionStoreError(f"unknown projection table {table!r}")
+        with self._edge(f"snapshot {table}"):
+            names = [
+                str(row[0])
+                for row in self._query(
+                    "SELECT name FROM system.columns WHERE database = {db:String}"
+                    " AND table = {table:String} AND name != 'computed_at' ORDER BY position",
+                    {"db": self._database, "table": table},
+                )
+            ]
+            engine, sorting_key = self._query(
+                "SELECT engine, sorting_key FROM system.tables"
+                " WHERE database = {db:String} AND name = {table:String}",
+                {"db": self._database, "table": table},
+            )[0]
+            # FINAL makes the sorting key unique on Replacing tables, so the order is total.
+            final = " FINAL" if engine != "MergeTree" and str(engine).endswith("MergeTree") else ""
+            order = f" ORDER BY {sorting_key}" if sorting_key else ""
+            columns = ", ".join(f"`{name}`" for name in names)
+            rows = self._query(f"SELECT {columns} FROM {self._db}.`{table}`{final}{order}")
+        return [tuple(row) for row in rows]
+
+    # ---- plumbing -----------------------------------------------------------------------------
+
+    def _client(self) -> Client:
+        if self._closed:
+            raise ProjectionStoreError("the projection store is closed")
+        client = self._local.client
+        if client is not None:
+            return client
+        try:
+            if self._scheme == "chdb":
+                client = clickhouse_connect.get_client(dsn=self._url)
+            else:
+                # No HTTP session: sessions allow one query at a time and buy us nothing.
+                client = clickhouse_connect.get_client(dsn=self._url, autogenerate_session_id=False)
+        except (Error, OSError, RuntimeError) as exc:
+            # On chdb this is also how "another process holds this data directory" surfaces.
+            raise ProjectionStoreUnavailable(f"cannot connect to ClickHouse: {exc}") from exc
+        with self._lock:
+            if self._closed:
+                client.close()
+                raise ProjectionStoreError("the projection store is closed")
+            self._clients.append(client)
+        self._local.client = client
+        return client
+
+    @contextmanager
+    def _edge(self, action: str) -> Iterator[None]:
+        """Translate library exceptions into this module's two exception types."""
+        try:
+            yield
+        except ProjectionStoreError:
+            raise
+        except (OperationalError, InterfaceError, OSError) as exc:
+            raise ProjectionStoreUnavailable(f"{action}: {exc}") from exc
+        except DatabaseError as exc:
+            if exc.code in _TRANSIENT_CODES:
+                raise ProjectionStoreUnavailable(f"{action}: {exc}") from exc
+            raise ProjectionStoreError(f"{action}: {exc}") from exc
+        except Error as exc:
+            raise ProjectionStoreError(f"{action}: {exc}") from exc
+
+    def _command(self, sql: str) -> None:
+        self._client().command(sql)
+
+    def _query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[Sequence[Any]]:
+        rows: Sequence[Sequence[Any]] = self._client().query(sql, parameters=parameters).result_rows
+        return list(rows)
+
+    def _insert(self, table: str, names: Sequence[str], columns: list[list[Any]]) -> None:
+        self._client().insert(
+            table,
+            columns,
+            column_names=list(names),
+            database=self._database,
+            column_type_names=self._types_of(table, names),
+            column_oriented=True,
+        )
+
+    def _types_of(self, table: str, names: Sequence[str]) -> list[str]:
+        """Column types from the live table, looked up once: giving clickhouse-connect the types
+        spares it a DESCRIBE round trip on every insert."""
+        with self._lock:
+            cached = self._column_types.get(table)
+        if cached is not None:
+            return cached
+        rows = self._query(
+            "SELECT name, type FROM system.columns WHERE database = {db:String}"
+            " AND table = {table:String}",
+            {"db": self._database, "table": table},
+        )
+        by_name = {str(name): str(type_name) for name, type_name in rows}
+        missing = [name for name in names if name not in by_name]
+        if missing:
+            raise ProjectionStoreError(f"{table} lacks columns {missing}: run migrate() first")
+        types = [by_name[name] for name in names]
+        with self._lock:
+            self._column_types[table] = types
+        return types
+
+    def _next_version_ms(self) -> int:
+        with self._lock:
+            self._last_version_ms = max(_now_ms(), self._last_version_ms + 1)
+            return self._last_version_ms
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _int64_or_null(values: list[Any], name: str) -> list[Any]:
+    if all(v is None or _INT64_MIN <= v <= _INT64_MAX for v in values):
+        return values
+    logger.warning("heartbeat %s outside Int64 stored as NULL", name)
+    return [v if v is None or _INT64_MIN <= v <= _INT64_MAX else None for v in values]
+
+
+def _heartbeat_from_row(row: Sequence[Any]) -> Heartbeat:
+    values = dict(zip(_HEARTBEAT_FIELDS, row, strict=False))
+    values["time"] = values["time"] / 1000
+    values["received_at"] = values["received_at"] / 1000
+    values["dependencies"] = tuple(values["dependencies"])
+    values["is_write"] = bool(values["is_write"])
+    # Rows were validated Heartbeats when written; re-validating every field on every read
+    # would triple the cost of a replay. The round-trip test guards the type mapping.
+    return Heartbeat.model_validate(values)
+
+
+def _daily_from_row(row: Sequence[Any]) -> DailyRow:
+    user_id, day, timezone, total, count, first_ms, last_ms, *maps = row
+    return DailyRow(
+        user_id=user_id,
+        date=day,
+        timezone=timezone,
+        total_seconds=float(total),
+        heartbeat_count=int(count),
+        first_time=int(first_ms) / 1000,
+        last_time=int(last_ms) / 1000,
+        breakdown={
+            dim: {str(k): float(v) for k, v in values.items()}
+            for dim, values in zip(DIMENSION_COLUMNS, maps, strict=True)
+        },
+    )

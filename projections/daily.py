@@ -1,0 +1,120 @@
+"""One user's local day, folded into a daily-stats row. Pure: no I/O, no clock, no database.
+
+Days are the user's local days, never UTC by default. A heartbeat belongs to the local date of its
+``time`` in its OWN ``timezone`` field (what the client reported when it was sent), so a day's set
+of heartbeats never changes when the user later moves. The day's spans are clipped at the end of
+that local day in the row's timezone; time after midnight is not carried into the next day,
+because each day is recomputed from its own heartbeats only (which is what lets any day be
+recomputed alone, in any order, with the same result).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from projections.durations import fold_spans, totals, unique_heartbeats
+from schemas.heartbeat import Heartbeat
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "DailyRow",
+    "compute_day",
+    "day_bounds",
+    "local_date",
+    "zone",
+]
+
+# WakaTime's default; Wakapi uses 10 minutes. Per-user timeouts are the caller's business.
+DEFAULT_TIMEOUT_S = 900.0
+
+_UTC = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True)
+class DailyRow:
+    """The folded totals of one user's local day.
+
+    ``breakdown`` maps each dimension of :data:`projections.durations.DIMENSIONS` to
+    ``{value: seconds}``. ``first_time``/``last_time`` are the earliest and latest heartbeat times
+    (epoch seconds; both 0.0 for a day without heartbeats).
+    """
+
+    user_id: str
+    date: date
+    timezone: str
+    total_seconds: float
+    heartbeat_count: int
+    first_time: float
+    last_time: float
+    breakdown: dict[str, dict[str, float]]
+
+
+@lru_cache(maxsize=512)
+def zone(tz: str) -> ZoneInfo:
+    """The ``ZoneInfo`` for an IANA name; an unknown or malformed name means UTC.
+
+    Clients send whatever their OS reports, so an unknown zone must not fail a heartbeat.
+    Cached because the lookup (and the failed lookup) is the hot path of dating heartbeats.
+    """
+    if not tz:
+        return _UTC
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # ValueError: keys such as "../etc/passwd" or absolute paths; OSError: odd file names.
+        return _UTC
+
+
+def local_date(time: float, tz: str) -> date:
+    """The calendar date of epoch ``time`` in timezone ``tz`` (unknown zones mean UTC)."""
+    return datetime.fromtimestamp(time, zone(tz)).date()
+
+
+def day_bounds(day: date, tz: str) -> tuple[float, float]:
+    """``[start, end)`` of local ``day`` in ``tz`` as epoch seconds, correct across DST.
+
+    A day is 23 or 25 hours long on a DST switch. Where midnight itself does not exist (zones that
+    switch at 00:00), ``fold=0`` resolves it with the pre-transition offset, which is exactly the
+    transition instant: the first instant that has this local date.
+    """
+    tzinfo = zone(tz)
+    start = datetime.combine(day, clock_time(0), tzinfo=tzinfo)
+    end = datetime.combine(day + timedelta(days=1), clock_time(0), tzinfo=tzinfo)
+    return start.timestamp(), end.timestamp()
+
+
+def compute_day(
+    user_id: str,
+    day: date,
+    heartbeats: Iterable[Heartbeat],
+    *,
+    tz: str,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> DailyRow:
+    """Fold ``user_id``'s heartbeats of local ``day`` into one :class:`DailyRow`.
+
+    Heartbeats of other users, or whose local date (in their own timezone) is not ``day``, are
+    ignored, so callers may pass a superset. Duplicates count once. Spans are clipped at the end
+    of ``day`` in ``tz``, the timezone the row is reported in.
+    """
+    todays = unique_heartbeats(
+        hb for hb in heartbeats if hb.user_id == user_id and local_date(hb.time, hb.timezone) == day
+    )
+    _, day_end = day_bounds(day, tz)
+    folded = totals(fold_spans(todays, timeout_s=timeout_s, boundary=day_end))
+    return DailyRow(
+        user_id=user_id,
+        date=day,
+        timezone=tz,
+        total_seconds=folded.total_seconds,
+        heartbeat_count=len(todays),
+        # unique_heartbeats orders by time, so the ends of the list are the extremes.
+        first_time=todays[0].time if todays else 0.0,
+        last_time=todays[-1].time if todays else 0.0,
+        breakdown=folded.by_dimension,
+    )

@@ -1,0 +1,209 @@
+"""Turning heartbeats into time: the one duration rule every API and projection shares.
+
+This module is the reference rule from ``shared/reference/wakatime-compat.md`` written as pure
+functions (no I/O, no clock, no database): the same heartbeats always give the same spans, whatever
+order or batching they arrived in and however often they were delivered.
+
+The rule, per user:
+
+* Heartbeats are deduplicated by ``event_id`` and ordered by ``(time, event_id)``. The tie-break on
+  ``event_id`` makes the order total, so shuffled input folds identically.
+* A heartbeat covers ``[time, time + duration]``. WakaTime heartbeats have ``duration == 0``;
+  CodeTrackr's own clients send an explicit duration (ActivityWatch treats events the same way).
+* A span's ``end`` is the latest instant covered so far. For the next heartbeat,
+  ``gap = time - end``. If ``gap < timeout`` the gap belongs to the current span (even when the next
+  heartbeat is in another group: time between heartbeats of different groups goes to the earlier
+  one); otherwise nothing is added and a new span starts.
+* A new span also starts when the group (the :data:`DIMENSIONS` values) changes. It starts no
+  earlier than the previous span's end, so overlapping coverage is never counted twice.
+* A lone heartbeat, and the last one of a run, add 0 s unless they carry a duration.
+* ``boundary`` (for instance the end of the user's local day) clips every span end; spans that
+  would start at or after it belong to the next period and are dropped.
+
+Filters (project, language, ...) apply AFTER spans are computed (:func:`filter_spans`), so a
+filtered-out heartbeat never creates a false gap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from operator import attrgetter
+
+from schemas.heartbeat import Heartbeat
+
+__all__ = [
+    "DIMENSIONS",
+    "Span",
+    "Totals",
+    "filter_spans",
+    "fold_spans",
+    "group_of",
+    "total_seconds",
+    "totals",
+    "unique_heartbeats",
+]
+
+DIMENSIONS: tuple[str, ...] = (
+    "project",
+    "language",
+    "editor",
+    "os",
+    "machine",
+    "branch",
+    "category",
+    "entity",
+)
+
+_DIMENSION_INDEX: dict[str, int] = {name: i for i, name in enumerate(DIMENSIONS)}
+_dimension_values = attrgetter(*DIMENSIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A stretch of continuous activity in one group.
+
+    ``group`` holds the values of :data:`DIMENSIONS`, in that order; a missing value is ``""``.
+    """
+
+    start: float
+    end: float
+    group: tuple[str, ...]
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+    def value(self, dimension: str) -> str:
+        """The span's value for one of :data:`DIMENSIONS`."""
+        return self.group[_dimension_index(dimension)]
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Seconds in total and per value of every dimension.
+
+    ``by_dimension[dimension][value]`` is the time of the spans with that value. Every value seen
+    is listed, even with 0 s, so a day lists every project it touched.
+    """
+
+    total_seconds: float
+    by_dimension: dict[str, dict[str, float]]
+
+
+def group_of(heartbeat: Heartbeat) -> tuple[str, ...]:
+    """The values of :data:`DIMENSIONS` for one heartbeat (``None`` becomes ``""``)."""
+    return tuple(value or "" for value in _dimension_values(heartbeat))
+
+
+def unique_heartbeats(heartbeats: Iterable[Heartbeat]) -> list[Heartbeat]:
+    """One heartbeat per ``event_id``, ordered by ``(time, event_id)``.
+
+    Copies of one event are normally identical. When they are not (a client resent it), the copy
+    received last wins, as in the ClickHouse archive (``ReplacingMergeTree(received_at)``); the
+    final tie-break on the serialized content keeps the choice independent of arrival order.
+    """
+    chosen: dict[str, Heartbeat] = {}
+    for heartbeat in heartbeats:
+        current = chosen.get(heartbeat.event_id)
+        if current is None or _preferred(heartbeat, current):
+            chosen[heartbeat.event_id] = heartbeat
+    return sorted(chosen.values(), key=_order_key)
+
+
+def fold_spans(
+    heartbeats: Iterable[Heartbeat],
+    *,
+    timeout_s: float,
+    boundary: float | None = None,
+) -> list[Span]:
+    """Fold one user's heartbeats into spans with the reference rule (see the module docs).
+
+    ``timeout_s`` must be positive. Spans come out in time order and never overlap.
+    """
+    if not (timeout_s > 0 and math.isfinite(timeout_s)):
+        raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
+    spans: list[Span] = []
+    start = end = 0.0
+    group: tuple[str, ...] | None = None
+    for heartbeat in unique_heartbeats(heartbeats):
+        time = heartbeat.time
+        # `d > 0` is False for NaN as well, so a nonsense duration covers nothing.
+        covered_until = time + heartbeat.duration if heartbeat.duration > 0 else time
+        next_group = group_of(heartbeat)
+        if group is None:
+            start, end, group = time, covered_until, next_group
+            continue
+        if time - end < timeout_s:
+            if next_group == group:
+                end = max(end, covered_until)
+                continue
+            # The gap (if any) goes to the earlier group; the new span starts where the old
+            # one's coverage ends, so coverage both heartbeats share is counted once.
+            end = max(end, time)
+            spans.append(Span(start, end, group))
+            start, end, group = end, max(end, covered_until), next_group
+        else:
+            spans.append(Span(start, end, group))
+            start, end, group = time, covered_until, next_group
+    if group is not None:
+        spans.append(Span(start, end, group))
+    if boundary is None:
+        return spans
+    return [
+        Span(span.start, min(span.end, boundary), span.group)
+        for span in spans
+        if span.start < boundary
+    ]
+
+
+def totals(spans: Iterable[Span]) -> Totals:
+    """Sum span seconds overall and per value of every dimension."""
+    total = 0.0
+    by_dimension: dict[str, dict[str, float]] = {name: {} for name in DIMENSIONS}
+    per_dimension = [by_dimension[name] for name in DIMENSIONS]
+    for span in spans:
+        seconds = span.seconds
+        total += seconds
+        for bucket, value in zip(per_dimension, span.group, strict=True):
+            bucket[value] = bucket.get(value, 0.0) + seconds
+    return Totals(total_seconds=total, by_dimension=by_dimension)
+
+
+def filter_spans(spans: Iterable[Span], **equals: str | Collection[str]) -> list[Span]:
+    """Keep the spans whose dimensions match every filter.
+
+    ``filter_spans(spans, project="api")`` keeps one value; ``language={"Go", "Rust"}`` keeps any
+    of several. Filtering after folding is what keeps excluded activity from opening gaps.
+    """
+    checks: list[tuple[int, Collection[str]]] = []
+    for dimension, wanted in equals.items():
+        allowed: Collection[str] = (wanted,) if isinstance(wanted, str) else frozenset(wanted)
+        checks.append((_dimension_index(dimension), allowed))
+    return [span for span in spans if all(span.group[i] in allowed for i, allowed in checks)]
+
+
+def _dimension_index(dimension: str) -> int:
+    try:
+        return _DIMENSION_INDEX[dimension]
+    except KeyError:
+        raise ValueError(f"unknown dimension {dimension!r}; expected one of {DIMENSIONS}") from None
+
+
+def _order_key(heartbeat: Heartbeat) -> tuple[float, str]:
+    return (heartbeat.time, heartbeat.event_id)
+
+
+def _preferred(candidate: Heartbeat, current: Heartbeat) -> bool:
+    if candidate.received_at != current.received_at:
+        return candidate.received_at > current.received_at
+    if candidate == current:
+        return False
+    # Differing copies received at the same instant: pick by content so order doesn't matter.
+    return candidate.model_dump_json() > current.model_dump_json()
+
+
+def total_seconds(heartbeats: Iterable[Heartbeat], *, timeout_s: float) -> float:
+    """Shorthand for ``totals(fold_spans(...)).total_seconds``."""
+    return totals(fold_spans(heartbeats, timeout_s=timeout_s)).total_seconds

@@ -8,7 +8,6 @@ keys, so a leaked editor key cannot lock its owner out.
 # No `from __future__ import annotations` here: FastAPI must resolve the locally defined
 # dependency aliases (`CurrentPrincipal`) when the routes are declared.
 
-
 import secrets
 import time
 from collections.abc import Awaitable, Callable

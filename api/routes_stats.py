@@ -1,6 +1,5 @@
 """CodeTrackr's stats endpoints, read from the daily projection in the user's timezone."""
 
-
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any, ParamSpec, Protocol, TypeVar

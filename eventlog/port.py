@@ -1,6 +1,7 @@
 """The event log port: an append-only, partitioned, durable log with consumer groups.
 
-Two adapters implement it and pass one contract suite (``tests/contract/test_eventlog_contract.py``):
+Two adapters implement it and pass one contract suite
+(``tests/contract/test_eventlog_contract.py``):
 :class:`eventlog.embedded.SqliteEventLog` (one process, a file in the data dir) and
 :class:`eventlog.kafka.KafkaEventLog` (aiokafka against any Kafka-protocol broker).
 
@@ -27,7 +28,7 @@ class LogError(Exception):
 
 
 class LogUnavailable(LogError):
-    """The log could not durably store or serve records now; nothing is acknowledged. Retry later."""
+    """The log cannot durably store or serve records now; nothing is acknowledged. Retry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,7 @@ class LogReader(Protocol):
 
 
 class EventLog(Protocol):
-    """The log itself. ``start`` connects (and creates topics); ``close`` flushes and disconnects."""
+    """The log itself. ``start`` connects; ``close`` flushes and disconnects."""
 
     async def start(self) -> None: ...
 

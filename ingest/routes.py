@@ -10,7 +10,6 @@ Every 2xx is sent after the log acknowledged the append.
 # No `from __future__ import annotations` here: FastAPI must resolve the locally defined
 # dependency aliases (`CurrentPrincipal`) when the routes are declared.
 
-
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime

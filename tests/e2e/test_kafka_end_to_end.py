@@ -123,7 +123,8 @@ def test_split_services_project_through_the_faust_worker_and_replay_matches(
             assert response.status_code == 201, response.text
 
         def caught_up() -> None:
-            assert worker.proc is not None and worker.proc.poll() is None, worker.logs()
+            assert worker.proc is not None
+            assert worker.proc.poll() is None, worker.logs()
             # Two requests were appended, one record each.
             assert asyncio.run(_committed_records(broker.bootstrap, "codetrackr-projections")) == 2
 

@@ -166,7 +166,14 @@ class ClickHouseProjectionStore:
     delivery safe.
     """
 
-    def __init__(self, url: str, database: str = "codetrackr") -> None:
+    def __init__(
+        self,
+        url: str,
+        database: str = "codetrackr",
+        *,
+        connect_timeout_s: float = 5.0,
+        query_timeout_s: float = 60.0,
+    ) -> None:
         scheme = urlsplit(url).scheme
         if scheme not in ("chdb", "http", "https"):
             raise ValueError(
@@ -184,6 +191,10 @@ class ClickHouseProjectionStore:
         self._closed = False
         self._column_types: dict[str, list[str]] = {}
         self._last_version_ms = 0
+        # clickhouse-connect waits 300 s for an answer by default: a hung server would stall
+        # reads and processors for minutes before they could report it and retry.
+        self._connect_timeout_s = connect_timeout_s
+        self._query_timeout_s = query_timeout_s
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -445,7 +456,12 @@ class ClickHouseProjectionStore:
                 client = clickhouse_connect.get_client(dsn=self._url)
             else:
                 # No HTTP session: sessions allow one query at a time and buy us nothing.
-                client = clickhouse_connect.get_client(dsn=self._url, autogenerate_session_id=False)
+                client = clickhouse_connect.get_client(
+                    dsn=self._url,
+                    autogenerate_session_id=False,
+                    connect_timeout=self._connect_timeout_s,
+                    send_receive_timeout=self._query_timeout_s,
+                )
         except (Error, OSError, RuntimeError) as exc:
             # On chdb this is also how "another process holds this data directory" surfaces.
             raise ProjectionStoreUnavailable(f"cannot connect to ClickHouse: {exc}") from exc

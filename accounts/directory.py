@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 
 from pydantic import ValidationError
@@ -32,10 +31,6 @@ from schemas.events import (
 
 _log = logging.getLogger(__name__)
 
-# Unknown credentials trigger at most one catch-up per this interval (cheap DoS protection).
-_CATCH_UP_MIN_INTERVAL_S = 0.05
-
-
 class AccountDirectory:
     """Account state for one process.
 
@@ -44,14 +39,13 @@ class AccountDirectory:
     take it, leaving the state unchanged) and applies it once acknowledged.
     """
 
-    def __init__(self, log: EventLog, *, tail_interval_s: float = 0.5) -> None:
+    def __init__(self, log: EventLog, *, tail_interval_s: float = 0.1) -> None:
         self._log = log
         self._state = AccountState()
         self._reader: LogReader | None = None
         self._read_lock = asyncio.Lock()
         self._tail_task: asyncio.Task[None] | None = None
         self._tail_interval_s = tail_interval_s
-        self._last_catch_up = 0.0
 
     @property
     def state(self) -> AccountState:
@@ -61,7 +55,7 @@ class AccountDirectory:
         # A group of our own that never commits: every start reads the topic from the beginning.
         self._reader = self._log.reader([ACCOUNTS_TOPIC], group=f"accounts-{uuid.uuid4().hex}")
         await self._reader.start()
-        await self.catch_up(force=True)
+        await self.catch_up()
         self._tail_task = asyncio.create_task(self._tail(), name="accounts-tail")
 
     async def close(self) -> None:
@@ -81,16 +75,16 @@ class AccountDirectory:
         await self._log.append(
             [Record(ACCOUNTS_TOPIC, event.user_id.encode(), encode_event(event))]
         )
-        await self.catch_up(force=True)
+        await self.catch_up()
         self._state.apply(event)  # no-op when the catch-up already read it back
         return event.event_id not in self._state.rejected
 
-    async def catch_up(self, *, force: bool = False) -> None:
-        """Read until the end of the accounts topic as it was when called."""
-        now = time.monotonic()
-        if not force and now - self._last_catch_up < _CATCH_UP_MIN_INTERVAL_S:
-            return
-        self._last_catch_up = now
+    async def catch_up(self) -> None:
+        """Read until the end of the accounts topic as it was when called.
+
+        Never skipped: a credential created a moment ago through another process must be found.
+        When nothing is new it costs one end-offsets lookup.
+        """
         assert self._reader is not None, "start() first"
         async with self._read_lock:
             ends = await self._log.end_offsets(ACCOUNTS_TOPIC)
@@ -101,6 +95,7 @@ class AccountDirectory:
                 await self._read_some(timeout_s=0.2)
 
     async def _tail(self) -> None:
+        # Short fetches: a catch-up (an unknown credential) waits for the lock at most this long.
         while True:
             try:
                 async with self._read_lock:

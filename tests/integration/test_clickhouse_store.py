@@ -1,9 +1,12 @@
-"""The ClickHouse projection store against the real engine: chdb in-process, and a server when
-``CODETRACKR_TEST_CLICKHOUSE_URL`` names one (``http://user:password@host:8123``).
+"""The ClickHouse projection store against the real engine, three ways: chdb in-process
+(``chdb``), the chdb HTTP stand-in over clickhouse-connect's HTTP client (``http-standin``, see
+:mod:`tests.support.chdb_http`), and a server when ``CODETRACKR_TEST_CLICKHOUSE_URL`` names one
+(``http://user:password@host:8123``).
 
-chdb hosts one data path per process, so every test shares ONE session-wide path and gets its
-own database (``t_<hex>``). Each test closes its store, which releases the engine, so other test
-modules may open a different path afterwards.
+chdb hosts one data path per process, so every in-process test shares ONE session-wide path and
+gets its own database (``t_<hex>``). Each test closes its store, which releases the engine, so
+other test modules may open a different path afterwards. The stand-in is a child process holding
+its own data directory, so it never collides with the in-process path.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from projections.clickhouse import (
 from projections.daily import DailyRow, compute_day
 from projections.durations import DIMENSIONS
 from schemas.heartbeat import Heartbeat
+from tests.support.chdb_http import ChdbHttpProcess
 
 pytestmark = pytest.mark.clickhouse
 
@@ -40,10 +44,21 @@ def chdb_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"chdb://{tmp_path_factory.mktemp('chdb')}"
 
 
-@pytest.fixture(params=["chdb", "server"])
+@pytest.fixture(scope="session")
+def standin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The chdb HTTP stand-in (a child process with its own data directory) for the session."""
+    standin = ChdbHttpProcess(tmp_path_factory.mktemp("chdb-http-standin")).start()
+    yield standin.url
+    standin.stop()
+
+
+@pytest.fixture(params=["chdb", "http-standin", "server"])
 def store_url(request: pytest.FixtureRequest, chdb_url: str) -> str:
     if request.param == "chdb":
         return chdb_url
+    if request.param == "http-standin":
+        url: str = request.getfixturevalue("standin_url")
+        return url
     url = os.environ.get(SERVER_URL_ENV)
     if not url:
         pytest.skip(f"{SERVER_URL_ENV} is not set: no ClickHouse server to test against")

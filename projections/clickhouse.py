@@ -133,6 +133,9 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 # Server error codes that mean "busy or unreachable", not "wrong": worth a retry.
+# (user, day) keys per read: well under the server's 128 KiB cap on one parameter.
+_KEYS_PER_QUERY = 1000
+
 _TRANSIENT_CODES = frozenset(
     {
         159,  # TIMEOUT_EXCEEDED
@@ -307,17 +310,25 @@ class ClickHouseProjectionStore:
     def heartbeats_for_days(
         self, keys: Iterable[tuple[str, date]]
     ) -> dict[tuple[str, date], list[Heartbeat]]:
-        """Deduplicated heartbeats of each (user, local day), in ONE query.
+        """Deduplicated heartbeats of each (user, local day), one query per chunk of keys.
 
         Every requested key is in the result (an empty list when nothing matched); each list is
         ordered by ``(time, event_id)``. Times come back at millisecond precision. The keys travel
-        as one query parameter (in the URL over HTTP, which a server accepts up to 1 MiB by
-        default): thousands of keys per call are fine, millions are not.
+        as query parameters, and a ClickHouse server caps any one parameter at
+        ``http_max_field_value_size`` (128 KiB by default, a server-side profile setting), so
+        keys go in chunks of :data:`_KEYS_PER_QUERY` (about 70 bytes each when formatted).
         """
         wanted = sorted(set(keys))
         result: dict[tuple[str, date], list[Heartbeat]] = {key: [] for key in wanted}
-        if not wanted:
-            return result
+        for first in range(0, len(wanted), _KEYS_PER_QUERY):
+            self._read_days(wanted[first : first + _KEYS_PER_QUERY], result)
+        return result
+
+    def _read_days(
+        self,
+        wanted: list[tuple[str, date]],
+        result: dict[tuple[str, date], list[Heartbeat]],
+    ) -> None:
         # The separate user and date lists let the primary key prune; the tuple list is exact.
         sql = (
             f"SELECT {_HEARTBEAT_SELECT}, local_date FROM {self._db}.heartbeats FINAL"
@@ -335,7 +346,6 @@ class ClickHouseProjectionStore:
         for row in rows:
             heartbeat = _heartbeat_from_row(row)
             result[(heartbeat.user_id, row[-1])].append(heartbeat)
-        return result
 
     def daily_rows(self, user_id: str, start: date, end: date) -> list[DailyRow]:
         """The user's daily stats from ``start`` to ``end`` inclusive, in date order."""

@@ -7,23 +7,61 @@ Why the agent never raises: faust acknowledges the events of a ``take()`` batch 
 for the next batch, *and also* when the generator is closed by an exception. Raising would
 therefore mark an unprojected batch as done. So the body retries a failed batch until it succeeds
 (the store is down: wait and retry), and offsets are committed only for batches written.
+
+Why a custom consumer thread: during a rebalance faust discards events fetched under the old
+group generation and relies on seeking every assigned partition back to its committed offset.
+aiokafka's ``seek_to_committed`` only seeks when the committed offset is above 0, so a partition
+that never committed (a new deployment, a quiet user's partition) kept its fetch position past the
+discarded events, which were then never projected (seen in ``tests/e2e/test_distributed.py`` when
+a second worker joined). :class:`_SeekBackConsumerThread` seeks such partitions to their
+beginning, which is what ``auto_offset_reset="earliest"`` promises; handlers are idempotent, so
+re-reading is safe.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
+from faust.types import TP, TransportT
 
 from processors.handlers import HeartbeatProjector
 from processors.runner import PROJECTIONS_GROUP
 from schemas.events import HEARTBEATS_TOPIC, HeartbeatsReceived, decode_event
 
 _log = logging.getLogger(__name__)
+
+
+class _SeekBackConsumerThread(AIOKafkaConsumerThread):
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        return await self.call_thread(self._seek_committed_or_beginning)  # type: ignore[no-any-return]
+
+    async def _seek_committed_or_beginning(self) -> Mapping[TP, int]:
+        consumer = self._ensure_consumer()
+        committed: Mapping[TP, int | None] = await consumer.seek_to_committed()
+        never_committed = [tp for tp, offset in committed.items() if not offset]
+        if never_committed:
+            await consumer.seek_to_beginning(*never_committed)
+        return {tp: offset or 0 for tp, offset in committed.items()}
+
+
+class _SeekBackConsumer(Consumer):
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return _SeekBackConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _SeekBackTransport(Transport):
+    Consumer = _SeekBackConsumer
+
+
+class _ProjectionApp(faust.App):
+    def _new_transport(self) -> TransportT:
+        return _SeekBackTransport(self.conf.broker_consumer, self)
 
 
 def build_faust_app(
@@ -37,7 +75,7 @@ def build_faust_app(
     data_dir: str = "/tmp/codetrackr-faust",
 ) -> faust.App:
     """A faust app whose single agent projects heartbeat batches (topics must already exist)."""
-    app = faust.App(
+    app = _ProjectionApp(
         PROJECTIONS_GROUP,
         broker=[f"kafka://{hp}" for hp in bootstrap.split(",")],
         value_serializer="raw",

@@ -31,6 +31,7 @@ from schemas.events import (
 
 _log = logging.getLogger(__name__)
 
+
 class AccountDirectory:
     """Account state for one process.
 

@@ -30,7 +30,7 @@ from accounts.state import MAX_KEYS_PER_USER, ApiKey, User
 from eventlog.port import LogUnavailable
 from http_edge.auth import Principal
 from http_edge.body import read_json
-from http_edge.errors import ApiError, describe_validation_errors
+from http_edge.errors import ApiError, describe_validation_errors, error_responses
 from schemas.events import (
     AccountCreated,
     AccountEvent,
@@ -75,6 +75,12 @@ class ProfileIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     timezone: str | None = None
     _tz = field_validator("timezone")(_check_timezone)
+
+
+def _json_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    """OpenAPI for a body read by :func:`_parse` (FastAPI cannot see it)."""
+    content = {"application/json": {"schema": model.model_json_schema()}}
+    return {"requestBody": {"required": required, "content": content}}
 
 
 async def _parse(request: Request, model: type[M], *, optional: bool = False) -> M:
@@ -146,7 +152,13 @@ def build_accounts_router(
                 headers={"Retry-After": "5"},
             ) from None
 
-    @router.post("/auth/anonymous/create", status_code=201, summary="Create an anonymous account")
+    @router.post(
+        "/auth/anonymous/create",
+        status_code=201,
+        summary="Create an anonymous account",
+        responses=error_responses(400, 413, 503),
+        openapi_extra=_json_body(CreateAccountIn, required=False),
+    )
     async def create_anonymous(request: Request) -> JSONResponse:
         body = await _parse(request, CreateAccountIn, optional=True)
         for _ in range(5):
@@ -172,7 +184,12 @@ def build_accounts_router(
                 )
         raise ApiError(409, "could not allocate a unique account; retry")  # pragma: no cover
 
-    @router.post("/auth/anonymous/login", summary="Log in with an account number")
+    @router.post(
+        "/auth/anonymous/login",
+        summary="Log in with an account number",
+        responses=error_responses(400, 401, 413),
+        openapi_extra=_json_body(LoginIn),
+    )
     async def login_anonymous(request: Request) -> dict[str, Any]:
         body = await _parse(request, LoginIn)
         number = normalize_account_number(body.account_number)
@@ -185,11 +202,20 @@ def build_accounts_router(
             "username": user.username,
         }
 
-    @router.get("/api/v1/user/me", summary="The authenticated user's profile")
+    @router.get(
+        "/api/v1/user/me",
+        summary="The authenticated user's profile",
+        responses=error_responses(401),
+    )
     async def me(principal: CurrentPrincipal) -> dict[str, Any]:
         return user_view(principal.user)
 
-    @router.post("/api/v1/user/profile/update", summary="Change profile fields (timezone)")
+    @router.post(
+        "/api/v1/user/profile/update",
+        summary="Change profile fields (timezone)",
+        responses=error_responses(400, 401, 413, 503),
+        openapi_extra=_json_body(ProfileIn),
+    )
     async def update_profile(request: Request, principal: LoggedIn) -> dict[str, Any]:
         body = await _parse(request, ProfileIn)
         if body.timezone is not None:
@@ -203,11 +229,16 @@ def build_accounts_router(
             )
         return {"status": "updated"}
 
-    @router.get("/api/v1/keys", summary="List your API keys")
+    @router.get("/api/v1/keys", summary="List your API keys", responses=error_responses(401))
     async def list_keys(principal: LoggedIn) -> dict[str, Any]:
         return {"keys": [key_view(k) for k in directory.keys_of(principal.user.user_id)]}
 
-    @router.post("/api/v1/keys", summary="Create an API key (shown once)")
+    @router.post(
+        "/api/v1/keys",
+        summary="Create an API key (shown once)",
+        responses=error_responses(400, 401, 409, 413, 503),
+        openapi_extra=_json_body(CreateKeyIn, required=False),
+    )
     async def create_key(request: Request, principal: LoggedIn) -> dict[str, Any]:
         body = await _parse(request, CreateKeyIn, optional=True)
         user_id = principal.user.user_id
@@ -244,7 +275,11 @@ def build_accounts_router(
             }
         }
 
-    @router.delete("/api/v1/keys/{key_id}", summary="Delete one of your API keys")
+    @router.delete(
+        "/api/v1/keys/{key_id}",
+        summary="Delete one of your API keys",
+        responses=error_responses(401, 404, 503),
+    )
     async def delete_key(key_id: str, principal: LoggedIn) -> dict[str, Any]:
         owned = {k.key_id for k in directory.keys_of(principal.user.user_id)}
         if key_id not in owned:

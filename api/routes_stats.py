@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.stats import (
+    RANGE_DAYS,
     DateRange,
     daily_average,
     daily_series,
@@ -20,7 +21,7 @@ from api.stats import (
     top,
 )
 from http_edge.auth import Principal
-from http_edge.errors import ApiError
+from http_edge.errors import ApiError, error_responses
 from projections.clickhouse import ProjectionStoreUnavailable
 from projections.daily import DailyRow, day_bounds
 
@@ -55,10 +56,29 @@ def _pct(part: float, whole: float) -> float:
 
 
 def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
+    router = APIRouter(prefix="/api/v1/stats", tags=["stats"], responses=error_responses(401, 503))
+    ranged = error_responses(400)  # an invalid range, start or end
     CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
-    RangeQ = Annotated[str | None, Query(description="7d (default), 30d, 90d or all")]
-    DayQ = Annotated[str | None, Query(description="ISO 8601 date or datetime")]
+    # The values are checked by `resolve_range`; the schemas only tell clients (and fuzzers).
+    RangeQ = Annotated[
+        str | None,
+        Query(
+            description="7d (default), 30d, 90d or all",
+            json_schema_extra={"enum": [*RANGE_DAYS, "all"]},
+        ),
+    ]
+    DayQ = Annotated[
+        str | None,
+        Query(
+            description="ISO 8601 date or datetime",
+            json_schema_extra={
+                "anyOf": [
+                    {"type": "string", "format": "date"},
+                    {"type": "string", "format": "date-time"},
+                ]
+            },
+        ),
+    ]
 
     async def span_and_rows(
         principal: Principal, range_: str | None, start: str | None, end: str | None
@@ -77,7 +97,11 @@ def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRout
         rows = await _blocking(store.daily_rows, user_id, span.start, span.end)
         return span, rows, active
 
-    @router.get("/summary", summary="Totals, daily average, streaks and top language/project")
+    @router.get(
+        "/summary",
+        summary="Totals, daily average, streaks and top language/project",
+        responses=ranged,
+    )
     async def summary(
         principal: CurrentPrincipal,
         range: RangeQ = None,
@@ -99,7 +123,7 @@ def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRout
             "timezone": span.timezone,
         }
 
-    @router.get("/languages", summary="Time per language with percentages")
+    @router.get("/languages", summary="Time per language with percentages", responses=ranged)
     async def languages(
         principal: CurrentPrincipal,
         range: RangeQ = None,
@@ -116,7 +140,9 @@ def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRout
             ],
         }
 
-    @router.get("/projects", summary="Time per project with the most recent heartbeat")
+    @router.get(
+        "/projects", summary="Time per project with the most recent heartbeat", responses=ranged
+    )
     async def projects(
         principal: CurrentPrincipal,
         range: RangeQ = None,
@@ -140,7 +166,7 @@ def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRout
             ]
         }
 
-    @router.get("/daily", summary="Seconds per local day")
+    @router.get("/daily", summary="Seconds per local day", responses=ranged)
     async def daily(
         principal: CurrentPrincipal,
         range: RangeQ = None,

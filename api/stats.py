@@ -11,7 +11,11 @@ from http_edge.errors import ApiError
 from projections.daily import DailyRow, day_bounds
 
 RANGE_DAYS = {"7d": 7, "30d": 30, "90d": 90}
-EARLIEST = date(2000, 1, 1)
+# The days a range may name: from the local date of the earliest accepted heartbeat (2000-01-01
+# UTC, a day earlier west of UTC) to a far but bounded future. Beyond them nothing is stored, and
+# day arithmetic overflows (years 1 and 9999) as do ClickHouse's Date columns (1970 to 2149).
+EARLIEST = date(1999, 12, 31)
+LATEST = date(2099, 12, 31)
 UNKNOWN = {"project": "Unknown Project"}
 
 
@@ -42,8 +46,10 @@ def today_in(tz: str, now: datetime | None = None) -> date:
 def _parse_day(value: str, tz: str, name: str) -> date:
     try:
         if len(value) == 10:
-            return date.fromisoformat(value)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            day = date.fromisoformat(value)
+        else:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            day = parsed.date() if parsed.tzinfo is None else parsed.astimezone(ZoneInfo(tz)).date()
     except ValueError:
         raise ApiError(
             400,
@@ -51,9 +57,16 @@ def _parse_day(value: str, tz: str, name: str) -> date:
             code="validation_error",
             details={"fields": {name: "not ISO 8601"}},
         ) from None
-    if parsed.tzinfo is None:
-        return parsed.date()
-    return parsed.astimezone(ZoneInfo(tz)).date()
+    except OverflowError:  # the shift to the user's timezone leaves years 1 to 9999
+        day = date.min
+    if not EARLIEST <= day <= LATEST:
+        raise ApiError(
+            400,
+            f"invalid {name}: must be between {EARLIEST} and {LATEST}",
+            code="validation_error",
+            details={"fields": {name: f"not between {EARLIEST} and {LATEST}"}},
+        )
+    return day
 
 
 def resolve_range(

@@ -23,6 +23,7 @@ from accounts.credentials import (
 )
 from accounts.directory import AccountDirectory
 from accounts.state import User
+from eventlog.port import LogError
 from http_edge.errors import ApiError
 
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="codetrackr", Bearer'}
@@ -66,6 +67,16 @@ class Authenticator:
         return await self.authenticate(request)
 
     async def authenticate(self, request: Request, *, allow_api_key: bool = True) -> Principal:
+        try:
+            return await self._authenticate(request, allow_api_key)
+        except LogError:
+            # An unknown credential is checked against the log's latest state; when the log
+            # cannot be read, "unknown" would be a guess, so the honest answer is "retry".
+            raise ApiError(
+                503, "cannot verify credentials right now; retry", headers={"Retry-After": "5"}
+            ) from None
+
+    async def _authenticate(self, request: Request, allow_api_key: bool) -> Principal:
         header_key = request.headers.get("x-api-key")
         authorization = request.headers.get("authorization", "").strip()
         query_key = request.query_params.get("api_key")

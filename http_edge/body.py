@@ -35,3 +35,8 @@ async def read_json(request: Request, limit: int = DEFAULT_BODY_LIMIT) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, f"malformed JSON: {exc}", code="invalid_json") from None
+    except (ValueError, RecursionError):
+        # Integers past Python's digit limit, or nesting deeper than the parser's recursion.
+        raise ApiError(
+            400, "malformed JSON: a number is too long or nesting too deep", code="invalid_json"
+        ) from None

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 _log = logging.getLogger(__name__)
@@ -56,6 +57,40 @@ class ApiError(Exception):
         self.message = message
         self.details = details or {}
         self.headers = headers
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorEnvelope(BaseModel):
+    """The body of every error response (documents the envelope in OpenAPI)."""
+
+    error: ErrorDetail
+
+
+_WHEN = {
+    400: "Malformed JSON (`invalid_json`) or invalid input (`validation_error`)",
+    401: "Missing, malformed, unknown, revoked or expired credentials",
+    403: "The resource belongs to someone else",
+    404: "No such resource",
+    409: "Conflict (`key_limit`: at most 5 API keys)",
+    413: "Request body or item count over the limit",
+    503: "The event log or the store is unavailable; nothing was changed; retry (`Retry-After`)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for a route: ``statuses`` and any other 4xx, all in the envelope."""
+    documented: dict[int | str, dict[str, Any]] = {
+        status: {"model": ErrorEnvelope, "description": _WHEN.get(status, _CODES[status])}
+        for status in statuses
+    }
+    # Also keeps FastAPI from documenting its 422, which this API never sends (400 instead).
+    documented["4XX"] = {"model": ErrorEnvelope, "description": "Any other client error"}
+    return documented
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from http_edge.auth import Principal
 from http_edge.body import read_json
-from http_edge.errors import ApiError
+from http_edge.errors import ApiError, error_responses
 from ingest.appender import HeartbeatAppender
 from ingest.normalize import (
     ItemError,
@@ -30,11 +30,74 @@ from ingest.normalize import (
     resolve_timezone,
     wakatime_item,
 )
-from schemas.heartbeat import Dialect, Heartbeat
+from schemas.heartbeat import (
+    CATEGORIES,
+    MAX_DURATION_SECONDS,
+    MIN_TIME,
+    CodeTrackrHeartbeatIn,
+    Dialect,
+    Heartbeat,
+    HeartbeatFieldsIn,
+    WakaTimeHeartbeatIn,
+)
 
 Authenticate = Callable[[Request], Awaitable[Principal]]
 
 MAX_ITEMS_PER_REQUEST = 10_000
+
+
+# -- OpenAPI: these routes read raw JSON (``read_json``), so their bodies are described by hand,
+# from the same models that validate each item, plus the checks their validators make.
+
+
+def _item_schema(model: type[HeartbeatFieldsIn]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    props = schema["properties"]
+    props["time"]["description"] = (
+        "Unix epoch seconds, from 2000-01-01 to at most a day in the future"
+    )
+    _bound(props["time"], MIN_TIME)
+    props["category"]["anyOf"] = [{"enum": sorted(CATEGORIES)}, {"const": ""}, {"type": "null"}]
+    if "duration" in props:
+        _bound(props["duration"], 0, MAX_DURATION_SECONDS)
+    return schema
+
+
+def _bound(prop: dict[str, Any], minimum: float, maximum: float | None = None) -> None:
+    for option in prop.get("anyOf", [prop]):
+        if option.get("type") == "number":
+            option["minimum"] = minimum
+            if maximum is not None:
+                option["maximum"] = maximum
+
+
+def _array(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": item, "maxItems": MAX_ITEMS_PER_REQUEST}
+
+
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", "schema": {"type": "string"}, "description": description}
+
+
+# Request headers `_meta` reads (all optional).
+_HEADERS = [
+    _header("Timezone", "IANA zone for the local day when the profile has none (WakaTime CLI)"),
+    _header("User-Agent", "editor and OS, in the WakaTime CLI's format"),
+    _header("X-Machine-Name", "the machine the heartbeats come from"),
+]
+
+
+def _ingest_openapi(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """The JSON body (``schema``) and the headers of an ingest route, for ``openapi_extra``."""
+    content = {"application/json": {"schema": schema}}
+    body = {"required": True, "description": description, "content": content}
+    return {"requestBody": body, "parameters": _HEADERS}
+
+
+_CODETRACKR_ITEM = _item_schema(CodeTrackrHeartbeatIn)
+_WAKATIME_ITEM = _item_schema(WakaTimeHeartbeatIn)
+_ERRORS = error_responses(400, 401, 413, 503)
+_WAKATIME_ERRORS = error_responses(400, 401, 403, 413, 503)
 
 
 def _iso(ts: float) -> str:
@@ -125,7 +188,12 @@ def build_ingest_router(
         await appender.append(principal.user.user_id, accepted)
         return accepted
 
-    @router.post("/api/v1/heartbeat", summary="Record one heartbeat (CodeTrackr dialect)")
+    @router.post(
+        "/api/v1/heartbeat",
+        summary="Record one heartbeat (CodeTrackr dialect)",
+        responses=_ERRORS,
+        openapi_extra=_ingest_openapi(_CODETRACKR_ITEM, "One heartbeat"),
+    )
     async def heartbeat(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
         body = await read_json(request, body_limit)
         if not isinstance(body, dict):
@@ -133,13 +201,27 @@ def build_ingest_router(
         accepted = await codetrackr_batch(request, principal, [body], "codetrackr", True)
         return {"status": "ok", "recorded_at": _iso(accepted[0].received_at)}
 
-    @router.post("/api/v1/heartbeats", summary="Record many heartbeats (CodeTrackr dialect)")
+    @router.post(
+        "/api/v1/heartbeats",
+        summary="Record many heartbeats (CodeTrackr dialect)",
+        responses=_ERRORS,
+        openapi_extra=_ingest_openapi(
+            _array(_CODETRACKR_ITEM), "Heartbeats; one invalid fails all"
+        ),
+    )
     async def heartbeats(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
         items = _as_list(await read_json(request, body_limit))
         accepted = await codetrackr_batch(request, principal, items, "codetrackr", False)
         return {"status": "ok", "inserted": len(accepted)}
 
-    @router.post("/api/v1/import", summary="Import heartbeats from any tool")
+    @router.post(
+        "/api/v1/import",
+        summary="Import heartbeats from any tool",
+        responses=_ERRORS,
+        openapi_extra=_ingest_openapi(
+            _array(_CODETRACKR_ITEM), "Heartbeats, `duration` default 60 s"
+        ),
+    )
     async def import_(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
         items = _as_list(await read_json(request, import_body_limit))
         accepted = await codetrackr_batch(request, principal, items, "import", False)
@@ -176,6 +258,11 @@ def build_ingest_router(
         "/api/v1/users/{user}/heartbeats",
         status_code=201,
         summary="Record heartbeats (WakaTime dialect; object or array)",
+        responses=_WAKATIME_ERRORS,
+        openapi_extra=_ingest_openapi(
+            {"anyOf": [_WAKATIME_ITEM, _array(_WAKATIME_ITEM)]},
+            "One heartbeat (answered with it) or an array (answered like `.bulk`)",
+        ),
     )
     async def waka_heartbeats(
         request: Request, user: str, principal: CurrentPrincipal
@@ -186,6 +273,10 @@ def build_ingest_router(
         "/api/v1/users/{user}/heartbeats.bulk",
         status_code=201,
         summary="Record many heartbeats (WakaTime dialect)",
+        responses=_WAKATIME_ERRORS,
+        openapi_extra=_ingest_openapi(
+            _array(_WAKATIME_ITEM), "Heartbeats, each answered on its own in `responses`"
+        ),
     )
     async def waka_bulk(request: Request, user: str, principal: CurrentPrincipal) -> JSONResponse:
         return await wakatime_write(request, user, principal, bulk=True)

@@ -67,7 +67,7 @@ def _int_or_none(value: Any) -> Any:
             return None
         try:
             return int(float(stripped))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, or "inf" / "1e400"
             return value  # let pydantic name the field in its error
     return value
 
@@ -83,7 +83,11 @@ def _blank_to_none(value: Any) -> Any:
 _INT_LIMIT = 2**31 - 1
 _BoundedInt = Annotated[int, Field(ge=-_INT_LIMIT, le=_INT_LIMIT)]
 LooseInt = Annotated[_BoundedInt | None, BeforeValidator(_int_or_none)]
-OptText = Annotated[str | None, BeforeValidator(_blank_to_none), Field(max_length=MAX_TEXT)]
+# The length limit applies to the string, not to the union: on `str | None` pydantic would apply
+# it to None too (an explicit null, or a blank string) and raise a TypeError, not a field error.
+OptText = Annotated[
+    Annotated[str, Field(max_length=MAX_TEXT)] | None, BeforeValidator(_blank_to_none)
+]
 
 
 class Heartbeat(BaseModel):
@@ -133,7 +137,7 @@ def is_timezone(name: str) -> bool:
         return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", overlong names
         return False
     return True
 

@@ -46,11 +46,17 @@ def waka(
 def test_new_user_gets_reference_time_from_both_dialects_including_late_and_duplicates(
     server: CodeTrackrProcess,
 ) -> None:
-    user = Client(server.url, timezone=TZ)
+    check_reference_time(server.url, server.url)
+
+
+def check_reference_time(api_url: str, ingest_url: str, *, timeout_s: float = 30.0) -> None:
+    """The reference rule through the whole system: accounts and reads on ``api_url``,
+    heartbeats (both dialects, duplicates, a late one) on ``ingest_url``."""
+    user = Client(api_url, timezone=TZ)
     t0 = yesterday_noon()
     bulk = [waka(t0, "A"), waka(t0 + 60, "A"), waka(t0 + 120, "A"), waka(t0 + 600, "B")]
     sent = user.http.post(
-        "/api/v1/users/current/heartbeats.bulk",
+        f"{ingest_url}/api/v1/users/current/heartbeats.bulk",
         json=bulk,
         headers={"Authorization": "Basic " + base64.b64encode(user.api_key.encode()).decode()},
     )
@@ -73,7 +79,7 @@ def test_new_user_gets_reference_time_from_both_dialects_including_late_and_dupl
             "duration": 0,
         },
     ]
-    sent = user.http.post("/api/v1/heartbeats", json=ct, headers=user.key_header)
+    sent = user.http.post(f"{ingest_url}/api/v1/heartbeats", json=ct, headers=user.key_header)
     assert sent.status_code == 200, sent.text
     assert sent.json() == {"status": "ok", "inserted": 2}
 
@@ -84,22 +90,24 @@ def test_new_user_gets_reference_time_from_both_dialects_including_late_and_dupl
         languages = user.get("/api/v1/stats/languages")
         assert languages["languages"][0]["language"] == "Python"
 
-    eventually(first_total)
+    eventually(first_total, timeout_s=timeout_s)
     projects = {p["project"]: p["seconds"] for p in user.get("/api/v1/stats/projects")["projects"]}
     assert projects == {"A": 600, "B": 100}
 
     # Redelivered duplicates change nothing; a late heartbeat in the gap joins the runs.
     again = user.http.post(
-        "/api/v1/users/current/heartbeats.bulk", json=bulk, headers=user.key_header
+        f"{ingest_url}/api/v1/users/current/heartbeats.bulk", json=bulk, headers=user.key_header
     )
     assert again.status_code == 201
     late = user.http.post(
-        "/api/v1/users/current/heartbeats", json=waka(t0 + 1200, "B"), headers=user.key_header
+        f"{ingest_url}/api/v1/users/current/heartbeats",
+        json=waka(t0 + 1200, "B"),
+        headers=user.key_header,
     )
     assert late.status_code == 201, late.text
     assert late.json()["data"]["project"] == "B"
     # Now 600 (A) + B: 600->1200 (600 s) + 1200->2000 (800 s) + 2000->2100 (100 s) = 2100.
-    eventually(lambda: _assert_equal(user.summary_total(), 2100))
+    eventually(lambda: _assert_equal(user.summary_total(), 2100), timeout_s=timeout_s)
     day = datetime.fromtimestamp(t0, ZoneInfo(TZ)).date().isoformat()
     daily = {d["date"]: d["seconds"] for d in user.get("/api/v1/stats/daily")["daily"]}
     assert daily[day] == 2100

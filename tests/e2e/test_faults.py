@@ -60,9 +60,14 @@ class Sender:
             self._next += self.batch
             return first
 
+    def _has_room(self) -> bool:
+        """Heartbeat times must stay in the past (the server rightly refuses future ones)."""
+        last = self.start + (self._next + self.batch) * SPACING_S
+        return self._next < 2000 * self.batch and last < time.time() - 3600
+
     async def _client(self) -> None:
         async with httpx.AsyncClient(base_url=self.url, timeout=10.0) as http:
-            while not self._stop.is_set() and self._next < 2000 * self.batch:
+            while not self._stop.is_set() and self._has_room():
                 await self._deliver(http, self._claim())
 
     async def _deliver(self, http: httpx.AsyncClient, first: int) -> None:

@@ -1,0 +1,155 @@
+"""The distributed deployment, on one machine: every part a real process.
+
+A Kafka-protocol broker (noida), ClickHouse reached over its HTTP interface (the chdb HTTP
+stand-in from ``tests.support.chdb_http``, running the real ClickHouse engine), and CodeTrackr's
+``api``, ``ingest`` and N ``worker`` processes configured as ``docker-compose.yml`` configures them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+
+from processors.runner import PROJECTIONS_GROUP
+from schemas.events import HEARTBEATS_TOPIC
+from tests.brokers import Broker, NoidaBroker, TansuBroker
+from tests.e2e.harness import CodeTrackrProcess, eventually
+from tests.support.chdb_http import ChdbHttpProcess
+
+JWT_SECRET = "distributed-test-secret-" + "z" * 40
+
+
+@dataclass
+class Topology:
+    root: Path
+    broker_kind: str
+    broker: Broker
+    clickhouse: ChdbHttpProcess
+    partitions: int
+    api: CodeTrackrProcess | None = None
+    ingest: CodeTrackrProcess | None = None
+    workers: list[CodeTrackrProcess] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "CODETRACKR_EVENT_LOG_URL": f"kafka://{self.broker.bootstrap}",
+            "CODETRACKR_CLICKHOUSE_URL": self.clickhouse.url,
+            "CODETRACKR_JWT_SECRET": JWT_SECRET,
+            "CODETRACKR_HEARTBEAT_PARTITIONS": str(self.partitions),
+            "CODETRACKR_WORKER_BATCH_SIZE": "50",
+            "CODETRACKR_LOG_LEVEL": "info",
+        }
+
+    def start_worker(self) -> CodeTrackrProcess:
+        index = len(self.workers)
+        worker = CodeTrackrProcess("worker", self.root / f"worker{index}", env=self.env).start()
+        self.workers.append(worker)
+        return worker
+
+    @property
+    def api_url(self) -> str:
+        assert self.api is not None
+        return self.api.url
+
+    @property
+    def ingest_url(self) -> str:
+        assert self.ingest is not None
+        return self.ingest.url
+
+    def stop(self) -> None:
+        for proc in [*self.workers, self.ingest, self.api]:
+            if proc is not None:
+                proc.stop()
+
+
+async def _describe_group(bootstrap: str) -> tuple[str, list[set[int]]]:
+    """The workers' group state and, per member, the heartbeat partitions it owns."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_consumer_groups([PROJECTIONS_GROUP])
+    finally:
+        await admin.close()
+    _, _, state, _, _, members = described[0].groups[0]
+    owned = []
+    for member in members:
+        raw = member[4]
+        assignment = ConsumerProtocolMemberAssignment.decode(raw) if raw else None
+        partitions = assignment.partitions() if assignment is not None else []
+        owned.append({tp.partition for tp in partitions if tp.topic == HEARTBEATS_TOPIC})
+    return state, owned
+
+
+def group_assignment(bootstrap: str) -> tuple[str, list[set[int]]]:
+    return asyncio.run(_describe_group(bootstrap))
+
+
+_ASSIGNED = re.compile(r"\| " + re.escape(HEARTBEATS_TOPIC) + r" +\| \{([0-9, \-]*)\}")
+
+
+def worker_partitions(worker: CodeTrackrProcess) -> set[int]:
+    """The heartbeat partitions a worker says (in its log) it was last assigned.
+
+    Read from the worker itself because not every broker reports assignments in DescribeGroups
+    (Tansu leaves them empty).
+    """
+    text = worker.log_path.read_text(errors="replace")
+    last = text.rfind("Setting newly assigned partitions")
+    if last < 0:
+        return set()
+    block = text[last : last + 600]
+    end = block.find("[", len("Setting newly assigned partitions"))
+    match = _ASSIGNED.search(block if end < 0 else block[:end])
+    if match is None:
+        return set()
+    partitions: set[int] = set()
+    for item in match.group(1).replace(" ", "").split(","):  # faust writes "{0, 2}" or "{0-5}"
+        if item:
+            low, _, high = item.partition("-")
+            partitions.update(range(int(low), int(high or low) + 1))
+    return partitions
+
+
+def wait_group_stable(bootstrap: str, *, members: int, timeout_s: float = 120.0) -> None:
+    """Block until the workers' group is Stable with ``members`` members.
+
+    Tests start from a settled group; rebalances they provoke on purpose (a worker stopped or
+    killed) are then the only ones, and their timing is what the test measures.
+    """
+
+    def stable() -> None:
+        state, owned = group_assignment(bootstrap)
+        assert (state, len(owned)) == ("Stable", members), (state, owned)
+
+    eventually(stable, timeout_s=timeout_s, interval_s=0.5)
+
+
+@contextmanager
+def distributed(
+    root: Path, *, workers: int = 2, partitions: int = 6, broker_kind: str = "noida"
+) -> Iterator[Topology]:
+    kind = NoidaBroker if broker_kind == "noida" else TansuBroker
+    broker = kind(work_dir=root / "broker")
+    clickhouse = ChdbHttpProcess(root / "clickhouse")
+    broker.start()
+    clickhouse.start()
+    topology = Topology(root, broker_kind, broker, clickhouse, partitions)
+    try:
+        topology.api = CodeTrackrProcess("api", root / "api", env=topology.env).start()
+        topology.ingest = CodeTrackrProcess("ingest", root / "ingest", env=topology.env).start()
+        for _ in range(workers):
+            topology.start_worker()
+        wait_group_stable(broker.bootstrap, members=workers)
+        yield topology
+    finally:
+        topology.stop()
+        clickhouse.stop()
+        broker.close()

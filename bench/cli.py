@@ -1,0 +1,226 @@
+"""``python -m bench [--mode embedded|kafka|all]``: run the figures, print the table, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvloop
+
+from bench.clients import Sentinels
+from bench.deploy import MODES, Deployment, Mode, User, machine_busy_cpu_s, own_cpu_s
+from bench.freshness import figure_freshness, users_needed
+from bench.ingest import figure_ingest
+from bench.report import Row, machine, render_machine, render_table, write_json
+from bench.stats_load import figure_stats
+
+SCALE_ENV = "CODETRACKR_BENCH_SCALE"
+INGEST_CLIENTS = 16
+DEFAULT_OUT = Path("bench-out/results.json")
+FIGURES = ("1", "2", "3")
+
+
+def _scale() -> float:
+    raw = os.environ.get(SCALE_ENV, "1.0")
+    try:
+        scale = float(raw)
+    except ValueError:
+        raise SystemExit(f"{SCALE_ENV} must be a number, got {raw!r}") from None
+    if not 0 < scale <= 100:
+        raise SystemExit(f"{SCALE_ENV} must be in (0, 100], got {scale}")
+    return scale
+
+
+_interrupted = False
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGINT and SIGTERM: leave through every context manager, which stops the processes.
+
+    Installed for both signals, so asyncio does not install its own SIGINT handler (which only
+    cancels the running figure, and a figure failing because Ctrl-C also reached the server
+    would then look like an ordinary failure). The flag stops the run even then. Signals after
+    the first are ignored, so a second Ctrl-C cannot cut the (bounded) shutdown short.
+    """
+    global _interrupted
+    if _interrupted:
+        return
+    _interrupted = True
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _check_interrupted() -> None:
+    if _interrupted:
+        raise KeyboardInterrupt
+
+
+def _wait_quiet(max_s: float) -> None:
+    """Wait up to ``max_s`` until other processes use under 20% of one core (over 3 s windows).
+
+    The machine may be shared; the figures carry the CPU other processes used anyway.
+    """
+    deadline = time.monotonic() + max_s
+    logged = 0.0
+    while time.monotonic() < deadline:
+        busy, own, began = machine_busy_cpu_s(), own_cpu_s(), time.perf_counter()
+        time.sleep(3.0)
+        others = (machine_busy_cpu_s() - busy - (own_cpu_s() - own)) / (time.perf_counter() - began)
+        if others < 0.2:
+            return
+        if time.monotonic() - logged > 30:
+            logged = time.monotonic()
+            _log(f"waiting for a quieter machine: other processes use {others:.0%} of a core")
+    _log(f"machine still busy after {max_s:.0f} s; measuring anyway")
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_mode(
+    mode: Mode,
+    work_dir: Path,
+    scale: float,
+    clients: int,
+    errors: dict[str, str],
+    only: frozenset[str] = frozenset(FIGURES),
+) -> list[Row]:
+    """The figures of one mode; a failed figure is recorded in ``errors`` and skipped."""
+    rows: list[Row] = []
+    _log(f"{mode}: starting {'noida-db broker and ' if mode == 'kafka' else ''}codetrackr serve")
+    with Deployment(mode, work_dir) as deployment:
+        _log(f"{mode}: serving on {deployment.url}; creating accounts")
+        ingest_users: list[User] = [deployment.create_user() for _ in range(clients)]
+        fresh_users = [deployment.create_user() for _ in range(users_needed(scale))]
+        big, small = deployment.create_user(), deployment.create_user()
+        sentinels = Sentinels(deployment.url)
+        figures: list[tuple[str, Callable[[], Coroutine[Any, Any, list[Row]]]]] = [
+            (
+                "1 bulk ingest vs raw append",
+                lambda: figure_ingest(deployment, ingest_users, sentinels, scale),
+            ),
+            ("2 freshness", lambda: figure_freshness(deployment, fresh_users, scale)),
+            (
+                "3 stats latency, big vs small user",
+                lambda: figure_stats(deployment, big, small, scale),
+            ),
+        ]
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            for name, figure in figures:
+                if name.split()[0] not in only:
+                    continue
+                if not deployment.server_alive():
+                    errors[f"{mode}: figure {name}"] = "skipped: codetrackr serve is not running"
+                    continue
+                _log(f"{mode}: figure {name}")
+                try:
+                    rows += runner.run(figure())
+                except Exception as exc:  # the next figure may still be measurable
+                    _check_interrupted()
+                    errors[f"{mode}: figure {name}"] = f"{type(exc).__name__}: {exc}"
+                    _log(f"{mode}: figure {name} FAILED:\n{traceback.format_exc()}")
+        if not deployment.server_alive():
+            errors[f"{mode}: server"] = f"codetrackr serve died; log tail:\n{deployment.logs()}"
+    return rows
+
+
+def _payload(
+    info: dict[str, Any],
+    scale: float,
+    modes: Sequence[Mode],
+    rows: Sequence[Row],
+    errors: dict[str, str],
+    started: datetime,
+    elapsed_s: float,
+) -> dict[str, Any]:
+    return {
+        "machine": info,
+        "scale": scale,
+        "modes": list(modes),
+        "ingest_clients": INGEST_CLIENTS,
+        "started_at": started.isoformat(),
+        "elapsed_s": round(elapsed_s, 1),
+        "rows": [row.as_json() for row in rows],
+        "errors": errors,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--mode", choices=[*MODES, "all"], default="all")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (data, logs)")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each mode, wait up to SECONDS for other processes to go quiet",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(FIGURES),
+        help="comma-separated figure numbers to run (default: 1,2,3)",
+    )
+    args = parser.parse_args(argv)
+    scale = _scale()
+    only = frozenset(part.strip() for part in args.only.split(",") if part.strip())
+    if not only or not only <= set(FIGURES):
+        parser.error(f"--only takes figure numbers among {', '.join(FIGURES)}")
+    modes: list[Mode] = [mode for mode in MODES if args.mode in (mode, "all")]
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+
+    info = machine()
+    started, began = datetime.now(UTC), time.perf_counter()
+    print(render_machine(info), flush=True)
+    print(f"scale {scale}, modes {', '.join(modes)}, {INGEST_CLIENTS} ingest clients", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="codetrackr-bench-"))
+    rows: list[Row] = []
+    errors: dict[str, str] = {}
+    try:
+        for mode in modes:
+            if args.wait_quiet > 0:
+                _wait_quiet(args.wait_quiet)
+            try:
+                rows += run_mode(mode, work / mode, scale, INGEST_CLIENTS, errors, only)
+            except Exception as exc:  # one mode failing must not hide the other's figures
+                _check_interrupted()
+                errors[mode] = f"{type(exc).__name__}: {exc}"
+                _log(f"{mode} FAILED:\n{traceback.format_exc()}")
+            write_json(
+                args.out,
+                _payload(info, scale, modes, rows, errors, started, time.perf_counter() - began),
+            )
+    except KeyboardInterrupt:
+        _log("interrupted; child processes stopped")
+        return 130
+    finally:
+        if args.keep:
+            _log(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    elapsed = time.perf_counter() - began
+    print()
+    print(render_machine(info))
+    print(f"scale {scale}, total bench time {elapsed / 60:.1f} min")
+    print()
+    print(render_table(rows))
+    for failed, error in errors.items():
+        print(f"\n{failed} FAILED: {error}")
+    write_json(args.out, _payload(info, scale, modes, rows, errors, started, elapsed))
+    print(f"\nJSON: {args.out}")
+    return 1 if errors else 0

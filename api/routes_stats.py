@@ -1,6 +1,7 @@
 """CodeTrackr's stats endpoints, read from the daily projection in the user's timezone."""
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, ParamSpec, Protocol, TypeVar
 
@@ -55,6 +56,14 @@ def _pct(part: float, whole: float) -> float:
     return round(100.0 * part / whole, 2) if whole > 0 else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Window:
+    principal: Principal
+    span: DateRange
+    rows: list[DailyRow]
+    active: list[date]
+
+
 def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRouter:
     router = APIRouter(prefix="/api/v1/stats", tags=["stats"], responses=error_responses(401, 503))
     ranged = error_responses(400)  # an invalid range, start or end
@@ -80,14 +89,18 @@ def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRout
         ),
     ]
 
-    async def span_and_rows(
-        principal: Principal, range_: str | None, start: str | None, end: str | None
-    ) -> tuple[DateRange, list[DailyRow], list[date]]:
+    async def window(
+        principal: CurrentPrincipal,
+        range: RangeQ = None,
+        start: DayQ = None,
+        end: DayQ = None,
+    ) -> _Window:
+        """The local-day range a request asks for, with its daily rows (shared by the routes)."""
         tz = principal.user.timezone
         user_id = principal.user.user_id
         active = await _blocking(store.active_dates, user_id)
         span = resolve_range(
-            range_,
+            range,
             start,
             end,
             tz=tz,
@@ -95,21 +108,18 @@ def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRout
             first_active=active[0] if active else None,
         )
         rows = await _blocking(store.daily_rows, user_id, span.start, span.end)
-        return span, rows, active
+        return _Window(principal, span, rows, active)
+
+    Window = Annotated[_Window, Depends(window)]
 
     @router.get(
         "/summary",
         summary="Totals, daily average, streaks and top language/project",
         responses=ranged,
     )
-    async def summary(
-        principal: CurrentPrincipal,
-        range: RangeQ = None,
-        start: DayQ = None,
-        end: DayQ = None,
-    ) -> dict[str, Any]:
-        span, rows, active = await span_and_rows(principal, range, start, end)
-        current, longest = streaks(active, today_in(span.timezone))
+    async def summary(w: Window) -> dict[str, Any]:
+        span, rows = w.span, w.rows
+        current, longest = streaks(w.active, today_in(span.timezone))
         range_start, range_end = span.iso_bounds()
         return {
             "total_seconds": round(sum(r.total_seconds for r in rows)),
@@ -124,13 +134,8 @@ def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRout
         }
 
     @router.get("/languages", summary="Time per language with percentages", responses=ranged)
-    async def languages(
-        principal: CurrentPrincipal,
-        range: RangeQ = None,
-        start: DayQ = None,
-        end: DayQ = None,
-    ) -> dict[str, Any]:
-        _, rows, _ = await span_and_rows(principal, range, start, end)
+    async def languages(w: Window) -> dict[str, Any]:
+        rows = w.rows
         total = sum(r.total_seconds for r in rows)
         return {
             "total_seconds": round(total),
@@ -143,17 +148,12 @@ def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRout
     @router.get(
         "/projects", summary="Time per project with the most recent heartbeat", responses=ranged
     )
-    async def projects(
-        principal: CurrentPrincipal,
-        range: RangeQ = None,
-        start: DayQ = None,
-        end: DayQ = None,
-    ) -> dict[str, Any]:
-        span, rows, _ = await span_and_rows(principal, range, start, end)
+    async def projects(w: Window) -> dict[str, Any]:
+        span, rows = w.span, w.rows
         first, _ = day_bounds(span.start, span.timezone)
         _, last = day_bounds(span.end, span.timezone)
         latest = await _blocking(
-            store.last_heartbeat_by_project, principal.user.user_id, first, last
+            store.last_heartbeat_by_project, w.principal.user.user_id, first, last
         )
         return {
             "projects": [
@@ -167,13 +167,8 @@ def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRout
         }
 
     @router.get("/daily", summary="Seconds per local day", responses=ranged)
-    async def daily(
-        principal: CurrentPrincipal,
-        range: RangeQ = None,
-        start: DayQ = None,
-        end: DayQ = None,
-    ) -> dict[str, Any]:
-        span, rows, _ = await span_and_rows(principal, range, start, end)
+    async def daily(w: Window) -> dict[str, Any]:
+        span, rows = w.span, w.rows
         return {
             "daily": [
                 {"date": day.isoformat(), "seconds": round(sec)}

@@ -34,6 +34,21 @@ def next_offsets(records: Sequence[Delivered]) -> dict[TopicPartition, int]:
     return out
 
 
+def split_by_size(records: Sequence[Delivered], max_bytes: int) -> list[Sequence[Delivered]]:
+    """Consecutive chunks of at most ``max_bytes`` encoded bytes (a lone bigger record stays
+    alone): the encoded size stands in for the heartbeat count before decoding."""
+    chunks: list[Sequence[Delivered]] = []
+    start = size = 0
+    for index, record in enumerate(records):
+        size += len(record.value)
+        if size > max_bytes and index > start:
+            chunks.append(records[start:index])
+            start, size = index, len(record.value)
+    if start < len(records):
+        chunks.append(records[start:])
+    return chunks
+
+
 class ProjectionRunner:
     """Consumes ``codetrackr.heartbeats`` and drives a projector.
 
@@ -51,6 +66,7 @@ class ProjectionRunner:
         wait_s: float = 0.05,
         retry_s: float = 0.5,
         on_batch: Callable[[int, BatchResult], None] | None = None,
+        max_batch_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self._log = log
         self._projector = projector
@@ -59,6 +75,8 @@ class ProjectionRunner:
         self._wait_s = wait_s
         self._retry_s = retry_s
         self._on_batch = on_batch
+        # About 20k heartbeats (~800 B each encoded) per projected batch.
+        self._max_batch_bytes = max_batch_bytes
         # One thread for all store calls: chdb wants one client per thread, and batches are
         # handled strictly one after another anyway.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="projector")
@@ -100,12 +118,14 @@ class ProjectionRunner:
             return 0
         if not records:
             return 0
-        events, skipped = decode_heartbeat_events(records)
-        result = await self._project(events)
-        result = BatchResult(result.heartbeats, result.days, skipped)
-        await self._commit(next_offsets(records))
-        if self._on_batch is not None:
-            self._on_batch(len(records), result)
+        # Project and commit in chunks of bounded size: one record holds up to 500 heartbeats,
+        # so a fetch of big import records would otherwise become one huge batch in memory.
+        for chunk in split_by_size(records, self._max_batch_bytes):
+            events, skipped = decode_heartbeat_events(chunk)
+            result = await self._project(events)
+            await self._commit(next_offsets(chunk))
+            if self._on_batch is not None:
+                self._on_batch(len(chunk), BatchResult(result.heartbeats, result.days, skipped))
         return len(records)
 
     async def _project(self, events: Sequence[HeartbeatsReceived]) -> BatchResult:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -54,6 +55,7 @@ _UA_OS = re.compile(r"\(([A-Za-z]+)[-\s)]")
 _UA_TOKEN = re.compile(r"([A-Za-z][\w.\-]*)/([\w.\-]+)")
 
 
+@lru_cache(maxsize=4096)  # every item of a request, and most requests of a client, share one
 def parse_user_agent(user_agent: str | None) -> tuple[str | None, str | None]:
     """(editor, os) from a WakaTime-style User-Agent.
 

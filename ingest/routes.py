@@ -126,8 +126,8 @@ def wakatime_view(hb: Heartbeat) -> dict[str, Any]:
         "is_write": hb.is_write,
         "machine_name_id": hb.machine,
         "user_agent_id": hb.user_agent,
-        "created_at": _iso(hb.received_at),
-        "modified_at": _iso(hb.received_at),
+        "created_at": (received := _iso(hb.received_at)),
+        "modified_at": received,
     }
 
 

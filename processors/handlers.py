@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from eventlog.port import Delivered
 from projections.daily import DEFAULT_TIMEOUT_S, DailyRow, compute_day, local_date
+from projections.durations import Beat, FoldInput
 from schemas.events import HeartbeatsReceived, decode_event
 from schemas.heartbeat import Heartbeat
 
@@ -32,7 +33,7 @@ class ProjectionWriter(Protocol):
 
     def insert_heartbeats(self, hbs: Sequence[Heartbeat]) -> None: ...
 
-    def heartbeats_for_days(self, keys: Iterable[DayKey]) -> dict[DayKey, list[Heartbeat]]: ...
+    def beats_for_days(self, keys: Iterable[DayKey]) -> dict[DayKey, list[Beat]]: ...
 
     def upsert_daily(self, rows: Sequence[DailyRow]) -> None: ...
 
@@ -70,7 +71,7 @@ def touched_days(heartbeats: Iterable[Heartbeat]) -> set[DayKey]:
 
 
 def day_rows(
-    days: Mapping[DayKey, Sequence[Heartbeat]], *, timeout_s: float = DEFAULT_TIMEOUT_S
+    days: Mapping[DayKey, Sequence[FoldInput]], *, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> list[DailyRow]:
     """Pure: one daily row per (user, day) from that day's archived heartbeats."""
     rows: list[DailyRow] = []
@@ -95,7 +96,7 @@ class HeartbeatProjector:
         if not heartbeats:
             return BatchResult(0, 0)
         self._store.insert_heartbeats(heartbeats)
-        fetched = self._store.heartbeats_for_days(touched_days(heartbeats))
+        fetched = self._store.beats_for_days(touched_days(heartbeats))
         rows = day_rows(fetched, timeout_s=self._timeout_s)
         self._store.upsert_daily(rows)
         return BatchResult(len(heartbeats), len(rows))

@@ -32,11 +32,11 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import clickhouse_connect
@@ -49,7 +49,7 @@ from clickhouse_connect.driver.exceptions import (
 )
 
 from projections.daily import DailyRow, local_date
-from projections.durations import DIMENSIONS
+from projections.durations import DIMENSIONS, Beat
 from projections.migrations import Migration, load_migrations
 from schemas.heartbeat import Heartbeat
 
@@ -106,10 +106,20 @@ _HEARTBEAT_INT_FIELDS = frozenset(
 )
 _heartbeat_values = attrgetter(*_HEARTBEAT_FIELDS)
 # Read times back as integer milliseconds: exact, and cheaper than datetime objects.
-_HEARTBEAT_SELECT = ", ".join(
-    f"toUnixTimestamp64Milli({name}) AS {name}" if name in _HEARTBEAT_TIME_FIELDS else name
-    for name in _HEARTBEAT_FIELDS
-)
+
+
+def _select(fields: Sequence[str]) -> str:
+    return ", ".join(
+        f"toUnixTimestamp64Milli({name}) AS {name}" if name in _HEARTBEAT_TIME_FIELDS else name
+        for name in fields
+    )
+
+
+_HEARTBEAT_SELECT = _select(_HEARTBEAT_FIELDS)
+# Beat's fields in declaration order (the dimensions last, as Beat declares them).
+_BEAT_FIELDS: tuple[str, ...] = tuple(Beat.__dataclass_fields__)
+_BEAT_SELECT = _select(_BEAT_FIELDS)
+R = TypeVar("R")
 
 _DAILY_COLUMNS: tuple[str, ...] = (
     "user_id",
@@ -310,7 +320,7 @@ class ClickHouseProjectionStore:
     def heartbeats_for_days(
         self, keys: Iterable[tuple[str, date]]
     ) -> dict[tuple[str, date], list[Heartbeat]]:
-        """Deduplicated heartbeats of each (user, local day), one query per chunk of keys.
+        """Deduplicated heartbeats of each (user, local day), whole, one query per chunk of keys.
 
         Every requested key is in the result (an empty list when nothing matched); each list is
         ordered by ``(time, event_id)``. Times come back at millisecond precision. The keys travel
@@ -318,34 +328,45 @@ class ClickHouseProjectionStore:
         ``http_max_field_value_size`` (128 KiB by default, a server-side profile setting), so
         keys go in chunks of :data:`_KEYS_PER_QUERY` (about 70 bytes each when formatted).
         """
-        wanted = sorted(set(keys))
-        result: dict[tuple[str, date], list[Heartbeat]] = {key: [] for key in wanted}
-        for first in range(0, len(wanted), _KEYS_PER_QUERY):
-            self._read_days(wanted[first : first + _KEYS_PER_QUERY], result)
-        return result
+        return self._read_days(keys, _HEARTBEAT_SELECT, _heartbeat_from_row)
+
+    def beats_for_days(
+        self, keys: Iterable[tuple[str, date]]
+    ) -> dict[tuple[str, date], list[Beat]]:
+        """Like :meth:`heartbeats_for_days`, with only the fields the duration rule reads.
+
+        This is what a day recompute reads on every batch, so it decodes 14 columns into slotted
+        records instead of whole validated heartbeats (several times cheaper per stored row).
+        """
+        return self._read_days(keys, _BEAT_SELECT, _beat_from_row)
 
     def _read_days(
         self,
-        wanted: list[tuple[str, date]],
-        result: dict[tuple[str, date], list[Heartbeat]],
-    ) -> None:
-        # The separate user and date lists let the primary key prune; the tuple list is exact.
-        sql = (
-            f"SELECT {_HEARTBEAT_SELECT}, local_date FROM {self._db}.heartbeats FINAL"
-            " WHERE user_id IN {users:Array(String)} AND local_date IN {dates:Array(Date)}"
-            " AND (user_id, local_date) IN {keys:Array(Tuple(String, Date))}"
-            " ORDER BY user_id, local_date, time, event_id"
-        )
-        parameters = {
-            "users": sorted({user for user, _ in wanted}),
-            "dates": sorted({day for _, day in wanted}),
-            "keys": wanted,
-        }
-        with self._edge("read heartbeats"):
-            rows = self._query(sql, parameters)
-        for row in rows:
-            heartbeat = _heartbeat_from_row(row)
-            result[(heartbeat.user_id, row[-1])].append(heartbeat)
+        keys: Iterable[tuple[str, date]],
+        select: str,
+        convert: Callable[[Sequence[Any]], R],
+    ) -> dict[tuple[str, date], list[R]]:
+        wanted = sorted(set(keys))
+        result: dict[tuple[str, date], list[R]] = {key: [] for key in wanted}
+        for first in range(0, len(wanted), _KEYS_PER_QUERY):
+            chunk = wanted[first : first + _KEYS_PER_QUERY]
+            # The user and date lists let the primary key prune; the tuple list is exact.
+            sql = (
+                f"SELECT {select}, user_id AS _user, local_date FROM {self._db}.heartbeats FINAL"
+                " WHERE user_id IN {users:Array(String)} AND local_date IN {dates:Array(Date)}"
+                " AND (user_id, local_date) IN {keys:Array(Tuple(String, Date))}"
+                " ORDER BY user_id, local_date, time, event_id"
+            )
+            parameters = {
+                "users": sorted({user for user, _ in chunk}),
+                "dates": sorted({day for _, day in chunk}),
+                "keys": chunk,
+            }
+            with self._edge("read heartbeats"):
+                rows = self._query(sql, parameters)
+            for row in rows:
+                result[(row[-2], row[-1])].append(convert(row))
+        return result
 
     def daily_rows(self, user_id: str, start: date, end: date) -> list[DailyRow]:
         """The user's daily stats from ``start`` to ``end`` inclusive, in date order."""
@@ -552,6 +573,11 @@ def _int64_or_null(values: list[Any], name: str) -> list[Any]:
         return values
     logger.warning("heartbeat %s outside Int64 stored as NULL", name)
     return [v if v is None or _INT64_MIN <= v <= _INT64_MAX else None for v in values]
+
+
+def _beat_from_row(row: Sequence[Any]) -> Beat:
+    (event_id, user_id, time_ms, duration, received_ms, timezone, *dims) = row[: len(_BEAT_FIELDS)]
+    return Beat(event_id, user_id, time_ms / 1000, duration, received_ms / 1000, timezone, *dims)
 
 
 def _heartbeat_from_row(row: Sequence[Any]) -> Heartbeat:

@@ -17,8 +17,7 @@ from datetime import time as clock_time
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from projections.durations import fold_spans, totals, unique_heartbeats
-from schemas.heartbeat import Heartbeat
+from projections.durations import FoldInput, fold_spans, totals, unique_heartbeats
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -91,7 +90,7 @@ def day_bounds(day: date, tz: str) -> tuple[float, float]:
 def compute_day(
     user_id: str,
     day: date,
-    heartbeats: Iterable[Heartbeat],
+    heartbeats: Iterable[FoldInput],
     *,
     tz: str,
     timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -102,9 +101,19 @@ def compute_day(
     ignored, so callers may pass a superset. Duplicates count once. Spans are clipped at the end
     of ``day`` in ``tz``, the timezone the row is reported in.
     """
-    todays = unique_heartbeats(
-        hb for hb in heartbeats if hb.user_id == user_id and local_date(hb.time, hb.timezone) == day
-    )
+    # The day's bounds per timezone, computed once: comparing times is far cheaper than a
+    # timezone conversion per heartbeat.
+    bounds: dict[str, tuple[float, float]] = {}
+
+    def on_day(hb: FoldInput) -> bool:
+        if hb.user_id != user_id:
+            return False
+        first, last = bounds.get(hb.timezone) or bounds.setdefault(
+            hb.timezone, day_bounds(day, hb.timezone)
+        )
+        return first <= hb.time < last
+
+    todays = unique_heartbeats(hb for hb in heartbeats if on_day(hb))
     _, day_end = day_bounds(day, tz)
     folded = totals(fold_spans(todays, timeout_s=timeout_s, boundary=day_end))
     return DailyRow(

@@ -30,11 +30,12 @@ import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from operator import attrgetter
-
-from schemas.heartbeat import Heartbeat
+from typing import Protocol, TypeVar
 
 __all__ = [
     "DIMENSIONS",
+    "Beat",
+    "FoldInput",
     "Span",
     "Totals",
     "filter_spans",
@@ -56,7 +57,65 @@ DIMENSIONS: tuple[str, ...] = (
     "entity",
 )
 
+
+class FoldInput(Protocol):
+    """What the rule reads of a heartbeat. :class:`schemas.heartbeat.Heartbeat` has it all, and
+    so does the lighter :class:`Beat` that projections read back from storage."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def time(self) -> float: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def received_at(self) -> float: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def project(self) -> str | None: ...
+    @property
+    def language(self) -> str | None: ...
+    @property
+    def editor(self) -> str | None: ...
+    @property
+    def os(self) -> str | None: ...
+    @property
+    def machine(self) -> str | None: ...
+    @property
+    def branch(self) -> str | None: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def entity(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """Only the fields the rule reads: recomputing a stored day decodes these, not whole rows."""
+
+    event_id: str
+    user_id: str
+    time: float
+    duration: float
+    received_at: float
+    timezone: str
+    project: str | None
+    language: str | None
+    editor: str | None
+    os: str | None
+    machine: str | None
+    branch: str | None
+    category: str
+    entity: str
+
+
+B = TypeVar("B", bound=FoldInput)
+
 _DIMENSION_INDEX: dict[str, int] = {name: i for i, name in enumerate(DIMENSIONS)}
+_content = attrgetter(*Beat.__dataclass_fields__)
 _dimension_values = attrgetter(*DIMENSIONS)
 
 
@@ -92,19 +151,19 @@ class Totals:
     by_dimension: dict[str, dict[str, float]]
 
 
-def group_of(heartbeat: Heartbeat) -> tuple[str, ...]:
+def group_of(heartbeat: FoldInput) -> tuple[str, ...]:
     """The values of :data:`DIMENSIONS` for one heartbeat (``None`` becomes ``""``)."""
     return tuple(value or "" for value in _dimension_values(heartbeat))
 
 
-def unique_heartbeats(heartbeats: Iterable[Heartbeat]) -> list[Heartbeat]:
+def unique_heartbeats(heartbeats: Iterable[B]) -> list[B]:
     """One heartbeat per ``event_id``, ordered by ``(time, event_id)``.
 
     Copies of one event are normally identical. When they are not (a client resent it), the copy
     received last wins, as in the ClickHouse archive (``ReplacingMergeTree(received_at)``); the
     final tie-break on the serialized content keeps the choice independent of arrival order.
     """
-    chosen: dict[str, Heartbeat] = {}
+    chosen: dict[str, B] = {}
     for heartbeat in heartbeats:
         current = chosen.get(heartbeat.event_id)
         if current is None or _preferred(heartbeat, current):
@@ -113,7 +172,7 @@ def unique_heartbeats(heartbeats: Iterable[Heartbeat]) -> list[Heartbeat]:
 
 
 def fold_spans(
-    heartbeats: Iterable[Heartbeat],
+    heartbeats: Iterable[FoldInput],
     *,
     timeout_s: float,
     boundary: float | None = None,
@@ -191,19 +250,18 @@ def _dimension_index(dimension: str) -> int:
         raise ValueError(f"unknown dimension {dimension!r}; expected one of {DIMENSIONS}") from None
 
 
-def _order_key(heartbeat: Heartbeat) -> tuple[float, str]:
+def _order_key(heartbeat: FoldInput) -> tuple[float, str]:
     return (heartbeat.time, heartbeat.event_id)
 
 
-def _preferred(candidate: Heartbeat, current: Heartbeat) -> bool:
+def _preferred(candidate: FoldInput, current: FoldInput) -> bool:
     if candidate.received_at != current.received_at:
         return candidate.received_at > current.received_at
-    if candidate == current:
-        return False
-    # Differing copies received at the same instant: pick by content so order doesn't matter.
-    return candidate.model_dump_json() > current.model_dump_json()
+    # Differing copies received at the same instant: pick by what the rule reads (compared as
+    # text so None sorts too) so the order of arrival doesn't matter.
+    return tuple(map(str, _content(candidate))) > tuple(map(str, _content(current)))
 
 
-def total_seconds(heartbeats: Iterable[Heartbeat], *, timeout_s: float) -> float:
+def total_seconds(heartbeats: Iterable[FoldInput], *, timeout_s: float) -> float:
     """Shorthand for ``totals(fold_spans(...)).total_seconds``."""
     return totals(fold_spans(heartbeats, timeout_s=timeout_s)).total_seconds

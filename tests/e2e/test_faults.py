@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from eventlog.kafka import KafkaEventLog
+from processors.handlers import decode_heartbeat_events
+from schemas.events import HEARTBEATS_TOPIC
 from tests.brokers import Broker, NoidaBroker
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually, run_cli, snapshot_tables
 from tests.e2e.test_durability_and_replay import COVER_S, SPACING_S, aligned_start
@@ -147,6 +151,30 @@ def _at_least(value: int, minimum: int) -> int:
     return value
 
 
+async def _heartbeat_times_on_log(bootstrap: str) -> set[float]:
+    """Every heartbeat time on the heartbeats topic, read from the start by a fresh group."""
+    log = KafkaEventLog(bootstrap)
+    await log.start()
+    try:
+        ends = await log.end_offsets(HEARTBEATS_TOPIC)
+        reader = log.reader([HEARTBEATS_TOPIC], group=f"check-{uuid.uuid4().hex}")
+        await reader.start()
+        times: set[float] = set()
+        try:
+            await reader.seek_to_beginning()
+            while True:
+                positions = await reader.positions()
+                if all(positions.get(tp, 0) >= end for tp, end in ends.items()):
+                    break
+                events, _ = decode_heartbeat_events(await reader.fetch(1000, 1.0))
+                times.update(hb.time for event in events for hb in event.heartbeats)
+        finally:
+            await reader.close()
+        return times
+    finally:
+        await log.close()
+
+
 @pytest.fixture
 def noida(tmp_path: Path) -> Iterator[Broker]:
     broker = NoidaBroker(work_dir=tmp_path / "broker")
@@ -171,13 +199,13 @@ def test_broker_outage_answers_503_and_ingest_recovers_without_restart(
         sender = Sender(server.url, user.api_key, start, batch=2, finish_pending=True)
         sender.begin(clients=4)
         eventually(lambda: _equal(len(sender.acknowledged) >= 20, True), timeout_s=60)
-        noida.stop()
+        noida.pause()  # hung and unreachable (noida loses acknowledged records across a stop)
         outage_started = len(sender.statuses)
         eventually(lambda: _equal(503 in sender.statuses[outage_started:], True), timeout_s=60)
         during = len(sender.statuses)
         time.sleep(2.0)
         outage = sender.statuses[outage_started:during]
-        noida.restart()
+        noida.resume()
         # Ingest recovers by itself: new requests are acknowledged again, same server process.
         recovered_from = len(sender.acknowledged)
         eventually(
@@ -189,6 +217,11 @@ def test_broker_outage_answers_503_and_ingest_recovers_without_restart(
         assert set(outage) <= {200, 503}, outage
         assert 503 in outage
         assert not sender.abandoned
+        # First the log itself: every acknowledged heartbeat must be on it after the outage.
+        on_log = asyncio.run(_heartbeat_times_on_log(noida.bootstrap))
+        acknowledged = {start + i * SPACING_S for i in sender.acknowledged}
+        missing = sorted(acknowledged - on_log)
+        assert not missing, f"{len(missing)} acknowledged heartbeats are not on the log"
         # Batches answered 503 were retried until acknowledged; any that reached the log before
         # its 503 collapse with their retry, so each heartbeat counts exactly once.
         expected = sender.expected_seconds()

@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
-from eventlog.port import Delivered, LogReader, LogUnavailable, Record, TopicPartition
+from eventlog.port import (
+    Delivered,
+    LogReader,
+    LogUnavailable,
+    Record,
+    TopicPartition,
+    check_records,
+)
 
 __all__ = ["SqliteEventLog", "partition_for"]
 
@@ -272,9 +279,7 @@ class SqliteEventLog:
     async def append(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        for record in records:
-            if not isinstance(record.key, bytes) or not isinstance(record.value, bytes):
-                raise TypeError("Record.key and Record.value must be bytes")
+        check_records(records)
         batch = list(records)
         default = self._default_partitions
 

@@ -20,7 +20,14 @@ from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import ConsumerStoppedError, KafkaError, TopicAlreadyExistsError, for_code
 
-from eventlog.port import Delivered, LogReader, LogUnavailable, Record, TopicPartition
+from eventlog.port import (
+    Delivered,
+    LogReader,
+    LogUnavailable,
+    Record,
+    TopicPartition,
+    check_records,
+)
 
 __all__ = ["KafkaEventLog", "KafkaOptions", "bootstrap_from_url", "from_url"]
 
@@ -165,9 +172,7 @@ class KafkaEventLog:
     async def append(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        for record in records:
-            if not isinstance(record.key, bytes) or not isinstance(record.value, bytes):
-                raise TypeError("Record.key and Record.value must be bytes")
+        check_records(records)
         request_timeout_s = self._request_timeout_ms / 1000
         loop = asyncio.get_running_loop()
         # The outer bound covers creating a missing topic and (re)starting the producer too.

@@ -40,6 +40,13 @@ class Record:
     value: bytes
 
 
+def check_records(records: Sequence[Record]) -> None:
+    """Raise TypeError unless every key and value is bytes (shared by every adapter's append)."""
+    for record in records:
+        if not isinstance(record.key, bytes) or not isinstance(record.value, bytes):
+            raise TypeError("Record.key and Record.value must be bytes")
+
+
 @dataclass(frozen=True, slots=True)
 class Delivered:
     """A record read back from the log, with its position."""

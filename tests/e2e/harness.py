@@ -120,17 +120,22 @@ print(json.dumps(out))
 """
 
 
-def snapshot_tables(clickhouse_url: str, database: str = "codetrackr") -> dict[str, Any]:
-    """Every projection table, read in a child process (chdb allows one data dir per process)."""
+def _python(code: str, *args: str) -> str:
+    """Run ``code`` in a fresh interpreter of this venv and return what it printed."""
     done = subprocess.run(
-        [sys.executable, "-c", _SNAPSHOT, clickhouse_url, database],
+        [sys.executable, "-c", code, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
     )
-    result: dict[str, Any] = json.loads(done.stdout)
+    return done.stdout
+
+
+def snapshot_tables(clickhouse_url: str, database: str = "codetrackr") -> dict[str, Any]:
+    """Every projection table, read in a child process (chdb allows one data dir per process)."""
+    result: dict[str, Any] = json.loads(_python(_SNAPSHOT, clickhouse_url, database))
     return result
 
 
@@ -190,12 +195,4 @@ print(client.query(sys.argv[2]).result_rows[0][0])
 
 def query_scalar(clickhouse_url: str, sql: str) -> str:
     """One value from ClickHouse, read in a child process (see :func:`snapshot_tables`)."""
-    done = subprocess.run(
-        [sys.executable, "-c", _SCALAR, clickhouse_url, sql],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout.strip()
+    return _python(_SCALAR, clickhouse_url, sql).strip()

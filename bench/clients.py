@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -96,18 +96,14 @@ class Sentinels:
             )
             self._sent[user.user_id] = k + 1
             expected = 30 * (k + 1)
-            while True:
-                body = await get_json(http, "/api/v1/stats/summary", {"start": day, "end": day})
-                total = int(body["total_seconds"])
-                if total == expected:
-                    return
-                if total > expected:
-                    raise BenchError(f"sentinel day total {total} s, expected {expected} s")
-                if time.monotonic() > deadline:
-                    raise BenchError(
-                        f"projection did not catch up in time (sentinel day {total}/{expected} s)"
-                    )
-                await asyncio.sleep(0.05)
+            await wait_for_total(
+                http,
+                {"start": day, "end": day},
+                expected,
+                deadline=deadline,
+                what="sentinel day",
+                interval_s=0.05,
+            )
 
     async def drain(self, users: Sequence[User], timeout_s: float) -> float:
         """Send a sentinel for every user and wait until all are projected; returns the
@@ -115,3 +111,32 @@ class Sentinels:
         deadline = time.monotonic() + timeout_s
         await asyncio.gather(*(self._drain_one(user, deadline) for user in users))
         return time.perf_counter()
+
+
+async def wait_for_total(
+    http: httpx.AsyncClient,
+    params: Mapping[str, str],
+    expected: int,
+    *,
+    deadline: float,
+    what: str,
+    interval_s: float,
+    on_total: Callable[[int], object] | None = None,
+) -> None:
+    """Poll ``/stats/summary`` until its total is exactly ``expected`` seconds.
+
+    A total above ``expected`` means double counting and fails at once; past ``deadline``
+    (``time.monotonic()``) the projection is declared behind.
+    """
+    while True:
+        body = await get_json(http, "/api/v1/stats/summary", params)
+        total = int(body["total_seconds"])
+        if on_total is not None:
+            on_total(total)
+        if total == expected:
+            return
+        if total > expected:
+            raise BenchError(f"{what} total {total} s, expected {expected} s")
+        if time.monotonic() > deadline:
+            raise BenchError(f"projection did not catch up in time ({what} {total}/{expected} s)")
+        await asyncio.sleep(interval_s)

@@ -15,7 +15,7 @@ import time
 
 from tqdm import tqdm
 
-from bench.clients import BenchError, client, get_json, ok, timed_get
+from bench.clients import BenchError, client, get_json, ok, timed_get, wait_for_total
 from bench.deploy import Deployment, Meter, Usage, User, process_peak_rss_mib
 from bench.payloads import days_used, dumps, import_items
 from bench.report import Row, percentile
@@ -77,19 +77,16 @@ async def _load(
 
     async def watch() -> float:
         async with client(deployment.url, user.bearer) as http:
-            while True:
-                summary = await get_json(http, "/api/v1/stats/summary", {"range": "all"})
-                total = int(summary["total_seconds"])
-                projected_bar.update(total // STEP_S - projected_bar.n)
-                if total == expected:
-                    return time.perf_counter() - began
-                if total > expected:
-                    raise BenchError(f"range=all total {total} s, expected {expected} s")
-                if time.monotonic() > deadline:
-                    raise BenchError(
-                        f"projection incomplete after {cap_s:.0f} s: {total}/{expected} s"
-                    )
-                await asyncio.sleep(0.25)
+            await wait_for_total(
+                http,
+                {"range": "all"},
+                expected,
+                deadline=deadline,
+                what="range=all",
+                interval_s=0.25,
+                on_total=lambda total: projected_bar.update(total // STEP_S - projected_bar.n),
+            )
+            return time.perf_counter() - began
 
     try:
         watcher = asyncio.create_task(watch())

@@ -20,10 +20,7 @@ from accounts.state import AccountState, ApiKey, User
 from eventlog.port import EventLog, LogError, LogReader, Record
 from schemas.events import (
     ACCOUNTS_TOPIC,
-    AccountCreated,
     AccountEvent,
-    ApiKeyCreated,
-    ApiKeyRevoked,
     HeartbeatsReceived,
     decode_event,
     encode_event,
@@ -149,6 +146,3 @@ class AccountDirectory:
 
 def new_event_id() -> str:
     return uuid.uuid4().hex
-
-
-__all__ = ["AccountCreated", "AccountDirectory", "ApiKeyCreated", "ApiKeyRevoked", "new_event_id"]

@@ -21,6 +21,7 @@ from eventlog.port import EventLog, LogError, LogReader, Record
 from schemas.events import (
     ACCOUNTS_TOPIC,
     AccountEvent,
+    HeartbeatsDeleted,
     HeartbeatsReceived,
     decode_event,
     encode_event,
@@ -113,7 +114,7 @@ class AccountDirectory:
             except ValidationError:
                 _log.error("skipping undecodable account record at offset %s", delivered.offset)
                 continue
-            if isinstance(event, HeartbeatsReceived):
+            if isinstance(event, HeartbeatsReceived | HeartbeatsDeleted):
                 continue
             self._state.apply(event)
 
@@ -139,6 +140,23 @@ class AccountDirectory:
             await self.catch_up()
             user_id = self._state.user_by_account_hash.get(account_hash)
         return self._state.users.get(user_id) if user_id else None
+
+    async def user_by_username(self, username: str, *, fresh: bool = True) -> User | None:
+        """The account with this username (case-insensitive), or None.
+
+        ``fresh=False`` answers from what the tail has read (at most a moment behind) without a
+        catch-up: anonymous lookups use it, so an unknown name costs no more than a private one
+        and timing does not tell them apart.
+        """
+        user_id = self._state.user_by_username.get(username.lower())
+        if user_id is None and fresh:
+            await self.catch_up()
+            user_id = self._state.user_by_username.get(username.lower())
+        return self._state.users.get(user_id) if user_id else None
+
+    def users(self) -> list[User]:
+        """Every account as this process knows it now (no catch-up)."""
+        return list(self._state.users.values())
 
     def keys_of(self, user_id: str) -> list[ApiKey]:
         return self._state.keys_of(user_id)

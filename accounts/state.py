@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from schemas.events import (
+    PROFILE_FIELDS,
     AccountCreated,
     AccountEvent,
     ApiKeyCreated,
@@ -18,6 +19,8 @@ from schemas.events import (
 )
 
 MAX_KEYS_PER_USER = 5
+DEFAULT_TIMEOUT_MINUTES = 15  # WakaTime's default keystroke timeout
+MIN_TIMEOUT_MINUTES, MAX_TIMEOUT_MINUTES = 1, 240
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,15 @@ class User:
     timezone: str
     created_at: float
     timezone_set: bool = False
+    timeout_minutes: int = DEFAULT_TIMEOUT_MINUTES
+    writes_only: bool = False
+    is_public: bool = False
+    profile_show_languages: bool = False
+    profile_show_projects: bool = False
+    profile_show_activity: bool = False
+    profile_show_plugins: bool = False
+    profile_show_streak: bool = False
+    available_for_hire: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +134,10 @@ class AccountState:
         user = self.users.get(event.user_id)
         if user is None:
             return False
-        if event.timezone is not None:
-            user = replace(user, timezone=event.timezone, timezone_set=True)
-        self.users[user.user_id] = user
+        changes = {
+            name: value for name in PROFILE_FIELDS if (value := getattr(event, name)) is not None
+        }
+        if "timezone" in changes:
+            changes["timezone_set"] = True
+        self.users[user.user_id] = replace(user, **changes)
         return True

@@ -26,7 +26,13 @@ from accounts.credentials import (
     normalize_account_number,
 )
 from accounts.directory import AccountDirectory, new_event_id
-from accounts.state import MAX_KEYS_PER_USER, ApiKey, User
+from accounts.state import (
+    MAX_KEYS_PER_USER,
+    MAX_TIMEOUT_MINUTES,
+    MIN_TIMEOUT_MINUTES,
+    ApiKey,
+    User,
+)
 from eventlog.port import LogUnavailable
 from http_edge.auth import Principal
 from http_edge.body import read_json
@@ -72,9 +78,36 @@ class CreateKeyIn(BaseModel):
 
 
 class ProfileIn(BaseModel):
+    """Profile fields to change; omitted fields keep their values."""
+
     model_config = ConfigDict(extra="ignore")
     timezone: str | None = None
+    timeout: int | None = Field(
+        default=None,
+        ge=MIN_TIMEOUT_MINUTES,
+        le=MAX_TIMEOUT_MINUTES,
+        description="keystroke timeout in minutes: gaps shorter than this count as coding time",
+    )
+    writes_only: bool | None = Field(
+        default=None, description="count only the time that follows a saved (written) file"
+    )
+    is_public: bool | None = Field(
+        default=None, description="others may read your stats, profile, cards and badges"
+    )
+    profile_show_languages: bool | None = None
+    profile_show_projects: bool | None = None
+    profile_show_activity: bool | None = None
+    profile_show_plugins: bool | None = None
+    profile_show_streak: bool | None = None
+    available_for_hire: bool | None = None
     _tz = field_validator("timezone")(_check_timezone)
+
+    def changes(self) -> dict[str, Any]:
+        """The changed fields under their event names (``timeout`` is ``timeout_minutes``)."""
+        values = self.model_dump(exclude_none=True)
+        if "timeout" in values:
+            values["timeout_minutes"] = values.pop("timeout")
+        return values
 
 
 def _json_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
@@ -106,18 +139,20 @@ def user_view(user: User) -> dict[str, Any]:
         "email": None,
         "avatar_url": None,
         "plan": "free",
-        "is_public": False,
+        "is_public": user.is_public,
         "is_admin": False,
         "bio": None,
         "website": None,
-        "profile_show_languages": False,
-        "profile_show_projects": False,
-        "profile_show_activity": False,
-        "profile_show_plugins": False,
-        "profile_show_streak": False,
-        "available_for_hire": False,
+        "profile_show_languages": user.profile_show_languages,
+        "profile_show_projects": user.profile_show_projects,
+        "profile_show_activity": user.profile_show_activity,
+        "profile_show_plugins": user.profile_show_plugins,
+        "profile_show_streak": user.profile_show_streak,
+        "available_for_hire": user.available_for_hire,
         "country": None,
         "timezone": user.timezone,
+        "timeout": user.timeout_minutes,
+        "writes_only": user.writes_only,
         "created_at": _iso(user.created_at),
     }
 
@@ -212,19 +247,19 @@ def build_accounts_router(
 
     @router.post(
         "/api/v1/user/profile/update",
-        summary="Change profile fields (timezone)",
+        summary="Change profile fields (partial: omitted fields keep their values)",
         responses=error_responses(400, 401, 413, 503),
         openapi_extra=_json_body(ProfileIn),
     )
     async def update_profile(request: Request, principal: LoggedIn) -> dict[str, Any]:
-        body = await _parse(request, ProfileIn)
-        if body.timezone is not None:
+        changes = (await _parse(request, ProfileIn)).changes()
+        if changes:
             await record(
                 ProfileUpdated(
                     event_id=new_event_id(),
                     user_id=principal.user.user_id,
                     occurred_at=time.time(),
-                    timezone=body.timezone,
+                    **changes,
                 )
             )
         return {"status": "updated"}

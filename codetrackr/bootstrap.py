@@ -20,11 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from accounts.credentials import TokenIssuer
 from accounts.directory import AccountDirectory
 from api.routes_accounts import build_accounts_router
+from api.routes_badges import build_badges_router, build_public_stats_router
 from api.routes_stats import build_stats_router
+from api.routes_wakatime import build_shields_router, build_wakatime_router
 from codetrackr.settings import Settings
 from eventlog.factory import open_event_log
 from eventlog.port import EventLog
 from http_edge.auth import Authenticator, Principal
+from http_edge.compat import include_aliased
 from http_edge.errors import install_error_handlers
 from ingest.appender import HeartbeatAppender
 from ingest.routes import build_ingest_router
@@ -101,6 +104,17 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
             build_accounts_router(authenticate, authenticate_login, directory, tokens)
         )
         app.include_router(build_stats_router(authenticate, store))
+        app.include_router(build_public_stats_router(directory, store))
+        app.include_router(build_badges_router(directory, store))
+        include_aliased(
+            app,
+            build_wakatime_router(
+                authenticate, Authenticator.carries_credentials, directory, store
+            ),
+        )
+        app.include_router(
+            build_shields_router(authenticate, Authenticator.carries_credentials, directory, store)
+        )
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and role of this process")
     async def healthz() -> dict[str, str]:

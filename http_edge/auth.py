@@ -76,6 +76,15 @@ class Authenticator:
                 503, "cannot verify credentials right now; retry", headers={"Retry-After": "5"}
             ) from None
 
+    @staticmethod
+    def carries_credentials(request: Request) -> bool:
+        """Whether the request names any credential (valid or not) in a place we read."""
+        return bool(
+            request.headers.get("x-api-key")
+            or request.headers.get("authorization", "").strip()
+            or request.query_params.get("api_key")
+        )
+
     async def _authenticate(self, request: Request, allow_api_key: bool) -> Principal:
         header_key = request.headers.get("x-api-key")
         authorization = request.headers.get("authorization", "").strip()

@@ -1,26 +1,31 @@
-"""Appending accepted heartbeats to the log: the point after which a client may get a 2xx."""
+"""Appending accepted heartbeats (and deletions) to the log: after it a client may get a 2xx."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import date
 
 from eventlog.port import EventLog, LogUnavailable, Record
 from http_edge.errors import ApiError
-from schemas.events import HEARTBEATS_TOPIC, HeartbeatsReceived, encode_event
+from schemas.events import HEARTBEATS_TOPIC, HeartbeatsDeleted, HeartbeatsReceived, encode_event
 from schemas.heartbeat import Heartbeat
 
 # One record per request (so a request is appended atomically) up to this many heartbeats; larger
 # imports are split, and a retry after a failure part-way is safe because ids are deterministic.
 MAX_HEARTBEATS_PER_RECORD = 500
+# Ids of up to 64 characters: at most ~340 KB per record, under the Kafka adapter's 512 KiB batch.
+MAX_DELETED_IDS_PER_RECORD = 5000
 
 
 class HeartbeatAppender:
-    """Appends one user's heartbeats as ``HeartbeatsReceived`` events keyed by the user id.
+    """Appends one user's heartbeats as ``HeartbeatsReceived`` events keyed by the user id, and
+    their deletions as ``HeartbeatsDeleted`` on the same topic and key (so a deletion follows the
+    heartbeats it deletes on their partition).
 
-    ``append`` returns only after the log acknowledged every record; when the log is unavailable it
-    raises a 503 :class:`ApiError` and the client must retry.
+    Both methods return only after the log acknowledged every record; when the log is unavailable
+    they raise a 503 :class:`ApiError` and the client must retry.
     """
 
     def __init__(self, log: EventLog, *, chunk: int = MAX_HEARTBEATS_PER_RECORD) -> None:
@@ -46,6 +51,35 @@ class HeartbeatAppender:
             )
             for i in range(0, len(heartbeats), self._chunk)
         ]
+        await self._append(records)
+
+    async def append_deletion(self, user_id: str, day: date, ids: Sequence[str]) -> None:
+        """Record that ``user_id`` deleted the heartbeats ``ids`` of local ``day``.
+
+        One record per :data:`MAX_DELETED_IDS_PER_RECORD` ids; a retry after a failure part-way
+        is safe because applying a deletion twice changes nothing.
+        """
+        now = time.time()
+        records = [
+            Record(
+                HEARTBEATS_TOPIC,
+                user_id.encode(),
+                encode_event(
+                    HeartbeatsDeleted(
+                        event_id=uuid.uuid4().hex,
+                        user_id=user_id,
+                        occurred_at=now,
+                        date=day,
+                        ids=tuple(ids[i : i + MAX_DELETED_IDS_PER_RECORD]),
+                    )
+                ),
+            )
+            for i in range(0, len(ids), MAX_DELETED_IDS_PER_RECORD)
+        ]
+        if records:
+            await self._append(records)
+
+    async def _append(self, records: list[Record]) -> None:
         try:
             await self._log.append(records)
         except LogUnavailable:

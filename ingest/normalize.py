@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
@@ -26,6 +27,12 @@ from schemas.heartbeat import (
 
 CODETRACKR_DEFAULT_DURATION = 30.0
 IMPORT_DEFAULT_DURATION = 60.0
+# Local dates a heartbeat can have: from the day before MIN_TIME (in the westernmost zone) to far
+# beyond any accepted time, and well inside ClickHouse's Date range (1970 to 2149).
+EARLIEST_DAY = date(1999, 12, 31)
+LATEST_DAY = date(2099, 12, 31)
+MAX_ID_LENGTH = 64
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,24 +60,49 @@ class ItemError:
 
 _UA_OS = re.compile(r"\(([A-Za-z]+)[-\s)]")
 _UA_TOKEN = re.compile(r"([A-Za-z][\w.\-]*)/([\w.\-]+)")
+# The Go CLI reports GOOS (`linux`, `darwin`), the legacy Python CLI `platform.platform()`
+# (`Linux`, `macOS`, `Darwin`): one name per OS, WakaTime's, so one OS is one stats entry.
+_OS_NAMES = {
+    "linux": "Linux",
+    "darwin": "Mac",
+    "macos": "Mac",
+    "mac": "Mac",
+    "windows": "Windows",
+    "win": "Windows",
+    "freebsd": "FreeBSD",
+    "openbsd": "OpenBSD",
+    "netbsd": "NetBSD",
+    "android": "Android",
+    "ios": "iOS",
+}
+
+
+class UserAgent(NamedTuple):
+    """What a WakaTime-style User-Agent tells: the editor, the OS and the editor plugin."""
+
+    editor: str | None
+    os: str | None
+    plugin: str | None
 
 
 @lru_cache(maxsize=4096)  # every item of a request, and most requests of a client, share one
-def parse_user_agent(user_agent: str | None) -> tuple[str | None, str | None]:
-    """(editor, os) from a WakaTime-style User-Agent.
+def parse_user_agent(user_agent: str | None) -> UserAgent:
+    """Editor, OS and plugin from a WakaTime-style User-Agent.
 
     ``wakatime/13.1.0 (Linux-6.1-x86_64) Python3.9 vscode/1.80.0 vscode-wakatime/4.0.0``
-    gives ``("vscode", "Linux")``: the editor is the token before the plugin, the OS is the first
-    word inside the parentheses.
+    gives ``("vscode", "Linux", "vscode-wakatime")``: the plugin is the last ``name/version``
+    token after the parentheses, the editor the one before it, the OS the first word inside the
+    parentheses (``darwin`` and ``macOS`` both become ``Mac``, as WakaTime names it).
     """
     if not user_agent:
-        return None, None
+        return UserAgent(None, None, None)
     os_match = _UA_OS.search(user_agent)
-    os_name = os_match.group(1) if os_match else None
+    os_name = _OS_NAMES.get(os_match.group(1).lower(), os_match.group(1)) if os_match else None
     tail = user_agent.split(")", 1)[1] if ")" in user_agent else user_agent
     tokens = [name for name, _ in _UA_TOKEN.findall(tail)]
-    editor = tokens[-2] if len(tokens) >= 2 else None
-    return editor, os_name
+    if len(tokens) < 2:
+        return UserAgent(None, os_name, None)
+    return UserAgent(tokens[-2], os_name, tokens[-1])
 
 
 def _timely(time: float, received_at: float) -> dict[str, str]:
@@ -109,7 +141,7 @@ def _canonical(
     source: Dialect,
     user_agent: str | None,
 ) -> Heartbeat:
-    ua_editor, ua_os = parse_user_agent(user_agent)
+    ua = parse_user_agent(user_agent)
     category = parsed.category or "coding"
     is_write = bool(parsed.is_write)
     return Heartbeat(
@@ -144,9 +176,10 @@ def _canonical(
         commit=parsed.commit,
         workspace_root=parsed.workspace_root,
         package_path=parsed.package_path,
-        editor=parsed.editor or ua_editor,
-        os=parsed.os or ua_os,
+        editor=parsed.editor or ua.editor,
+        os=parsed.os or ua.os,
         machine=parsed.machine or meta.machine,
+        plugin=parsed.plugin or ua.plugin,
         ai_line_changes=parsed.ai_line_changes,
         human_line_changes=parsed.human_line_changes,
         timezone=meta.timezone,
@@ -221,3 +254,55 @@ def dedupe(heartbeats: list[Heartbeat]) -> list[Heartbeat]:
             seen.add(hb.event_id)
             out.append(hb)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionRequest:
+    """A valid ``DELETE .../heartbeats.bulk`` body: one local date and distinct heartbeat ids."""
+
+    day: date
+    ids: tuple[str, ...]
+
+
+def deletion_request(body: Any) -> DeletionRequest | ItemError:
+    """Validate WakaTime's ``{"date": "YYYY-MM-DD", "ids": ["<heartbeat id>", ...]}``.
+
+    Unknown fields are ignored; ids are deduplicated in order. The date must lie in
+    ``[EARLIEST_DAY, LATEST_DAY]``; an id is a non-empty string of at most ``MAX_ID_LENGTH``
+    characters (only the first bad id is named, so a huge bad list gives a short answer).
+    """
+    if not isinstance(body, dict):
+        return ItemError(0, {"body": 'expected a JSON object {"date", "ids"}'})
+    problems: dict[str, str] = {}
+    day = _day(body.get("date"))
+    if isinstance(day, str):
+        problems["date"] = day
+    raw_ids = body.get("ids")
+    ids: list[str] = []
+    if not isinstance(raw_ids, list):
+        problems["ids"] = "must be an array of heartbeat ids"
+    else:
+        for index, raw in enumerate(raw_ids):
+            value = raw.strip() if isinstance(raw, str) else ""
+            if not 0 < len(value) <= MAX_ID_LENGTH:
+                problems[f"ids.{index}"] = (
+                    f"must be a heartbeat id (a string of 1 to {MAX_ID_LENGTH} characters)"
+                )
+                break
+            ids.append(value)
+    if problems or isinstance(day, str):
+        return ItemError(0, problems)
+    return DeletionRequest(day, tuple(dict.fromkeys(ids)))
+
+
+def _day(value: Any) -> date | str:
+    """The date, or what is wrong with it."""
+    if not isinstance(value, str) or _ISO_DAY.fullmatch(value) is None:
+        return "must be a date as YYYY-MM-DD"
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return "must be a date as YYYY-MM-DD"
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        return f"must be between {EARLIEST_DAY} and {LATEST_DAY}"
+    return day

@@ -1,32 +1,42 @@
 """Ingest endpoints in both dialects.
 
 CodeTrackr: ``POST /api/v1/heartbeat`` (one), ``/api/v1/heartbeats`` (many), ``/api/v1/import``.
-WakaTime: ``POST /api/v1/users/{user}/heartbeats`` (object or array) and ``.../heartbeats.bulk``
-with the per-item ``responses`` contract: valid items are appended and answered 201 each, invalid
-ones get their own 400 inside a 201; only when nothing is valid does the whole request fail.
-Every 2xx is sent after the log acknowledged the append.
+WakaTime, under ``/api/v1`` and the alias bases of :mod:`http_edge.compat`:
+``POST /users/{user}/heartbeats`` (object or array) and ``.../heartbeats.bulk`` with the per-item
+``responses`` contract (valid items are appended and answered 201 each, invalid ones get their own
+400 inside a 201; only when nothing is valid does the whole request fail);
+``DELETE /users/{user}/heartbeats.bulk`` (appends a ``HeartbeatsDeleted``);
+``POST /users/{user}/file_experts`` (no experts) and ``POST /plugins/errors`` (a diagnostics sink).
+Every 2xx of a write is sent after the log acknowledged the append.
 """
 
 # No `from __future__ import annotations` here: FastAPI must resolve the locally defined
 # dependency aliases (`CurrentPrincipal`) when the routes are declared.
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from http_edge.auth import Principal
 from http_edge.body import read_json
+from http_edge.compat import include_aliased
 from http_edge.errors import ApiError, error_responses
 from ingest.appender import HeartbeatAppender
 from ingest.normalize import (
+    EARLIEST_DAY,
+    LATEST_DAY,
+    MAX_ID_LENGTH,
     ItemError,
     RequestMeta,
     codetrackr_item,
     dedupe,
+    deletion_request,
     resolve_timezone,
     wakatime_item,
 )
@@ -44,6 +54,7 @@ from schemas.heartbeat import (
 Authenticate = Callable[[Request], Awaitable[Principal]]
 
 MAX_ITEMS_PER_REQUEST = 10_000
+_log = logging.getLogger(__name__)
 
 
 # -- OpenAPI: these routes read raw JSON (``read_json``), so their bodies are described by hand,
@@ -98,6 +109,43 @@ _CODETRACKR_ITEM = _item_schema(CodeTrackrHeartbeatIn)
 _WAKATIME_ITEM = _item_schema(WakaTimeHeartbeatIn)
 _ERRORS = error_responses(400, 401, 413, 503)
 _WAKATIME_ERRORS = error_responses(400, 401, 403, 413, 503)
+_DELETION = {
+    "type": "object",
+    "required": ["date", "ids"],
+    "properties": {
+        "date": {
+            "type": "string",
+            "format": "date",
+            "description": f"the heartbeats' local day, {EARLIEST_DAY} to {LATEST_DAY}",
+        },
+        "ids": {
+            "type": "array",
+            "maxItems": MAX_ITEMS_PER_REQUEST,
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+            "description": "the `id`s the write endpoints answered with",
+        },
+    },
+}
+_ANY_OBJECT = {"type": "object", "additionalProperties": True}
+
+
+class DeletionAccepted(BaseModel):
+    date: str
+    ids: list[str]
+
+
+class DeletionAnswer(BaseModel):
+    """The deletion was durably recorded; stats reflect it once it is projected (moments)."""
+
+    data: DeletionAccepted
+
+
+class FileExpertsAnswer(BaseModel):
+    data: list[dict[str, Any]]
+
+
+class EmptyAnswer(BaseModel):
+    pass
 
 
 def _iso(ts: float) -> str:
@@ -152,7 +200,7 @@ def _as_list(body: Any) -> list[Any]:
     return body
 
 
-def _raise_item_errors(errors: list[ItemError], single: bool) -> None:
+def _raise_item_errors(errors: list[ItemError], single: bool) -> NoReturn:
     fields: dict[str, str] = {}
     for err in errors:
         for path, problem in err.fields.items():
@@ -227,11 +275,27 @@ def build_ingest_router(
         accepted = await codetrackr_batch(request, principal, items, "import", False)
         return {"status": "ok", "inserted": len(accepted)}
 
+    router.include_router(_wakatime_router(authenticate, appender, body_limit=body_limit))
+    return router
+
+
+def _own(user: str, principal: Principal) -> None:
+    """``{user}`` must name the caller: ``current`` or their username (any case)."""
+    if user != "current" and user.lower() != principal.user.username.lower():
+        raise ApiError(403, "you can only act on your own heartbeats")
+
+
+def _wakatime_router(
+    authenticate: Authenticate, appender: HeartbeatAppender, *, body_limit: int
+) -> APIRouter:
+    """The WakaTime write endpoints (paths relative to the WakaTime base), under every alias."""
+    waka = APIRouter(tags=["ingest"])
+    CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
     async def wakatime_write(
         request: Request, user: str, principal: Principal, *, bulk: bool
     ) -> JSONResponse:
-        if user != "current" and user.lower() != principal.user.username.lower():
-            raise ApiError(403, "you can only send heartbeats for yourself")
+        _own(user, principal)
         body = await read_json(request, body_limit)
         single = isinstance(body, dict) and not bulk
         items = [body] if single else _as_list(body)
@@ -254,8 +318,8 @@ def build_ingest_router(
         ]
         return JSONResponse({"responses": responses}, status_code=201)
 
-    @router.post(
-        "/api/v1/users/{user}/heartbeats",
+    @waka.post(
+        "/users/{user}/heartbeats",
         status_code=201,
         summary="Record heartbeats (WakaTime dialect; object or array)",
         responses=_WAKATIME_ERRORS,
@@ -269,8 +333,8 @@ def build_ingest_router(
     ) -> JSONResponse:
         return await wakatime_write(request, user, principal, bulk=False)
 
-    @router.post(
-        "/api/v1/users/{user}/heartbeats.bulk",
+    @waka.post(
+        "/users/{user}/heartbeats.bulk",
         status_code=201,
         summary="Record many heartbeats (WakaTime dialect)",
         responses=_WAKATIME_ERRORS,
@@ -281,4 +345,83 @@ def build_ingest_router(
     async def waka_bulk(request: Request, user: str, principal: CurrentPrincipal) -> JSONResponse:
         return await wakatime_write(request, user, principal, bulk=True)
 
-    return router
+    @waka.delete(
+        "/users/{user}/heartbeats.bulk",
+        status_code=202,
+        response_model=DeletionAnswer,
+        summary="Delete heartbeats of one local day (WakaTime dialect)",
+        responses=_WAKATIME_ERRORS,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": "The local day and the ids of your heartbeats to delete; ids "
+                "that are not yours or not of that day change nothing",
+                "content": {"application/json": {"schema": _DELETION}},
+            }
+        },
+    )
+    async def waka_delete(
+        request: Request, user: str, principal: CurrentPrincipal
+    ) -> DeletionAnswer:
+        _own(user, principal)
+        body = await read_json(request, body_limit)
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if isinstance(ids, list) and len(ids) > MAX_ITEMS_PER_REQUEST:
+            raise ApiError(413, f"at most {MAX_ITEMS_PER_REQUEST} ids per request")
+        parsed = deletion_request(body)
+        if isinstance(parsed, ItemError):
+            _raise_item_errors([parsed], single=True)
+        await appender.append_deletion(principal.user.user_id, parsed.day, parsed.ids)
+        return DeletionAnswer(data=DeletionAccepted(date=parsed.day.isoformat(), ids=[*parsed.ids]))
+
+    @waka.post(
+        "/users/{user}/file_experts",
+        summary="Who knows a file best (WakaTime clients ask; CodeTrackr names no one)",
+        response_model=FileExpertsAnswer,
+        responses=error_responses(401, 403, 503),
+        openapi_extra={
+            "requestBody": {
+                "required": False,
+                "description": "The file, as wakatime-cli sends it (not read)",
+                "content": {"application/json": {"schema": _ANY_OBJECT}},
+            }
+        },
+    )
+    async def waka_file_experts(user: str, principal: CurrentPrincipal) -> FileExpertsAnswer:
+        _own(user, principal)
+        return FileExpertsAnswer(data=[])
+
+    @waka.post(
+        "/plugins/errors",
+        status_code=201,
+        summary="Diagnostics from editor plugins (logged, not stored)",
+        response_model=EmptyAnswer,
+        responses=error_responses(400, 401, 413, 503),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": "A JSON object: wakatime-cli sends its version, platform, logs...",
+                "content": {"application/json": {"schema": _ANY_OBJECT}},
+            }
+        },
+    )
+    async def plugin_errors(request: Request, principal: CurrentPrincipal) -> EmptyAnswer:
+        report = await read_json(request, body_limit)
+        if not isinstance(report, dict):
+            raise ApiError(400, "expected a JSON object", code="validation_error")
+        _log.info("plugin error report from user %s: %s", principal.user.user_id, _gist(report))
+        return EmptyAnswer()
+
+    outer = APIRouter()
+    include_aliased(outer, waka)
+    return outer
+
+
+# What a plugin error report's log line shows: who sent it, never its logs or stack (big, and
+# full of the user's paths).
+_GIST_FIELDS = ("plugin", "editor", "cli_version", "platform", "architecture", "is_panic")
+
+
+def _gist(report: dict[str, Any]) -> str:
+    shown = {k: str(report[k])[:100] for k in _GIST_FIELDS if k in report}
+    return f"{shown} ({len(report)} fields)"

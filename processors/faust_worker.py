@@ -30,9 +30,9 @@ import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
 from faust.types import TP, TransportT
 
-from processors.handlers import HeartbeatProjector
+from processors.handlers import HeartbeatEvent, HeartbeatProjector, heartbeat_event
 from processors.runner import PROJECTIONS_GROUP
-from schemas.events import HEARTBEATS_TOPIC, HeartbeatsReceived, decode_event
+from schemas.events import HEARTBEATS_TOPIC
 
 _log = logging.getLogger(__name__)
 
@@ -107,14 +107,14 @@ def build_faust_app(
         projector = holder.get("p")
         if projector is None:
             projector = holder["p"] = projector_factory()
-        events: list[HeartbeatsReceived] = []
+        events: list[HeartbeatEvent] = []
         for raw in values:
             try:
-                event = decode_event(raw)
+                event = heartbeat_event(raw)
             except ValueError:
                 _log.error("skipping undecodable heartbeat record")
                 continue
-            if isinstance(event, HeartbeatsReceived):
+            if event is not None:
                 events.append(event)
         return projector.handle(events).heartbeats
 

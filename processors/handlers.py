@@ -1,10 +1,14 @@
 """The batch handler shared by every runner: events in, ClickHouse projections out.
 
-One pass per batch: append the heartbeats to the deduplicated raw archive, then recompute every
-(user, local day) the batch touched from the archive (so late, duplicate and out-of-order
-heartbeats are folded exactly as if they had arrived in order) and replace those day rows.
-Writing is idempotent: handling the same batch again produces the same rows. The runner commits
-the log position only after ``handle`` returned.
+One pass per batch: append the heartbeats to the deduplicated raw archive and the deletions to
+its tombstones, then recompute every (user, local day) the batch touched from the archive minus
+the tombstones (so late, duplicate and out-of-order heartbeats are folded exactly as if they had
+arrived in order) and replace those day rows. Writing is idempotent: handling the same batch again
+produces the same rows. The runner commits the log position only after ``handle`` returned.
+
+Deletions commute with everything: a tombstone hides its heartbeat whenever the heartbeat is
+inserted, before or after it (a redelivered or re-sent heartbeat stays deleted), so the tables
+do not depend on how the log is cut into batches, which is what lets a replay equal the live run.
 """
 
 from __future__ import annotations
@@ -13,25 +17,31 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from pydantic import ValidationError
 
 from eventlog.port import Delivered
 from projections.daily import DEFAULT_TIMEOUT_S, DailyRow, compute_day, local_date
 from projections.durations import Beat, FoldInput
-from schemas.events import HeartbeatsReceived, decode_event
+from schemas.events import HeartbeatsDeleted, HeartbeatsReceived, decode_event
 from schemas.heartbeat import Heartbeat
 
 _log = logging.getLogger(__name__)
 
 DayKey = tuple[str, date]
+# The events of the heartbeats topic.
+HeartbeatEvent: TypeAlias = HeartbeatsReceived | HeartbeatsDeleted
+# A day left without heartbeats (all deleted) is reported in UTC (its row holds only zeros).
+EMPTY_DAY_TIMEZONE = "UTC"
 
 
 class ProjectionWriter(Protocol):
     """The part of the projection store the handler writes through (blocking calls)."""
 
     def insert_heartbeats(self, hbs: Sequence[Heartbeat]) -> None: ...
+
+    def delete_heartbeats(self, deletions: Sequence[HeartbeatsDeleted]) -> None: ...
 
     def beats_for_days(self, keys: Iterable[DayKey]) -> dict[DayKey, list[Beat]]: ...
 
@@ -43,15 +53,25 @@ class BatchResult:
     heartbeats: int
     days: int
     skipped_records: int = 0
+    deleted_ids: int = 0
 
 
-def decode_heartbeat_events(records: Sequence[Delivered]) -> tuple[list[HeartbeatsReceived], int]:
+def heartbeat_event(raw: bytes) -> HeartbeatEvent | None:
+    """The heartbeats-topic event a record value holds; ``None`` for any other event.
+
+    Raises ``pydantic.ValidationError`` when the value is not an event at all.
+    """
+    event = decode_event(raw)
+    return event if isinstance(event, HeartbeatsReceived | HeartbeatsDeleted) else None
+
+
+def decode_heartbeat_events(records: Sequence[Delivered]) -> tuple[list[HeartbeatEvent], int]:
     """Events of the batch and how many records were skipped as undecodable (logged)."""
-    events: list[HeartbeatsReceived] = []
+    events: list[HeartbeatEvent] = []
     skipped = 0
     for record in records:
         try:
-            event = decode_event(record.value)
+            event = heartbeat_event(record.value)
         except ValidationError:
             skipped += 1
             _log.error(
@@ -61,7 +81,7 @@ def decode_heartbeat_events(records: Sequence[Delivered]) -> tuple[list[Heartbea
                 record.offset,
             )
             continue
-        if isinstance(event, HeartbeatsReceived):
+        if event is not None:
             events.append(event)
     return events, skipped
 
@@ -70,13 +90,23 @@ def touched_days(heartbeats: Iterable[Heartbeat]) -> set[DayKey]:
     return {(hb.user_id, local_date(hb.time, hb.timezone)) for hb in heartbeats}
 
 
+def deleted_days(deletions: Iterable[HeartbeatsDeleted]) -> set[DayKey]:
+    return {(event.user_id, event.date) for event in deletions}
+
+
 def day_rows(
     days: Mapping[DayKey, Sequence[FoldInput]], *, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> list[DailyRow]:
-    """Pure: one daily row per (user, day) from that day's archived heartbeats."""
+    """Pure: one daily row per (user, day) from that day's archived heartbeats.
+
+    A day without heartbeats gets a row of zeros: it replaces what the day held before its
+    heartbeats were deleted. It is written whenever such a day is touched, whether a row existed
+    or not, so the result never depends on earlier batches.
+    """
     rows: list[DailyRow] = []
     for (user_id, day), beats in sorted(days.items()):
         if not beats:
+            rows.append(compute_day(user_id, day, (), tz=EMPTY_DAY_TIMEZONE, timeout_s=timeout_s))
             continue
         # A day is folded in the timezone its newest heartbeat was recorded in.
         tz = max(beats, key=lambda hb: (hb.received_at, hb.time)).timezone
@@ -91,12 +121,20 @@ class HeartbeatProjector:
         self._store = store
         self._timeout_s = timeout_s
 
-    def handle(self, events: Sequence[HeartbeatsReceived]) -> BatchResult:
-        heartbeats = [hb for event in events for hb in event.heartbeats]
-        if not heartbeats:
+    def handle(self, events: Sequence[HeartbeatEvent]) -> BatchResult:
+        heartbeats = [
+            hb
+            for event in events
+            if isinstance(event, HeartbeatsReceived)
+            for hb in event.heartbeats
+        ]
+        deletions = [event for event in events if isinstance(event, HeartbeatsDeleted)]
+        if not heartbeats and not deletions:
             return BatchResult(0, 0)
         self._store.insert_heartbeats(heartbeats)
-        fetched = self._store.beats_for_days(touched_days(heartbeats))
+        self._store.delete_heartbeats(deletions)
+        fetched = self._store.beats_for_days(touched_days(heartbeats) | deleted_days(deletions))
         rows = day_rows(fetched, timeout_s=self._timeout_s)
         self._store.upsert_daily(rows)
-        return BatchResult(len(heartbeats), len(rows))
+        deleted_ids = sum(len(event.ids) for event in deletions)
+        return BatchResult(len(heartbeats), len(rows), deleted_ids=deleted_ids)

@@ -12,14 +12,20 @@ is unavailable it waits and reads again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from eventlog.port import Delivered, EventLog, LogError, LogReader, TopicPartition
-from processors.handlers import BatchResult, HeartbeatProjector, decode_heartbeat_events
+from processors.handlers import (
+    BatchResult,
+    HeartbeatEvent,
+    HeartbeatProjector,
+    decode_heartbeat_events,
+)
 from projections.clickhouse import ProjectionStoreUnavailable
-from schemas.events import HEARTBEATS_TOPIC, HeartbeatsReceived
+from schemas.events import HEARTBEATS_TOPIC
 
 _log = logging.getLogger(__name__)
 
@@ -125,10 +131,10 @@ class ProjectionRunner:
             result = await self._project(events)
             await self._commit(next_offsets(chunk))
             if self._on_batch is not None:
-                self._on_batch(len(chunk), BatchResult(result.heartbeats, result.days, skipped))
+                self._on_batch(len(chunk), dataclasses.replace(result, skipped_records=skipped))
         return len(records)
 
-    async def _project(self, events: Sequence[HeartbeatsReceived]) -> BatchResult:
+    async def _project(self, events: Sequence[HeartbeatEvent]) -> BatchResult:
         loop = asyncio.get_running_loop()
         delay = self._retry_s
         while True:

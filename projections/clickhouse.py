@@ -34,9 +34,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
 import clickhouse_connect
@@ -51,6 +52,7 @@ from clickhouse_connect.driver.exceptions import (
 from projections.daily import DailyRow, local_date
 from projections.durations import DIMENSIONS, Beat
 from projections.migrations import Migration, load_migrations
+from schemas.events import HeartbeatsDeleted
 from schemas.heartbeat import Heartbeat
 
 __all__ = [
@@ -59,10 +61,39 @@ __all__ = [
     "Migration",
     "ProjectionStoreError",
     "ProjectionStoreUnavailable",
+    "SeenColumn",
+    "SeenValue",
+    "UserTotals",
     "load_migrations",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+SeenColumn = Literal["project", "user_agent", "machine", "language", "editor"]
+_SEEN_COLUMNS: frozenset[str] = frozenset(get_args(SeenColumn))
+
+
+@dataclass(frozen=True, slots=True)
+class SeenValue:
+    """One distinct value of a heartbeat column and when the user's heartbeats carried it."""
+
+    value: str
+    first_time: float
+    last_time: float
+    heartbeats: int
+    editor: str | None
+    os: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserTotals:
+    """One user's time over a range of days (for leaderboards)."""
+
+    user_id: str
+    total_seconds: float
+    active_days: int
+    languages: dict[str, float]
 
 
 class ProjectionStoreError(Exception):
@@ -105,6 +136,8 @@ _HEARTBEAT_INT_FIELDS = frozenset(
     if name in Heartbeat.model_fields
 )
 _heartbeat_values = attrgetter(*_HEARTBEAT_FIELDS)
+# Tombstones of deleted heartbeats (m0003): what identifies an archive row, and when.
+_DELETION_COLUMNS: tuple[str, ...] = ("user_id", "local_date", "event_id", "deleted_at")
 # Read times back as integer milliseconds: exact, and cheaper than datetime objects.
 
 
@@ -285,6 +318,41 @@ class ClickHouseProjectionStore:
         with self._edge("insert heartbeats"):
             self._insert("heartbeats", _HEARTBEAT_COLUMNS, columns)
 
+    def delete_heartbeats(self, deletions: Sequence[HeartbeatsDeleted]) -> None:
+        """Record tombstones: each event's user no longer has those heartbeats on its local date.
+
+        The archive keeps its rows; every reader of it leaves out the rows a tombstone names
+        (:meth:`_not_deleted`), whether the heartbeat was inserted before the tombstone or after
+        (a redelivery, a client re-sending it). A tombstone is keyed by the deleting user, so no
+        id can reach another user's heartbeat. Idempotent (``ReplacingMergeTree``; the latest
+        ``deleted_at`` stays, whatever the order of arrival).
+        """
+        rows = [
+            (event.user_id, event.date, event_id, round(event.occurred_at * 1000))
+            for event in deletions
+            for event_id in event.ids
+        ]
+        if not rows:
+            return
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        with self._edge("record heartbeat deletions"):
+            self._insert("heartbeat_deletions", _DELETION_COLUMNS, columns)
+
+    def _not_deleted(self, scope: str) -> str:
+        """A condition for any query over ``heartbeats``: the row was not deleted.
+
+        ``scope`` is a condition on ``user_id`` (and ``local_date``), normally the one the query
+        filters the archive by; it is applied to the tombstones too, so only those that can match
+        are read. It only names sorting-key columns, so it holds with or without ``FINAL``::
+
+            scope = "user_id = {user:String}"
+            sql = f"... FROM {db}.heartbeats FINAL WHERE {scope} AND {self._not_deleted(scope)}"
+        """
+        return (
+            "(user_id, local_date, event_id) NOT IN (SELECT user_id, local_date, event_id"
+            f" FROM {self._db}.heartbeat_deletions WHERE {scope})"
+        )
+
     def upsert_daily(self, rows: Sequence[DailyRow]) -> None:
         """Replace the whole stats row of each (user, day); the last row given for a day wins.
 
@@ -351,10 +419,11 @@ class ClickHouseProjectionStore:
         for first in range(0, len(wanted), _KEYS_PER_QUERY):
             chunk = wanted[first : first + _KEYS_PER_QUERY]
             # The user and date lists let the primary key prune; the tuple list is exact.
+            scope = "user_id IN {users:Array(String)} AND local_date IN {dates:Array(Date)}"
             sql = (
                 f"SELECT {select}, user_id AS _user, local_date FROM {self._db}.heartbeats FINAL"
-                " WHERE user_id IN {users:Array(String)} AND local_date IN {dates:Array(Date)}"
-                " AND (user_id, local_date) IN {keys:Array(Tuple(String, Date))}"
+                f" WHERE {scope} AND (user_id, local_date) IN {{keys:Array(Tuple(String, Date))}}"
+                f" AND {self._not_deleted(scope)}"
                 " ORDER BY user_id, local_date, time, event_id"
             )
             parameters = {
@@ -391,10 +460,10 @@ class ClickHouseProjectionStore:
         # that lets the primary key prune before the exact time filter.
         first_day = datetime.fromtimestamp(start_epoch, UTC).date() - timedelta(days=1)
         last_day = datetime.fromtimestamp(end_epoch, UTC).date() + timedelta(days=1)
+        scope = "user_id = {user:String} AND local_date BETWEEN {d0:Date} AND {d1:Date}"
         sql = (
             "SELECT ifNull(project, '') AS name, toUnixTimestamp64Milli(max(time))"
-            f" FROM {self._db}.heartbeats"
-            " WHERE user_id = {user:String} AND local_date BETWEEN {d0:Date} AND {d1:Date}"
+            f" FROM {self._db}.heartbeats WHERE {scope} AND {self._not_deleted(scope)}"
             " AND time >= fromUnixTimestamp64Milli({t0:Int64}, 'UTC')"
             " AND time < fromUnixTimestamp64Milli({t1:Int64}, 'UTC')"
             " GROUP BY name"
@@ -422,9 +491,89 @@ class ClickHouseProjectionStore:
             rows = self._query(sql, {"user": user_id})
         return [row[0] for row in rows]
 
+    def beats_between(self, user_id: str, start_epoch: float, end_epoch: float) -> list[Beat]:
+        """The user's deduplicated heartbeats with ``start_epoch <= time < end_epoch``, as the
+        duration rule reads them, in ``(time, event_id)`` order (for reads in another timezone).
+        """
+        first_day = datetime.fromtimestamp(start_epoch, UTC).date() - timedelta(days=1)
+        last_day = datetime.fromtimestamp(end_epoch, UTC).date() + timedelta(days=1)
+        scope = "user_id = {user:String} AND local_date BETWEEN {d0:Date} AND {d1:Date}"
+        sql = (
+            f"SELECT {_BEAT_SELECT} FROM {self._db}.heartbeats FINAL"
+            f" WHERE {scope} AND {self._not_deleted(scope)}"
+            # `time` here is the select list's alias: integer milliseconds.
+            " AND time >= {t0:Int64} AND time < {t1:Int64}"
+            " ORDER BY time, event_id"
+        )
+        parameters = {
+            "user": user_id,
+            "d0": first_day,
+            "d1": last_day,
+            "t0": round(start_epoch * 1000),
+            "t1": round(end_epoch * 1000),
+        }
+        with self._edge("read heartbeats"):
+            rows = self._query(sql, parameters)
+        return [_beat_from_row(row) for row in rows]
+
+    def seen_values(self, user_id: str, column: SeenColumn) -> list[SeenValue]:
+        """Every distinct non-empty value of ``column`` in the user's heartbeats, with when it was
+        first and last seen and how many heartbeats carry it (most recent first).
+
+        For ``user_agent`` the editor and OS parsed from the latest heartbeat come along.
+        """
+        if column not in _SEEN_COLUMNS:
+            raise ProjectionStoreError(f"not a listable column: {column!r}")
+        scope = "user_id = {user:String}"
+        sql = (
+            f"SELECT {column} AS value,"
+            " toUnixTimestamp64Milli(min(time)), toUnixTimestamp64Milli(max(time)),"
+            " uniqExact(event_id), argMax(editor, time), argMax(os, time)"
+            f" FROM {self._db}.heartbeats WHERE {scope} AND {self._not_deleted(scope)}"
+            f" AND {column} IS NOT NULL AND {column} != ''"
+            " GROUP BY value ORDER BY max(time) DESC, value"
+        )
+        with self._edge(f"list {column} values"):
+            rows = self._query(sql, {"user": user_id})
+        return [
+            SeenValue(
+                value=str(value),
+                first_time=int(first) / 1000,
+                last_time=int(last) / 1000,
+                heartbeats=int(count),
+                editor=editor,
+                os=os,
+            )
+            for value, first, last, count, editor, os in rows
+        ]
+
+    def totals_by_user(self, start: date, end: date) -> list[UserTotals]:
+        """Every user's total and time per language from ``start`` to ``end`` (local days)."""
+        sql = (
+            "SELECT user_id, sum(total_seconds), count(), sumMap(languages)"
+            f" FROM {self._db}.daily_stats FINAL"
+            " WHERE date BETWEEN {start:Date} AND {end:Date} AND total_seconds > 0"
+            " GROUP BY user_id"
+        )
+        with self._edge("read totals by user"):
+            rows = self._query(sql, {"start": start, "end": end})
+        return [
+            UserTotals(
+                user_id=str(user_id),
+                total_seconds=float(total),
+                active_days=int(days),
+                languages={str(k): float(v) for k, v in dict(languages).items()},
+            )
+            for user_id, total, days, languages in rows
+        ]
+
     def count_heartbeats(self, user_id: str) -> int:
-        """How many distinct heartbeats the archive holds for the user."""
-        sql = f"SELECT count() FROM {self._db}.heartbeats FINAL WHERE user_id = {{user:String}}"
+        """How many distinct heartbeats (not deleted) the archive holds for the user."""
+        scope = "user_id = {user:String}"
+        sql = (
+            f"SELECT count() FROM {self._db}.heartbeats FINAL"
+            f" WHERE {scope} AND {self._not_deleted(scope)}"
+        )
         with self._edge("count heartbeats"):
             rows = self._query(sql, {"user": user_id})
         return int(rows[0][0])
@@ -576,8 +725,19 @@ def _int64_or_null(values: list[Any], name: str) -> list[Any]:
 
 
 def _beat_from_row(row: Sequence[Any]) -> Beat:
-    (event_id, user_id, time_ms, duration, received_ms, timezone, *dims) = row[: len(_BEAT_FIELDS)]
-    return Beat(event_id, user_id, time_ms / 1000, duration, received_ms / 1000, timezone, *dims)
+    (event_id, user_id, time_ms, duration, received_ms, timezone, is_write, *dims) = row[
+        : len(_BEAT_FIELDS)
+    ]
+    return Beat(
+        event_id,
+        user_id,
+        time_ms / 1000,
+        duration,
+        received_ms / 1000,
+        timezone,
+        bool(is_write),
+        *dims,
+    )
 
 
 def _heartbeat_from_row(row: Sequence[Any]) -> Heartbeat:

@@ -10,21 +10,24 @@ recomputed alone, in any order, with the same result).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from functools import lru_cache
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from projections.durations import FoldInput, fold_spans, totals, unique_heartbeats
+from projections.durations import FoldInput, Span, fold_spans, totals, unique_heartbeats
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "DailyRow",
     "compute_day",
     "day_bounds",
+    "day_spans",
     "local_date",
+    "row_of",
     "zone",
 ]
 
@@ -32,6 +35,7 @@ __all__ = [
 DEFAULT_TIMEOUT_S = 900.0
 
 _UTC = ZoneInfo("UTC")
+B = TypeVar("B", bound=FoldInput)
 
 
 @dataclass(frozen=True)
@@ -87,19 +91,20 @@ def day_bounds(day: date, tz: str) -> tuple[float, float]:
     return start.timestamp(), end.timestamp()
 
 
-def compute_day(
+def day_spans(
     user_id: str,
     day: date,
-    heartbeats: Iterable[FoldInput],
+    heartbeats: Iterable[B],
     *,
     tz: str,
     timeout_s: float = DEFAULT_TIMEOUT_S,
-) -> DailyRow:
-    """Fold ``user_id``'s heartbeats of local ``day`` into one :class:`DailyRow`.
+) -> tuple[list[B], list[Span]]:
+    """The heartbeats of ``user_id``'s local ``day`` (deduplicated, in time order) and their spans.
 
     Heartbeats of other users, or whose local date (in their own timezone) is not ``day``, are
-    ignored, so callers may pass a superset. Duplicates count once. Spans are clipped at the end
-    of ``day`` in ``tz``, the timezone the row is reported in.
+    ignored, so callers may pass a superset. Spans are clipped at the end of ``day`` in ``tz``.
+    This is the one fold behind both the stored daily rows and every read that filters spans
+    (writes only, one project) or uses another timeout.
     """
     # The day's bounds per timezone, computed once: comparing times is far cheaper than a
     # timezone conversion per heartbeat.
@@ -115,15 +120,40 @@ def compute_day(
 
     todays = unique_heartbeats(hb for hb in heartbeats if on_day(hb))
     _, day_end = day_bounds(day, tz)
-    folded = totals(fold_spans(todays, timeout_s=timeout_s, boundary=day_end))
+    return todays, fold_spans(todays, timeout_s=timeout_s, boundary=day_end)
+
+
+def compute_day(
+    user_id: str,
+    day: date,
+    heartbeats: Iterable[FoldInput],
+    *,
+    tz: str,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> DailyRow:
+    """Fold ``user_id``'s heartbeats of local ``day`` into one :class:`DailyRow`.
+
+    Heartbeats of other users, or whose local date (in their own timezone) is not ``day``, are
+    ignored, so callers may pass a superset. Duplicates count once. Spans are clipped at the end
+    of ``day`` in ``tz``, the timezone the row is reported in.
+    """
+    todays, spans = day_spans(user_id, day, heartbeats, tz=tz, timeout_s=timeout_s)
+    return row_of(user_id, day, tz, todays, spans)
+
+
+def row_of(
+    user_id: str, day: date, tz: str, heartbeats: Sequence[FoldInput], spans: Iterable[Span]
+) -> DailyRow:
+    """A :class:`DailyRow` from a day's (time-ordered) heartbeats and the spans to count."""
+    folded = totals(spans)
     return DailyRow(
         user_id=user_id,
         date=day,
         timezone=tz,
         total_seconds=folded.total_seconds,
-        heartbeat_count=len(todays),
+        heartbeat_count=len(heartbeats),
         # unique_heartbeats orders by time, so the ends of the list are the extremes.
-        first_time=todays[0].time if todays else 0.0,
-        last_time=todays[-1].time if todays else 0.0,
+        first_time=heartbeats[0].time if heartbeats else 0.0,
+        last_time=heartbeats[-1].time if heartbeats else 0.0,
         breakdown=folded.by_dimension,
     )

@@ -34,6 +34,7 @@ from typing import Protocol, TypeVar
 
 __all__ = [
     "DIMENSIONS",
+    "SPAN_KEYS",
     "Beat",
     "FoldInput",
     "Span",
@@ -56,6 +57,9 @@ DIMENSIONS: tuple[str, ...] = (
     "category",
     "entity",
 )
+# What a span is keyed by: the dimensions, then whether its heartbeats were writes ("1" or "").
+# `is_write` is not a stored dimension (no daily breakdown); it exists for the writes-only filter.
+SPAN_KEYS: tuple[str, ...] = (*DIMENSIONS, "is_write")
 
 
 class FoldInput(Protocol):
@@ -74,6 +78,8 @@ class FoldInput(Protocol):
     def received_at(self) -> float: ...
     @property
     def timezone(self) -> str: ...
+    @property
+    def is_write(self) -> bool: ...
     @property
     def project(self) -> str | None: ...
     @property
@@ -102,6 +108,7 @@ class Beat:
     duration: float
     received_at: float
     timezone: str
+    is_write: bool
     project: str | None
     language: str | None
     editor: str | None
@@ -114,7 +121,7 @@ class Beat:
 
 B = TypeVar("B", bound=FoldInput)
 
-_DIMENSION_INDEX: dict[str, int] = {name: i for i, name in enumerate(DIMENSIONS)}
+_DIMENSION_INDEX: dict[str, int] = {name: i for i, name in enumerate(SPAN_KEYS)}
 _content = attrgetter(*Beat.__dataclass_fields__)
 _dimension_values = attrgetter(*DIMENSIONS)
 
@@ -123,7 +130,7 @@ _dimension_values = attrgetter(*DIMENSIONS)
 class Span:
     """A stretch of continuous activity in one group.
 
-    ``group`` holds the values of :data:`DIMENSIONS`, in that order; a missing value is ``""``.
+    ``group`` holds the values of :data:`SPAN_KEYS`, in that order; a missing value is ``""``.
     """
 
     start: float
@@ -135,7 +142,7 @@ class Span:
         return self.end - self.start
 
     def value(self, dimension: str) -> str:
-        """The span's value for one of :data:`DIMENSIONS`."""
+        """The span's value for one of :data:`SPAN_KEYS`."""
         return self.group[_dimension_index(dimension)]
 
 
@@ -152,8 +159,11 @@ class Totals:
 
 
 def group_of(heartbeat: FoldInput) -> tuple[str, ...]:
-    """The values of :data:`DIMENSIONS` for one heartbeat (``None`` becomes ``""``)."""
-    return tuple(value or "" for value in _dimension_values(heartbeat))
+    """The values of :data:`SPAN_KEYS` for one heartbeat (``None`` becomes ``""``)."""
+    return (
+        *(value or "" for value in _dimension_values(heartbeat)),
+        "1" if heartbeat.is_write else "",
+    )
 
 
 def unique_heartbeats(heartbeats: Iterable[B]) -> list[B]:
@@ -225,7 +235,7 @@ def totals(spans: Iterable[Span]) -> Totals:
     for span in spans:
         seconds = span.seconds
         total += seconds
-        for bucket, value in zip(per_dimension, span.group, strict=True):
+        for bucket, value in zip(per_dimension, span.group, strict=False):  # is_write: no bucket
             bucket[value] = bucket.get(value, 0.0) + seconds
     return Totals(total_seconds=total, by_dimension=by_dimension)
 
@@ -247,7 +257,7 @@ def _dimension_index(dimension: str) -> int:
     try:
         return _DIMENSION_INDEX[dimension]
     except KeyError:
-        raise ValueError(f"unknown dimension {dimension!r}; expected one of {DIMENSIONS}") from None
+        raise ValueError(f"unknown dimension {dimension!r}; expected one of {SPAN_KEYS}") from None
 
 
 def _order_key(heartbeat: FoldInput) -> tuple[float, str]:

@@ -2,12 +2,14 @@
 
 Two topics carry them. ``codetrackr.heartbeats`` holds :class:`HeartbeatsReceived`, one record per
 accepted request, keyed by user id so one user's heartbeats stay ordered and the whole request is
-appended atomically. ``codetrackr.accounts`` holds account events on a single partition, so their
-order is global (which keeps usernames and account numbers unique).
+appended atomically, and :class:`HeartbeatsDeleted`, keyed the same way. ``codetrackr.accounts``
+holds account events on a single partition, so their order is global (which keeps usernames and
+account numbers unique).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -32,6 +34,21 @@ class HeartbeatsReceived(_Event):
     type: Literal["HeartbeatsReceived"] = "HeartbeatsReceived"
     version: Literal[1] = 1
     heartbeats: tuple[Heartbeat, ...]
+
+
+class HeartbeatsDeleted(_Event):
+    """The user deleted these heartbeats (``ids`` are heartbeat ``event_id``s) of local ``date``.
+
+    On the heartbeats topic, keyed by the user id like the heartbeats it deletes, so it follows
+    them on their partition. Only the user's own heartbeats of that local date (the date in the
+    heartbeat's own timezone) are deleted; unknown ids change nothing. Deletion is final: the
+    same activity sent again later (it has the same id) stays deleted.
+    """
+
+    type: Literal["HeartbeatsDeleted"] = "HeartbeatsDeleted"
+    version: Literal[1] = 1
+    date: dt.date
+    ids: tuple[str, ...]
 
 
 class AccountCreated(_Event):
@@ -62,18 +79,45 @@ class ApiKeyRevoked(_Event):
 
 
 class ProfileUpdated(_Event):
-    """Changed profile fields only (for now: the timezone that decides local days)."""
+    """The profile fields a request changed; ``None`` means unchanged.
+
+    ``timezone`` decides local days; ``timeout_minutes`` and ``writes_only`` are the defaults of
+    the duration rule for reads; ``is_public`` and the ``profile_show_*`` flags decide what others
+    may read (public stats, cards, badges).
+    """
 
     type: Literal["ProfileUpdated"] = "ProfileUpdated"
     version: Literal[1] = 1
     timezone: str | None = None
+    timeout_minutes: int | None = None
+    writes_only: bool | None = None
+    is_public: bool | None = None
+    profile_show_languages: bool | None = None
+    profile_show_projects: bool | None = None
+    profile_show_activity: bool | None = None
+    profile_show_plugins: bool | None = None
+    profile_show_streak: bool | None = None
+    available_for_hire: bool | None = None
+
+
+# The fields of ProfileUpdated that are profile values (the rest identify the event).
+PROFILE_FIELDS: tuple[str, ...] = tuple(
+    name
+    for name in ProfileUpdated.model_fields
+    if name not in {*_Event.model_fields, "type", "version"}
+)
 
 
 AccountEvent = Annotated[
     AccountCreated | ApiKeyCreated | ApiKeyRevoked | ProfileUpdated, Field(discriminator="type")
 ]
 Event = Annotated[
-    HeartbeatsReceived | AccountCreated | ApiKeyCreated | ApiKeyRevoked | ProfileUpdated,
+    HeartbeatsReceived
+    | HeartbeatsDeleted
+    | AccountCreated
+    | ApiKeyCreated
+    | ApiKeyRevoked
+    | ProfileUpdated,
     Field(discriminator="type"),
 ]
 

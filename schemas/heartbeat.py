@@ -60,7 +60,13 @@ MAX_TEXT = 2048
 
 
 def _int_or_none(value: Any) -> Any:
-    """Legacy clients send ``lineno``/``cursorpos`` as strings; blank means absent."""
+    """Legacy clients send ``lineno``/``cursorpos`` as strings; blank means absent.
+
+    Fractional numbers (``"12.0"``, ``12.7``) are truncated: a position is not worth dropping a
+    heartbeat over.
+    """
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else value
     if isinstance(value, str):
         stripped = value.strip()
         if not stripped:
@@ -69,6 +75,34 @@ def _int_or_none(value: Any) -> Any:
             return int(float(stripped))
         except (ValueError, OverflowError):  # not a number, or "inf" / "1e400"
             return value  # let pydantic name the field in its error
+    return value
+
+
+_TRUE_WORDS = frozenset({"true", "t", "yes", "y", "on"})
+_FALSE_WORDS = frozenset({"false", "f", "no", "n", "off", "null", "none"})
+
+
+def _loose_bool(value: Any) -> Any:
+    """``is_write`` arrives as a bool, a number or a string (``"true"``, ``"1"``, ``"False"``).
+
+    Any non-zero number is true; blank means absent (false); anything else is left for pydantic
+    to reject with a field error.
+    """
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return value != 0 if math.isfinite(value) else value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if not word:
+            return None
+        if word in _TRUE_WORDS or word in _FALSE_WORDS:
+            return word in _TRUE_WORDS
+        try:
+            number = float(word)
+        except ValueError:
+            return value
+        return number != 0 if math.isfinite(number) else value
     return value
 
 
@@ -83,6 +117,7 @@ def _blank_to_none(value: Any) -> Any:
 _INT_LIMIT = 2**31 - 1
 _BoundedInt = Annotated[int, Field(ge=-_INT_LIMIT, le=_INT_LIMIT)]
 LooseInt = Annotated[_BoundedInt | None, BeforeValidator(_int_or_none)]
+LooseBool = Annotated[bool | None, BeforeValidator(_loose_bool)]
 # The length limit applies to the string, not to the union: on `str | None` pydantic would apply
 # it to None too (an explicit null, or a blank string) and raise a TypeError, not a field error.
 OptText = Annotated[
@@ -121,6 +156,7 @@ class Heartbeat(BaseModel):
     editor: str | None = None
     os: str | None = None
     machine: str | None = None
+    plugin: str | None = None  # the editor plugin, e.g. "vscode-wakatime" (from the User-Agent)
     # AI-coding fields
     ai_line_changes: int | None = None
     human_line_changes: int | None = None
@@ -193,13 +229,14 @@ class HeartbeatFieldsIn(BaseModel):
     line_deletions: LooseInt = None
     lineno: LooseInt = None
     cursorpos: LooseInt = None
-    is_write: bool | None = False
+    is_write: LooseBool = False
     commit: OptText = None
     workspace_root: OptText = None
     package_path: OptText = None
     editor: OptText = None
     os: OptText = None
     machine: OptText = None
+    plugin: OptText = None
     ai_line_changes: LooseInt = None
     human_line_changes: LooseInt = None
 

@@ -129,6 +129,7 @@ def full_heartbeat() -> Heartbeat:
         editor="neovim",
         os="Linux",
         machine="laptop",
+        plugin="neovim-wakatime",
         ai_line_changes=5,
         human_line_changes=7,
         timezone="Europe/Berlin",
@@ -162,9 +163,14 @@ def daily_row(
 def test_migrate_is_idempotent(store_url: str) -> None:
     first = new_store(store_url)
     try:
-        assert first.migrate() == ["m0001_heartbeats", "m0002_daily_stats"]
+        assert first.migrate() == [
+            "m0001_heartbeats",
+            "m0002_daily_stats",
+            "m0003_heartbeat_deletions",
+            "m0004_heartbeat_plugin",
+        ]
         assert first.migrate() == []
-        assert first.table_names() == ["daily_stats", "heartbeats"]
+        assert first.table_names() == ["daily_stats", "heartbeat_deletions", "heartbeats"]
         second = ClickHouseProjectionStore(store_url, database=first._database)
         try:
             assert second.migrate() == []  # the record outlives the instance
@@ -351,7 +357,7 @@ def test_truncate_projections_empties_tables_and_keeps_migrations(
 
     store.truncate_projections()
 
-    assert [store.snapshot(table) for table in store.table_names()] == [[], []]
+    assert [store.snapshot(table) for table in store.table_names()] == [[], [], []]
     assert store.migrate() == []
     store.insert_heartbeats([make_heartbeat("e", epoch(10))])
     assert store.count_heartbeats("u1") == 1

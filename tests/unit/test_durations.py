@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from projections.durations import (
     DIMENSIONS,
+    SPAN_KEYS,
     Span,
     filter_spans,
     fold_spans,
@@ -153,7 +154,7 @@ def test_fold_spans_overlap_across_group_change_is_counted_once() -> None:
 def test_fold_spans_missing_values_group_as_empty_string() -> None:
     beat = make_heartbeat(0, project=None, language=None, editor=None, branch=None)
 
-    assert group_of(beat) == ("", "", "", "Linux", "laptop", "", "coding", "main.py")
+    assert group_of(beat) == ("", "", "", "Linux", "laptop", "", "coding", "main.py", "")
 
 
 def test_totals_lists_values_with_zero_seconds() -> None:
@@ -355,4 +356,31 @@ def test_fold_spans_boundary_never_adds_time(
 def test_span_value_matches_group_position(beats: list[Heartbeat], timeout: float) -> None:
     for span in fold_spans(beats, timeout_s=timeout):
         assert isinstance(span, Span)
-        assert [span.value(d) for d in DIMENSIONS] == list(span.group)
+        assert [span.value(d) for d in SPAN_KEYS] == list(span.group)
+
+
+@settings(max_examples=50)
+@given(heartbeat_lists(), timeouts)
+def test_the_write_flag_splits_spans_but_never_changes_totals(
+    beats: list[Heartbeat], timeout: float
+) -> None:
+    as_reads = [hb.model_copy(update={"is_write": False}) for hb in beats]
+    with_flags = totals(fold_spans(beats, timeout_s=timeout))
+    without = totals(fold_spans(as_reads, timeout_s=timeout))
+    assert with_flags.total_seconds == pytest.approx(without.total_seconds)
+    for dimension in DIMENSIONS:
+        assert with_flags.by_dimension[dimension] == pytest.approx(without.by_dimension[dimension])
+
+
+def test_writes_only_keeps_the_time_that_follows_a_write() -> None:
+    # read at 0, write at 60, read at 120, read at 180: the write's span is 60..120.
+    beats = [
+        make_heartbeat(0),
+        make_heartbeat(60, is_write=True),
+        make_heartbeat(120),
+        make_heartbeat(180),
+    ]
+    spans = fold_spans(beats, timeout_s=900)
+    assert total_seconds(beats, timeout_s=900) == 180
+    writes = filter_spans(spans, is_write="1")
+    assert sum(span.seconds for span in writes) == 60

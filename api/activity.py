@@ -1,0 +1,130 @@
+"""A user's days as the read API needs them: from the daily projection when it answers the
+question, folded from the archived heartbeats when the question differs.
+
+The daily projection is folded with the default timeout, all heartbeats, every project, and each
+heartbeat dated in the timezone it was sent with. A read that asks for another timeout, writes
+only, one project (or some branches) or another timezone is folded here from the archive with
+the very same rule (:func:`projections.daily.day_spans`), so both paths give the same seconds
+for the same question; tests hold them to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any, Protocol
+
+from api.stats import UNKNOWN, DateRange
+from projections.daily import (
+    DEFAULT_TIMEOUT_S,
+    DailyRow,
+    day_bounds,
+    day_spans,
+    local_date,
+    row_of,
+)
+from projections.durations import Beat, FoldInput, Span, filter_spans
+
+
+class ActivityStore(Protocol):
+    """The projection store's reads used here (blocking)."""
+
+    def daily_rows(self, user_id: str, start: date, end: date) -> list[DailyRow]: ...
+
+    def beats_for_days(
+        self, keys: Iterable[tuple[str, date]]
+    ) -> dict[tuple[str, date], list[Beat]]: ...
+
+    def beats_between(self, user_id: str, start_epoch: float, end_epoch: float) -> list[Beat]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """How to count: the rule's parameters and the filters applied after folding."""
+
+    timeout_minutes: int = round(DEFAULT_TIMEOUT_S / 60)
+    writes_only: bool = False
+    project: str | None = None
+    branches: frozenset[str] | None = None
+    timezone: str | None = None  # another timezone than the one each heartbeat was sent with
+
+    @property
+    def timeout_s(self) -> float:
+        return self.timeout_minutes * 60.0
+
+    @property
+    def projected(self) -> bool:
+        """True when the daily projection answers it as stored."""
+        return (
+            self.timeout_s == DEFAULT_TIMEOUT_S
+            and not self.writes_only
+            and self.project is None
+            and self.branches is None
+            and self.timezone is None
+        )
+
+    def filters(self) -> dict[str, Any]:
+        equals: dict[str, Any] = {}
+        if self.writes_only:
+            equals["is_write"] = "1"
+        if self.project is not None:
+            # The lists show a heartbeat without project as "Unknown Project"; accept that name.
+            unknown = self.project == UNKNOWN["project"]
+            equals["project"] = {"", self.project} if unknown else self.project
+        if self.branches is not None:
+            equals["branch"] = self.branches
+        return equals
+
+
+def row_timezone(beats: Sequence[FoldInput]) -> str:
+    """The timezone a day is reported in: the one its newest heartbeat was recorded with."""
+    return max(beats, key=lambda hb: (hb.received_at, hb.time)).timezone
+
+
+class ActivityReader:
+    def __init__(self, store: ActivityStore) -> None:
+        self._store = store
+
+    def rows(self, user_id: str, span: DateRange, question: Question) -> list[DailyRow]:
+        """One row per day of ``span`` with activity, answering ``question``."""
+        if question.projected:
+            return self._store.daily_rows(user_id, span.start, span.end)
+        return [
+            row_of(user_id, day, tz, beats, filter_spans(spans, **question.filters()))
+            for day, tz, beats, spans in self._fold(user_id, span, question)
+        ]
+
+    def spans(self, user_id: str, day: date, tz: str, question: Question) -> list[Span]:
+        """The spans of one day, filtered as ``question`` asks, in time order."""
+        span = DateRange(day, day, question.timezone or tz)
+        return [
+            s
+            for _, _, _, spans in self._fold(user_id, span, question)
+            for s in filter_spans(spans, **question.filters())
+        ]
+
+    def _fold(
+        self, user_id: str, span: DateRange, question: Question
+    ) -> list[tuple[date, str, list[Beat], list[Span]]]:
+        days = [span.start + timedelta(days=i) for i in range(span.days)]
+        if question.timezone is None:
+            stored = self._store.beats_for_days((user_id, day) for day in days)
+            by_day = {day: stored.get((user_id, day), []) for day in days}
+        else:
+            # Re-date every heartbeat in the asked timezone.
+            tz = question.timezone
+            first, _ = day_bounds(span.start, tz)
+            _, last = day_bounds(span.end, tz)
+            by_day = {day: [] for day in days}
+            for beat in self._store.beats_between(user_id, first, last):
+                by_day.setdefault(local_date(beat.time, tz), []).append(replace(beat, timezone=tz))
+        folded = []
+        for day, beats in by_day.items():
+            if not beats:
+                continue
+            tz = question.timezone or row_timezone(beats)
+            todays, spans = day_spans(user_id, day, beats, tz=tz, timeout_s=question.timeout_s)
+            if todays:
+                folded.append((day, tz, todays, spans))
+        return folded

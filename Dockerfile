@@ -25,6 +25,8 @@ COPY api api
 COPY accounts accounts
 COPY http_edge http_edge
 COPY plugins_runtime plugins_runtime
+COPY live live
+COPY live live
 COPY codetrackr codetrackr
 RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 10001 codetrackr \

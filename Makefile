@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit lint fmt bench clean
+.PHONY: install services run test test-unit lint fmt bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -13,7 +13,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) services
+
+# Servers the tests start on their own ports (Debian packages): redis-server. Without it the Redis
+# tests are skipped locally and fail under CI.
+services:
+	@command -v redis-server >/dev/null || { command -v apt-get >/dev/null \
+	  && apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server; } \
+	  || echo "redis-server is missing (apt-get install redis-server): Redis tests will be skipped"
 
 run: install
 	$(BIN)/codetrackr serve --host 127.0.0.1 --port 8000 --data-dir ./data

@@ -1,0 +1,100 @@
+"""The live channel inside one process (``codetrackr serve`` without Redis).
+
+Publishing hands the message's JSON text to every local subscription of the channel right away;
+only the subscriptions' own bounded queues hold messages. It has no transport to lose, so it never
+drops for an outage, only for slow subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from live.port import LiveStats, check_channel
+from live.subscription import DEFAULT_QUEUE_SIZE, Subscription, dumps
+
+__all__ = ["InProcessLiveChannel"]
+
+_log = logging.getLogger(__name__)
+
+
+class InProcessLiveChannel:
+    """In-process :class:`live.port.LiveChannel` (asyncio; one event loop)."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._subscriptions: dict[str, set[Subscription]] = {}
+        self._stats = LiveStats()
+        self._closed = False
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+
+    async def close(self) -> None:
+        self._closed = True
+        for subscriptions in self._subscriptions.values():
+            for subscription in subscriptions:
+                subscription.end()
+        self._subscriptions.clear()
+
+    async def publish(self, channel: str, message: Mapping[str, Any]) -> None:
+        check_channel(channel)
+        self._deliver(channel, dumps(message))
+
+    def publish_threadsafe(self, channel: str, message: Mapping[str, Any]) -> None:
+        try:
+            check_channel(channel)
+            text = dumps(message)
+        except (TypeError, ValueError):
+            self._stats.publish_failures += 1
+            _log.exception("live message on %r is not publishable; dropped", channel)
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._deliver(channel, text)  # keeps order with `publish` calls on this thread
+            return
+        loop = self._loop
+        if loop is None or self._closed:
+            self._stats.publish_failures += 1
+            return
+        try:
+            loop.call_soon_threadsafe(self._deliver, channel, text)
+        except RuntimeError:  # the loop is closed: the process is shutting down
+            self._stats.publish_failures += 1
+
+    def _deliver(self, channel: str, text: str) -> None:
+        if self._closed:
+            self._stats.publish_failures += 1
+            return
+        self._stats.published += 1
+        for subscription in tuple(self._subscriptions.get(channel, ())):
+            before = subscription.dropped_total
+            subscription.offer(text)
+            self._stats.delivered += 1
+            self._stats.dropped_slow += subscription.dropped_total - before
+
+    async def subscribe(
+        self, channel: str, *, queue_size: int = DEFAULT_QUEUE_SIZE
+    ) -> Subscription:
+        check_channel(channel)
+        if self._closed:
+            raise RuntimeError("the live channel is closed")
+        subscription = Subscription(channel, queue_size, self._forget)
+        self._subscriptions.setdefault(channel, set()).add(subscription)
+        return subscription
+
+    def _forget(self, subscription: Subscription) -> None:
+        subscriptions = self._subscriptions.get(subscription.channel)
+        if subscriptions is not None:
+            subscriptions.discard(subscription)
+            if not subscriptions:
+                del self._subscriptions[subscription.channel]
+
+    def stats(self) -> LiveStats:
+        subscribers = sum(len(s) for s in self._subscriptions.values())
+        return dataclasses.replace(self._stats, subscribers=subscribers)

@@ -1,0 +1,152 @@
+"""The live channel port: fire-and-forget publish, bounded subscriptions, per-channel order.
+
+Two adapters implement it and pass one contract suite (``tests/contract/test_live_contract.py``):
+:class:`live.inprocess.InProcessLiveChannel` (one process) and
+:class:`live.redis.RedisLiveChannel` (Redis pub/sub, every process of a deployment).
+
+Channels: ``user:<user_id>`` (only that user's sockets subscribe) and ``public:leaderboard``.
+Messages are JSON objects (:mod:`schemas.live` types them).
+
+Semantics every adapter keeps:
+
+* ``start`` binds the channel to the running event loop; every other method but
+  :meth:`LiveChannel.publish_threadsafe` runs on that loop.
+* ``publish`` never blocks on a subscriber and never raises because the transport failed: when
+  Redis is down the message is logged, counted (``stats().publish_failures``) and dropped. It
+  raises TypeError/ValueError only for a message that is not JSON (a caller's bug).
+* ``publish_threadsafe`` is the same from any thread (processors project in worker threads); it
+  returns at once and never raises.
+* A subscription receives every message published on its channel after ``subscribe`` returned
+  (one published just before may or may not arrive: it can still be in flight), in publish order
+  per publisher, unless it is slow: its queue is bounded, the oldest messages
+  are dropped and a ``{"type": "dropped", "count": n}`` notice takes their place. Other
+  subscribers are never held up. After a transport outage the notice has ``count`` None.
+* Live push is best effort: nothing is persisted, nothing is replayed. Clients that see a
+  ``dropped`` notice re-read the state from the HTTP API.
+* ``close`` ends every subscription's iteration and releases the transport.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from live.subscription import DEFAULT_QUEUE_SIZE, Subscription
+from schemas.live import (
+    HeartbeatAccepted,
+    LeaderboardChanged,
+    LeaderboardUpdated,
+    PluginEvent,
+    StatsChanged,
+)
+
+__all__ = [
+    "DEFAULT_QUEUE_SIZE",
+    "PUBLIC_LEADERBOARD",
+    "LiveChannel",
+    "LivePublisher",
+    "LiveStats",
+    "Subscription",
+    "UserMessage",
+    "check_channel",
+    "is_channel_name",
+    "user_channel",
+]
+
+PUBLIC_LEADERBOARD = "public:leaderboard"
+_USER_PREFIX = "user:"
+_log = logging.getLogger(__name__)
+
+UserMessage = HeartbeatAccepted | StatsChanged | LeaderboardChanged | PluginEvent
+"""What may be pushed to one user's sockets."""
+
+
+def user_channel(user_id: str) -> str:
+    """The channel of one user's sockets."""
+    if not user_id:
+        raise ValueError("user id must not be empty")
+    return _USER_PREFIX + user_id
+
+
+def is_channel_name(name: str) -> bool:
+    return name == PUBLIC_LEADERBOARD or (name.startswith(_USER_PREFIX) and name != _USER_PREFIX)
+
+
+def check_channel(name: str) -> str:
+    """``name``, or ValueError if it is not a live channel name (shared by the adapters)."""
+    if not is_channel_name(name):
+        raise ValueError(f"not a live channel name: {name!r}")
+    return name
+
+
+@dataclass(slots=True)
+class LiveStats:
+    """Counters since start (a snapshot; adapters keep their own).
+
+    ``publish_failures``: messages lost because the transport failed or its outbox was full.
+    ``dropped_slow``: messages dropped from slow subscribers' queues.
+    ``reconnects``: times the subscriber side lost the transport.
+    """
+
+    published: int = 0
+    publish_failures: int = 0
+    delivered: int = 0
+    dropped_slow: int = 0
+    reconnects: int = 0
+    subscribers: int = 0
+
+
+class LiveChannel(Protocol):
+    """Publish/subscribe for live push. See the module docs for the contract."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, channel: str, message: Mapping[str, Any]) -> None:
+        """Publish ``message`` on ``channel``; returns without waiting for any subscriber."""
+        ...
+
+    def publish_threadsafe(self, channel: str, message: Mapping[str, Any]) -> None:
+        """:meth:`publish` from any thread (or the loop's own); never blocks, never raises."""
+        ...
+
+    async def subscribe(
+        self, channel: str, *, queue_size: int = DEFAULT_QUEUE_SIZE
+    ) -> Subscription:
+        """A new subscription; everything published on ``channel`` from now on reaches it."""
+        ...
+
+    def stats(self) -> LiveStats: ...
+
+
+class LivePublisher:
+    """What processors call once a projection is written: thread-safe, non-blocking, never raises.
+
+    ``LivePublisher(None)`` publishes nothing (replays, tools). A failure is logged and counted in
+    :attr:`failures`; it never reaches the caller's write path.
+    """
+
+    def __init__(self, channel: LiveChannel | None) -> None:
+        self._channel = channel
+        self.failures = 0
+
+    def publish_user(self, user_id: str, message: UserMessage) -> None:
+        self._publish(lambda: user_channel(user_id), message)
+
+    def publish_public(self, message: LeaderboardUpdated) -> None:
+        self._publish(lambda: PUBLIC_LEADERBOARD, message)
+
+    def _publish(
+        self, channel: Callable[[], str], message: UserMessage | LeaderboardUpdated
+    ) -> None:
+        # ``channel`` is a thunk so that a bad user id is caught like any other failure.
+        if self._channel is None:
+            return
+        try:
+            self._channel.publish_threadsafe(channel(), message.model_dump(mode="json"))
+        except Exception:
+            self.failures += 1
+            _log.exception("live publish of %s failed; dropped", message.type)

@@ -39,6 +39,8 @@ class User:
     profile_show_plugins: bool = False
     profile_show_streak: bool = False
     available_for_hire: bool = False
+    show_in_leaderboard: bool = False
+    country: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,5 +141,7 @@ class AccountState:
         }
         if "timezone" in changes:
             changes["timezone_set"] = True
+        if changes.get("country") == "":
+            changes["country"] = None
         self.users[user.user_id] = replace(user, **changes)
         return True

@@ -100,7 +100,20 @@ class ProfileIn(BaseModel):
     profile_show_plugins: bool | None = None
     profile_show_streak: bool | None = None
     available_for_hire: bool | None = None
+    show_in_leaderboard: bool | None = Field(
+        default=None, description="rank me on the weekly leaderboards (needs is_public)"
+    )
+    country: str | None = Field(
+        default=None,
+        pattern=r"^([A-Za-z]{2})?$",
+        description='two-letter country code (ISO 3166-1 alpha-2); "" clears it',
+    )
     _tz = field_validator("timezone")(_check_timezone)
+
+    @field_validator("country")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
 
     def changes(self) -> dict[str, Any]:
         """The changed fields under their event names (``timeout`` is ``timeout_minutes``)."""
@@ -149,7 +162,8 @@ def user_view(user: User) -> dict[str, Any]:
         "profile_show_plugins": user.profile_show_plugins,
         "profile_show_streak": user.profile_show_streak,
         "available_for_hire": user.available_for_hire,
-        "country": None,
+        "country": user.country,
+        "show_in_leaderboard": user.show_in_leaderboard,
         "timezone": user.timezone,
         "timeout": user.timeout_minutes,
         "writes_only": user.writes_only,

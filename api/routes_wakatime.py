@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from accounts.directory import AccountDirectory
 from accounts.state import MAX_TIMEOUT_MINUTES, MIN_TIMEOUT_MINUTES, User
 from api.activity import ActivityReader, ActivityStore, Question
+from api.routes_leaderboards import LeaderboardStore, blocking, week_monday
 from api.stats import DateRange, iso_utc, resolve_range, sum_breakdown, today_in
 from api.wakatime import (
     INSIGHT_TYPES,
@@ -45,12 +46,13 @@ from api.wakatime import (
 from http_edge.auth import Principal
 from http_edge.errors import ApiError, error_responses
 from projections.clickhouse import (
+    LeaderboardEntry,
     ProjectionStoreUnavailable,
     SeenColumn,
     SeenValue,
-    UserTotals,
 )
 from projections.daily import DailyRow
+from projections.leaderboard import iso_week_id
 from schemas.heartbeat import Heartbeat, is_timezone
 from schemas.wakatime import heartbeat_view
 
@@ -62,7 +64,7 @@ MAX_SUMMARY_DAYS = 400
 LEADERS_PER_PAGE = 100
 
 
-class WakaTimeStore(ActivityStore, Protocol):
+class WakaTimeStore(ActivityStore, LeaderboardStore, Protocol):
     """The projection store's reads behind this API (blocking calls; run in threads)."""
 
     def active_dates(self, user_id: str) -> list[date]: ...
@@ -72,8 +74,6 @@ class WakaTimeStore(ActivityStore, Protocol):
     ) -> dict[tuple[str, date], list[Heartbeat]]: ...
 
     def seen_values(self, user_id: str, column: SeenColumn) -> list[SeenValue]: ...
-
-    def totals_by_user(self, start: date, end: date) -> list[UserTotals]: ...
 
 
 async def _blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -516,72 +516,52 @@ def build_wakatime_router(
 
     @router.get(
         "/leaders",
-        summary="Public users ranked by time over the last 7 days",
+        summary="This week's public leaderboard, in WakaTime's shape",
         responses=error_responses(400),
     )
     async def leaders(
         request: Request,
         language: Annotated[str | None, Query(max_length=200)] = None,
-        country_code: Annotated[str | None, Query(max_length=2)] = None,
+        country_code: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None,
         is_hireable: bool | None = None,
         page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     ) -> dict[str, Any]:
         viewer = await authenticate(request) if is_authenticated(request) else None
-        today = today_in("UTC")
-        start = today - timedelta(days=6)
-        totals = await _blocking(store.totals_by_user, start, today)
-        public = {u.user_id: u for u in directory.users() if u.is_public}
-        board = []
-        for entry in totals:
-            user = public.get(entry.user_id)
-            if user is None or (is_hireable is not None and user.available_for_hire != is_hireable):
-                continue
-            if country_code is not None:
-                continue  # no profile has a country yet
-            seconds = entry.languages.get(language, 0.0) if language else entry.total_seconds
-            if seconds > 0:
-                board.append((seconds, user, entry))
-        board.sort(key=lambda item: (-item[0], item[1].username.lower()))
-        ranked_rows: list[dict[str, Any]] = [
-            {
-                "rank": rank,
-                "running_total": {
-                    "total_seconds": round(seconds, 3),
-                    "human_readable_total": text_of(seconds),
-                    "daily_average": round(seconds / 7),
-                    "human_readable_daily_average": text_of(seconds / 7),
-                    "languages": [
-                        {"name": name, "total_seconds": round(sec, 3)}
-                        for name, sec in sorted(
-                            entry.languages.items(), key=lambda kv: (-kv[1], kv[0])
-                        )
-                        if sec > 0
-                    ],
-                },
-                "user": _user_view(user, private=False),
-            }
-            for rank, (seconds, user, entry) in enumerate(board, start=1)
-        ]
-        total_pages = max(1, math.ceil(len(ranked_rows) / LEADERS_PER_PAGE))
-        first = (page - 1) * LEADERS_PER_PAGE
+        monday = week_monday(None)
+        sunday = monday + timedelta(days=6)
+        filters: dict[str, Any] = {
+            "language": language,
+            "country": country_code.upper() if country_code else None,
+            "available_for_hire": is_hireable,
+        }
+        total, entries = await blocking(
+            store.leaderboard,
+            monday,
+            limit=LEADERS_PER_PAGE,
+            offset=(page - 1) * LEADERS_PER_PAGE,
+            **filters,
+        )
         current = None
         if viewer is not None:
-            current = next((r for r in ranked_rows if r["user"]["id"] == viewer.user.user_id), None)
+            mine = await blocking(
+                store.leaderboard_position, monday, viewer.user.user_id, **filters
+            )
+            current = _leader_view(mine) if mine is not None else None
         return {
             "current_user": current,
-            "data": ranked_rows[first : first + LEADERS_PER_PAGE],
+            "data": [_leader_view(entry) for entry in entries],
             "page": page,
-            "total_pages": total_pages,
+            "total_pages": max(1, math.ceil(total / LEADERS_PER_PAGE)),
             "language": language,
             "is_hireable": is_hireable,
             "country_code": country_code,
             "range": {
-                "start_date": start.isoformat(),
-                "start_text": start.strftime("%a %b %d %Y"),
-                "end_date": today.isoformat(),
-                "end_text": today.strftime("%a %b %d %Y"),
-                "name": "last_7_days",
-                "text": "Last 7 Days",
+                "start_date": monday.isoformat(),
+                "start_text": monday.strftime("%a %b %d %Y"),
+                "end_date": sunday.isoformat(),
+                "end_text": sunday.strftime("%a %b %d %Y"),
+                "name": iso_week_id(monday),
+                "text": "This Week",
             },
             "modified_at": _now_iso(),
         }
@@ -669,6 +649,38 @@ def _shield_spec(spec: str) -> dict[str, str]:
     if "project" in filters and "language" in filters:
         raise _bad("spec", "give a project or a language, not both")
     return filters
+
+
+def _leader_view(entry: LeaderboardEntry) -> dict[str, Any]:
+    days = 7
+    return {
+        "rank": entry.rank,
+        "running_total": {
+            "total_seconds": round(entry.seconds, 3),
+            "human_readable_total": text_of(entry.seconds),
+            "daily_average": round(entry.seconds / days),
+            "human_readable_daily_average": text_of(entry.seconds / days),
+            "languages": [
+                {"name": name, "total_seconds": round(seconds, 3)}
+                for name, seconds in sorted(
+                    entry.breakdown["language"].items(), key=lambda kv: (-kv[1], kv[0])
+                )
+                if seconds > 0
+            ],
+        },
+        "user": {
+            "id": entry.user_id,
+            "username": entry.username,
+            "display_name": entry.username,
+            "full_name": None,
+            "photo": None,
+            "photo_public": False,
+            "is_hireable": None,
+            "city": None,
+            "location": None,
+            "country": entry.country,
+        },
+    }
 
 
 def _ago(epoch: float) -> str:

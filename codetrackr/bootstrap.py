@@ -21,6 +21,8 @@ from accounts.credentials import TokenIssuer
 from accounts.directory import AccountDirectory
 from api.routes_accounts import build_accounts_router
 from api.routes_badges import build_badges_router, build_public_stats_router
+from api.routes_leaderboards import build_leaderboards_router
+from api.routes_live import build_live_router
 from api.routes_stats import build_stats_router
 from api.routes_wakatime import build_shields_router, build_wakatime_router
 from codetrackr.settings import Settings
@@ -31,6 +33,9 @@ from http_edge.compat import include_aliased
 from http_edge.errors import install_error_handlers
 from ingest.appender import HeartbeatAppender
 from ingest.routes import build_ingest_router
+from live.factory import open_live_channel, open_ticket_store
+from live.port import LiveChannel
+from live.tickets import TicketStore
 from processors.handlers import HeartbeatProjector
 from processors.runner import ProjectionRunner
 from projections.clickhouse import ClickHouseProjectionStore
@@ -60,6 +65,8 @@ class _Parts:
     log: EventLog
     directory: AccountDirectory
     store: ClickHouseProjectionStore | None
+    live: LiveChannel | None = None
+    tickets: TicketStore | None = None
 
 
 def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
@@ -69,7 +76,9 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
     tokens = TokenIssuer(settings.resolved_jwt_secret())
     authenticator = Authenticator(directory, tokens)
     store = build_store(settings) if role in ("serve", "api") else None
-    parts = _Parts(log, directory, store)
+    live = open_live_channel(settings.redis_url) if role in ("serve", "api") else None
+    tickets = open_ticket_store(settings.redis_url) if live is not None else None
+    parts = _Parts(log, directory, store, live, tickets)
 
     async def authenticate(request: Request) -> Principal:
         return await authenticator.authenticate(request)
@@ -106,6 +115,10 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(build_stats_router(authenticate, store))
         app.include_router(build_public_stats_router(directory, store))
         app.include_router(build_badges_router(directory, store))
+        app.include_router(build_leaderboards_router(store))
+        assert live is not None
+        assert tickets is not None
+        app.include_router(build_live_router(authenticate, live, tickets))
         include_aliased(
             app,
             build_wakatime_router(
@@ -131,6 +144,8 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
     runner_task: asyncio.Task[None] | None = None
     runner: ProjectionRunner | None = None
     try:
+        if parts.live is not None:
+            await parts.live.start()  # needs no reachable Redis: live push degrades, never blocks
         if parts.store is not None:
             applied = await run_in_threadpool(parts.store.migrate)
             if applied:
@@ -150,6 +165,10 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
                 await asyncio.wait_for(runner_task, timeout=10)
         if runner is not None:
             await runner.close()
+        if parts.live is not None:
+            await parts.live.close()
+        if parts.tickets is not None:
+            await parts.tickets.close()
         await parts.directory.close()
         await parts.log.close()
         if parts.store is not None:

@@ -1,6 +1,7 @@
-"""The distributed projection worker: a faust agent over ``codetrackr.heartbeats``.
+"""The distributed projection worker: faust agents over ``codetrackr.heartbeats`` and
+``codetrackr.accounts`` (the account events feed the leaderboards' members).
 
-Several workers share the topic's partitions through the consumer group ``codetrackr-projections``
+Several workers share the topics' partitions through the consumer group ``codetrackr-projections``
 (faust's app id); a stopped worker's partitions move to the others.
 
 Why the agent never raises: faust acknowledges the events of a ``take()`` batch when the body asks
@@ -30,9 +31,15 @@ import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
 from faust.types import TP, TransportT
 
-from processors.handlers import HeartbeatEvent, HeartbeatProjector, heartbeat_event
+from eventlog.port import Delivered
+from processors.handlers import (
+    HeartbeatEvent,
+    HeartbeatProjector,
+    decode_account_events,
+    heartbeat_event,
+)
 from processors.runner import PROJECTIONS_GROUP
-from schemas.events import HEARTBEATS_TOPIC
+from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
 
 _log = logging.getLogger(__name__)
 
@@ -74,7 +81,7 @@ def build_faust_app(
     session_timeout_s: float = 6.0,
     data_dir: str = "/tmp/codetrackr-faust",
 ) -> faust.App:
-    """A faust app whose single agent projects heartbeat batches (topics must already exist)."""
+    """A faust app whose agents project heartbeat and account batches (topics must exist)."""
     app = _ProjectionApp(
         PROJECTIONS_GROUP,
         broker=[f"kafka://{hp}" for hp in bootstrap.split(",")],
@@ -118,19 +125,57 @@ def build_faust_app(
                 events.append(event)
         return projector.handle(events).heartbeats
 
+    accounts_topic = app.topic(
+        ACCOUNTS_TOPIC,
+        key_type=bytes,
+        value_type=bytes,
+        value_serializer="raw",
+        partitions=1,
+        internal=False,
+    )
+
+    def handle_accounts(records: list[tuple[int, bytes]]) -> int:
+        projector = holder.get("p")
+        if projector is None:
+            projector = holder["p"] = projector_factory()
+        events, _ = decode_account_events(
+            [Delivered(ACCOUNTS_TOPIC, 0, offset, b"", value, 0) for offset, value in records]
+        )
+        return projector.handle_accounts(events)
+
+    @app.agent(accounts_topic, name="project-accounts")
+    async def project_accounts(stream: Any) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        async for batch in stream.take_events(batch_size, within=within_s):
+            records = [(event.message.offset, event.value) for event in batch]
+            await _retrying(loop, executor, handle_accounts, records)
+            yield None
+
     @app.agent(topic, name="project-heartbeats")
     async def project(stream: Any) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         async for values in stream.take(batch_size, within=within_s):
-            delay = 0.5
-            while True:
-                try:
-                    await loop.run_in_executor(executor, handle, list(values))
-                    break
-                except Exception as exc:
-                    _log.warning("projection failed, retrying batch in %.1fs: %s", delay, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
+            await _retrying(loop, executor, handle, list(values))
             yield None
 
     return app
+
+
+async def _retrying(
+    loop: asyncio.AbstractEventLoop,
+    executor: ThreadPoolExecutor,
+    fn: Callable[[Any], int],
+    batch: Any,
+) -> None:
+    """Run ``fn(batch)`` in the projector thread until it succeeds. Never raises: faust acks a
+    batch when the agent's generator is closed, even on an exception, so giving up would skip
+    it; a batch that fails is retried with backoff instead."""
+    delay = 0.5
+    while True:
+        try:
+            await loop.run_in_executor(executor, fn, batch)
+            return
+        except Exception as exc:
+            _log.warning("projection failed, retrying batch in %.1fs: %s", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)

@@ -13,6 +13,7 @@ do not depend on how the log is cut into batches, which is what lets a replay eq
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,10 +22,23 @@ from typing import Protocol, TypeAlias
 
 from pydantic import ValidationError
 
+from accounts.state import AccountState
 from eventlog.port import Delivered
 from projections.daily import DEFAULT_TIMEOUT_S, DailyRow, compute_day, local_date
 from projections.durations import Beat, FoldInput
-from schemas.events import HeartbeatsDeleted, HeartbeatsReceived, decode_event
+from projections.leaderboard import Member, WeeklyRow, week_of, weekly_row
+from schemas.events import (
+    ACCOUNTS_TOPIC,
+    AccountCreated,
+    AccountEvent,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    HeartbeatsDeleted,
+    HeartbeatsReceived,
+    ProfileUpdated,
+    decode_event,
+    encode_event,
+)
 from schemas.heartbeat import Heartbeat
 
 _log = logging.getLogger(__name__)
@@ -46,6 +60,18 @@ class ProjectionWriter(Protocol):
     def beats_for_days(self, keys: Iterable[DayKey]) -> dict[DayKey, list[Beat]]: ...
 
     def upsert_daily(self, rows: Sequence[DailyRow]) -> None: ...
+
+    def daily_rows_for_weeks(
+        self, keys: Iterable[tuple[str, date]]
+    ) -> dict[tuple[str, date], list[DailyRow]]: ...
+
+    def upsert_weekly(self, rows: Sequence[WeeklyRow]) -> None: ...
+
+    def insert_account_events(self, events: Sequence[tuple[str, int, str]]) -> None: ...
+
+    def account_events_of(self, user_ids: Iterable[str]) -> dict[str, list[tuple[int, str]]]: ...
+
+    def upsert_members(self, members: Sequence[Member]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,5 +162,86 @@ class HeartbeatProjector:
         fetched = self._store.beats_for_days(touched_days(heartbeats) | deleted_days(deletions))
         rows = day_rows(fetched, timeout_s=self._timeout_s)
         self._store.upsert_daily(rows)
+        # Weeks after days: a week is the sum of its (just written) daily rows.
+        weeks = self._store.daily_rows_for_weeks({(r.user_id, week_of(r.date)) for r in rows})
+        self._store.upsert_weekly(
+            [weekly_row(user_id, monday, days) for (user_id, monday), days in weeks.items()]
+        )
         deleted_ids = sum(len(event.ids) for event in deletions)
         return BatchResult(len(heartbeats), len(rows), deleted_ids=deleted_ids)
+
+    def handle_accounts(self, events: Sequence[tuple[int, AccountEvent]]) -> int:
+        """Fold ``(log_offset, event)`` pairs of the accounts topic into leaderboard members.
+
+        The profile events are archived (secret hashes left out), then every touched account is
+        folded again from all of its archived events, so redelivery, batching and replay give the
+        same member rows. Returns how many members were written.
+        """
+        archived = [
+            (event.user_id, offset, encode_event(_without_secrets(event)).decode())
+            for offset, event in events
+            if isinstance(event, AccountCreated | ProfileUpdated)
+        ]
+        if not archived:
+            return 0
+        self._store.insert_account_events(archived)
+        history = self._store.account_events_of({user_id for user_id, _, _ in archived})
+        members = [member_of(user_id, past) for user_id, past in sorted(history.items())]
+        written = [member for member in members if member is not None]
+        self._store.upsert_members(written)
+        return len(written)
+
+    def handle_records(self, records: Sequence[Delivered]) -> BatchResult:
+        """Project a batch of records from either topic (what the in-process runner reads)."""
+        heartbeat_records = [r for r in records if r.topic != ACCOUNTS_TOPIC]
+        events, skipped = decode_heartbeat_events(heartbeat_records)
+        accounts, skipped_accounts = decode_account_events(
+            [r for r in records if r.topic == ACCOUNTS_TOPIC]
+        )
+        result = self.handle(events)
+        self.handle_accounts(accounts)
+        return dataclasses.replace(result, skipped_records=skipped + skipped_accounts)
+
+
+def _without_secrets(event: AccountEvent) -> AccountEvent:
+    if isinstance(event, AccountCreated):
+        return event.model_copy(update={"account_number_hash": ""})
+    return event
+
+
+def member_of(user_id: str, events: Sequence[tuple[int, str]]) -> Member | None:
+    """Pure: fold one account's archived ``(log_offset, event_json)`` into its member row."""
+    state = AccountState()
+    for _, raw in events:
+        event = decode_event(raw.encode())
+        if isinstance(event, AccountCreated | ProfileUpdated):
+            state.apply(event)
+    user = state.users.get(user_id)
+    if user is None:
+        return None
+    return Member(
+        user_id=user.user_id,
+        username=user.username,
+        eligible=user.is_public and user.show_in_leaderboard,
+        country=user.country or "",
+        available_for_hire=user.available_for_hire,
+        version=max(offset for offset, _ in events),
+    )
+
+
+def decode_account_events(
+    records: Sequence[Delivered],
+) -> tuple[list[tuple[int, AccountEvent]], int]:
+    """``(offset, event)`` of the account events among ``records``, and how many were skipped."""
+    events: list[tuple[int, AccountEvent]] = []
+    skipped = 0
+    for record in records:
+        try:
+            event = decode_event(record.value)
+        except ValidationError:
+            skipped += 1
+            _log.error("skipping undecodable account record at offset %s", record.offset)
+            continue
+        if isinstance(event, AccountCreated | ApiKeyCreated | ApiKeyRevoked | ProfileUpdated):
+            events.append((record.offset, event))
+    return events, skipped

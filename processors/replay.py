@@ -1,8 +1,8 @@
 """Rebuilding every projection from the log.
 
-Empties the projection tables, then reads ``codetrackr.heartbeats`` from the beginning with a
-fresh consumer group up to the end offsets it saw when it started, through the same projector as
-the live run, so the rebuilt tables equal the live ones.
+Empties the projection tables, then reads ``codetrackr.heartbeats`` and ``codetrackr.accounts``
+from the beginning with a fresh consumer group up to the end offsets it saw when it started,
+through the same projector as the live run, so the rebuilt tables equal the live ones.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from eventlog.port import EventLog
 from processors.handlers import BatchResult, HeartbeatProjector
 from processors.runner import ProjectionRunner
-from schemas.events import HEARTBEATS_TOPIC
+from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
 
 
 async def replay(
@@ -25,7 +25,10 @@ async def replay(
     batch_size: int = 5000,
 ) -> int:
     """Rebuild projections; ``progress(done_records, total_records)``. Returns records read."""
-    ends = await log.end_offsets(HEARTBEATS_TOPIC)
+    ends = {
+        **await log.end_offsets(HEARTBEATS_TOPIC),
+        **await log.end_offsets(ACCOUNTS_TOPIC),
+    }
     total = sum(ends.values())
     truncate()
     done = 0

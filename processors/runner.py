@@ -1,4 +1,5 @@
-"""The in-process runner: reads the heartbeats topic as a consumer group and projects batches.
+"""The in-process runner: reads the heartbeats and accounts topics as a consumer group and
+projects batches.
 
 Used by ``codetrackr serve`` (embedded mode) and by ``codetrackr replay`` in both modes. The
 faust worker (``processors.faust_worker``) runs the same :class:`HeartbeatProjector` in the
@@ -12,7 +13,6 @@ is unavailable it waits and reads again.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,12 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from eventlog.port import Delivered, EventLog, LogError, LogReader, TopicPartition
 from processors.handlers import (
     BatchResult,
-    HeartbeatEvent,
     HeartbeatProjector,
-    decode_heartbeat_events,
 )
 from projections.clickhouse import ProjectionStoreUnavailable
-from schemas.events import HEARTBEATS_TOPIC
+from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
 
 _log = logging.getLogger(__name__)
 
@@ -56,7 +54,7 @@ def split_by_size(records: Sequence[Delivered], max_bytes: int) -> list[Sequence
 
 
 class ProjectionRunner:
-    """Consumes ``codetrackr.heartbeats`` and drives a projector.
+    """Consumes ``codetrackr.heartbeats`` and ``codetrackr.accounts`` and drives a projector.
 
     ``run`` loops until ``stop`` is set or the task is cancelled; ``run_to`` stops once the given
     end offsets are reached (replays). ``on_batch`` is called after each committed batch.
@@ -89,7 +87,7 @@ class ProjectionRunner:
         self._reader: LogReader | None = None
 
     async def start(self) -> None:
-        self._reader = self._log.reader([HEARTBEATS_TOPIC], group=self._group)
+        self._reader = self._log.reader([HEARTBEATS_TOPIC, ACCOUNTS_TOPIC], group=self._group)
         await self._reader.start()
 
     async def close(self) -> None:
@@ -127,22 +125,21 @@ class ProjectionRunner:
         # Project and commit in chunks of bounded size: one record holds up to 500 heartbeats,
         # so a fetch of big import records would otherwise become one huge batch in memory.
         for chunk in split_by_size(records, self._max_batch_bytes):
-            events, skipped = decode_heartbeat_events(chunk)
-            result = await self._project(events)
+            result = await self._project(chunk)
             await self._commit(next_offsets(chunk))
             if self._on_batch is not None:
-                self._on_batch(len(chunk), dataclasses.replace(result, skipped_records=skipped))
+                self._on_batch(len(chunk), result)
         return len(records)
 
-    async def _project(self, events: Sequence[HeartbeatEvent]) -> BatchResult:
+    async def _project(self, records: Sequence[Delivered]) -> BatchResult:
         loop = asyncio.get_running_loop()
         delay = self._retry_s
         while True:
             try:
                 return await loop.run_in_executor(
                     self._executor,
-                    self._projector.handle,
-                    events,
+                    self._projector.handle_records,
+                    records,
                 )
             except ProjectionStoreUnavailable as exc:
                 # Keep the batch and retry: skipping it would lose heartbeats from projections.

@@ -51,6 +51,7 @@ from clickhouse_connect.driver.exceptions import (
 
 from projections.daily import DailyRow, local_date
 from projections.durations import DIMENSIONS, Beat
+from projections.leaderboard import WEEKLY_DIMENSIONS, Member, WeeklyRow
 from projections.migrations import Migration, load_migrations
 from schemas.events import HeartbeatsDeleted
 from schemas.heartbeat import Heartbeat
@@ -58,6 +59,7 @@ from schemas.heartbeat import Heartbeat
 __all__ = [
     "DIMENSION_COLUMNS",
     "ClickHouseProjectionStore",
+    "LeaderboardEntry",
     "Migration",
     "ProjectionStoreError",
     "ProjectionStoreUnavailable",
@@ -84,6 +86,18 @@ class SeenValue:
     heartbeats: int
     editor: str | None
     os: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderboardEntry:
+    """One ranked user of a weekly board."""
+
+    rank: int
+    user_id: str
+    username: str
+    country: str | None
+    seconds: float
+    breakdown: dict[str, dict[str, float]]  # language, editor, os -> {value: seconds}
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +183,24 @@ _DAILY_SELECT = ", ".join(
     f"toUnixTimestamp64Milli({name}) AS {name}" if name in ("first_time", "last_time") else name
     for name in _DAILY_COLUMNS
     if name != "computed_at"
+)
+
+_WEEKLY_COLUMNS: tuple[str, ...] = (
+    "week",
+    "user_id",
+    "total_seconds",
+    "languages",
+    "editors",
+    "operating_systems",
+    "computed_at",
+)
+_MEMBER_COLUMNS: tuple[str, ...] = (
+    "user_id",
+    "username",
+    "eligible",
+    "country",
+    "available_for_hire",
+    "version",
 )
 
 _MIGRATIONS_TABLE = "schema_migrations"
@@ -567,6 +599,176 @@ class ClickHouseProjectionStore:
             for user_id, total, days, languages in rows
         ]
 
+    # ---- leaderboards ---------------------------------------------------------------------------
+
+    def daily_rows_for_weeks(
+        self, keys: Iterable[tuple[str, date]]
+    ) -> dict[tuple[str, date], list[DailyRow]]:
+        """The daily rows of each (user, Monday) week, in date order; every key is present."""
+        wanted = sorted(set(keys))
+        result: dict[tuple[str, date], list[DailyRow]] = {key: [] for key in wanted}
+        for first in range(0, len(wanted), _KEYS_PER_QUERY):
+            chunk = wanted[first : first + _KEYS_PER_QUERY]
+            sql = (
+                f"SELECT {_DAILY_SELECT} FROM {self._db}.daily_stats FINAL"
+                " WHERE user_id IN {users:Array(String)} AND date BETWEEN {d0:Date} AND {d1:Date}"
+                " AND (user_id, toMonday(date)) IN {keys:Array(Tuple(String, Date))}"
+                " ORDER BY user_id, date"
+            )
+            parameters = {
+                "users": sorted({user for user, _ in chunk}),
+                "d0": min(week for _, week in chunk),
+                "d1": max(week for _, week in chunk) + timedelta(days=6),
+                "keys": chunk,
+            }
+            with self._edge("read daily stats of weeks"):
+                rows = self._query(sql, parameters)
+            for row in rows:
+                daily = _daily_from_row(row)
+                monday = daily.date - timedelta(days=daily.date.weekday())
+                result[(daily.user_id, monday)].append(daily)
+        return result
+
+    def upsert_weekly(self, rows: Sequence[WeeklyRow]) -> None:
+        """Replace each (week, user) row whole (the newest ``computed_at`` wins)."""
+        if not rows:
+            return
+        computed_at = self._next_version_ms()
+        columns: list[list[Any]] = [
+            [row.week for row in rows],
+            [row.user_id for row in rows],
+            [float(row.total_seconds) for row in rows],
+            *(
+                [{str(k): float(v) for k, v in row.breakdown[dim].items()} for row in rows]
+                for dim in WEEKLY_DIMENSIONS
+            ),
+            [computed_at] * len(rows),
+        ]
+        with self._edge("upsert weekly stats"):
+            self._insert("weekly_stats", _WEEKLY_COLUMNS, columns)
+
+    def insert_account_events(self, events: Sequence[tuple[str, int, str]]) -> None:
+        """Archive ``(user_id, log_offset, event_json)`` (idempotent by user and offset)."""
+        if not events:
+            return
+        columns = [list(column) for column in zip(*events, strict=True)]
+        with self._edge("archive account events"):
+            self._insert("account_events", ("user_id", "log_offset", "event"), columns)
+
+    def account_events_of(self, user_ids: Iterable[str]) -> dict[str, list[tuple[int, str]]]:
+        """Each user's archived account events as ``(log_offset, event_json)`` in log order."""
+        users = sorted(set(user_ids))
+        result: dict[str, list[tuple[int, str]]] = {user: [] for user in users}
+        for first in range(0, len(users), _KEYS_PER_QUERY):
+            sql = (
+                f"SELECT user_id, log_offset, event FROM {self._db}.account_events FINAL"
+                " WHERE user_id IN {users:Array(String)} ORDER BY user_id, log_offset"
+            )
+            with self._edge("read account events"):
+                rows = self._query(sql, {"users": users[first : first + _KEYS_PER_QUERY]})
+            for user_id, offset, event in rows:
+                result[user_id].append((int(offset), str(event)))
+        return result
+
+    def upsert_members(self, members: Sequence[Member]) -> None:
+        if not members:
+            return
+        columns: list[list[Any]] = [
+            [m.user_id for m in members],
+            [m.username for m in members],
+            [m.eligible for m in members],
+            [m.country for m in members],
+            [m.available_for_hire for m in members],
+            [m.version for m in members],
+        ]
+        with self._edge("upsert leaderboard members"):
+            self._insert("leaderboard_members", _MEMBER_COLUMNS, columns)
+
+    def leaderboard(
+        self,
+        week: date,
+        *,
+        language: str | None = None,
+        country: str | None = None,
+        available_for_hire: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[int, list[LeaderboardEntry]]:
+        """One page of a week's board and how many are ranked in all.
+
+        Only eligible members (public profiles that opted in) with time are ranked: by their
+        total, or by their time in ``language`` (case-insensitive), then by username.
+        """
+        ranked, parameters = self._ranked(week, language, country, available_for_hire)
+        parameters |= {"limit": limit, "offset": offset}
+        with self._edge("read leaderboard"):
+            total = int(self._query(f"SELECT count() FROM ({ranked})", parameters)[0][0])
+            rows = self._query(
+                f"{ranked} ORDER BY seconds DESC, username ASC, user_id ASC"
+                " LIMIT {limit:UInt32} OFFSET {offset:UInt64}",
+                parameters,
+            )
+        entries = [_entry(offset + index + 1, row) for index, row in enumerate(rows)]
+        return total, entries
+
+    def leaderboard_position(
+        self,
+        week: date,
+        user_id: str,
+        *,
+        language: str | None = None,
+        country: str | None = None,
+        available_for_hire: bool | None = None,
+    ) -> LeaderboardEntry | None:
+        """Where ``user_id`` ranks on that board (None when not ranked)."""
+        ranked, parameters = self._ranked(week, language, country, available_for_hire)
+        parameters["user"] = user_id
+        sql = (
+            "SELECT position, user_id, username, country, seconds, languages, editors,"
+            " operating_systems FROM (SELECT *, row_number() OVER"
+            f" (ORDER BY seconds DESC, username ASC, user_id ASC) AS position FROM ({ranked}))"
+            " WHERE user_id = {user:String}"
+        )
+        with self._edge("read leaderboard position"):
+            rows = self._query(sql, parameters)
+        return _entry(int(rows[0][0]), rows[0][1:]) if rows else None
+
+    def _ranked(
+        self,
+        week: date,
+        language: str | None,
+        country: str | None,
+        available_for_hire: bool | None,
+    ) -> tuple[str, dict[str, Any]]:
+        """The query of a week's eligible members with time, and its parameters."""
+        seconds = (
+            "arraySum(mapValues(mapFilter((k, v) -> lower(k) = lower({language:String}),"
+            " w.languages)))"
+            if language is not None
+            else "w.total_seconds"
+        )
+        conditions = ["m.eligible"]
+        if country is not None:
+            conditions.append("m.country = {country:String}")
+        if available_for_hire is not None:
+            conditions.append("m.available_for_hire = {hire:Bool}")
+        ranked = (
+            f"SELECT w.user_id AS user_id, m.username AS username, m.country AS country,"
+            f" {seconds} AS seconds, w.languages AS languages, w.editors AS editors,"
+            " w.operating_systems AS operating_systems"
+            f" FROM (SELECT * FROM {self._db}.weekly_stats FINAL WHERE week = {{week:Date}}) AS w"
+            f" INNER JOIN (SELECT * FROM {self._db}.leaderboard_members FINAL) AS m"
+            " ON w.user_id = m.user_id"
+            f" WHERE {' AND '.join(conditions)} AND seconds > 0"
+        )
+        parameters: dict[str, Any] = {
+            "week": week,
+            "language": language or "",
+            "country": country or "",
+            "hire": bool(available_for_hire),
+        }
+        return ranked, parameters
+
     def count_heartbeats(self, user_id: str) -> int:
         """How many distinct heartbeats (not deleted) the archive holds for the user."""
         scope = "user_id = {user:String}"
@@ -749,6 +951,22 @@ def _heartbeat_from_row(row: Sequence[Any]) -> Heartbeat:
     # Rows were validated Heartbeats when written; re-validating every field on every read
     # would triple the cost of a replay. The round-trip test guards the type mapping.
     return Heartbeat.model_validate(values)
+
+
+def _entry(rank: int, row: Sequence[Any]) -> LeaderboardEntry:
+    user_id, username, country, seconds, languages, editors, systems = row
+    return LeaderboardEntry(
+        rank=rank,
+        user_id=str(user_id),
+        username=str(username),
+        country=str(country) or None,
+        seconds=float(seconds),
+        breakdown={
+            "language": {str(k): float(v) for k, v in dict(languages).items()},
+            "editor": {str(k): float(v) for k, v in dict(editors).items()},
+            "os": {str(k): float(v) for k, v in dict(systems).items()},
+        },
+    )
 
 
 def _daily_from_row(row: Sequence[Any]) -> DailyRow:

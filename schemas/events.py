@@ -98,6 +98,8 @@ class ProfileUpdated(_Event):
     profile_show_plugins: bool | None = None
     profile_show_streak: bool | None = None
     available_for_hire: bool | None = None
+    show_in_leaderboard: bool | None = None
+    country: str | None = None  # two-letter code; "" clears it
 
 
 # The fields of ProfileUpdated that are profile values (the rest identify the event).

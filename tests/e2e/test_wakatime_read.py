@@ -439,22 +439,6 @@ def test_users_goals_and_insights(world: World) -> None:
     assert bad.status_code == 400
 
 
-def test_leaders_lists_public_users_only(world: World) -> None:
-    body = get(world.owner, "/api/v1/leaders")
-    assert {"current_user", "data", "page", "total_pages", "range"} <= set(body)
-    names = [entry["user"]["username"] for entry in body["data"]]
-    assert world.public.username in names
-    assert world.owner.username not in names
-    assert body["current_user"] is None  # the caller is private
-    mine = get(world.public, "/api/v1/leaders", language="Python")
-    assert mine["current_user"]["user"]["username"] == world.public.username
-    entry = mine["current_user"]
-    assert entry["rank"] >= 1
-    assert entry["running_total"]["total_seconds"] >= 700
-    assert entry["running_total"]["languages"][0]["name"] == "Python"
-    assert get(world.owner, "/api/v1/leaders", language="Cobol")["data"] == []
-
-
 def test_both_dialects_give_the_same_totals_in_both_read_apis(world: World) -> None:
     waka_user = Client(world.server.url, timezone=TZ)
     ct_user = Client(world.server.url, timezone=TZ)

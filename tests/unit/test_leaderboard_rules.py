@@ -1,0 +1,83 @@
+"""Weekly leaderboard rules: ISO weeks, weekly sums, and members folded from account events."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from processors.handlers import member_of
+from projections.daily import DailyRow
+from projections.durations import DIMENSIONS
+from projections.leaderboard import iso_week_id, week_of, week_start_of_id, weekly_row
+from schemas.events import AccountCreated, ProfileUpdated, encode_event
+
+
+@pytest.mark.parametrize(
+    ("day", "monday", "week_id"),
+    [
+        (date(2026, 3, 8), date(2026, 3, 2), "2026-W10"),  # a Sunday
+        (date(2026, 3, 9), date(2026, 3, 9), "2026-W11"),  # the Monday after
+        (date(2026, 12, 31), date(2026, 12, 28), "2026-W53"),  # 2026 has 53 ISO weeks
+        (date(2027, 1, 3), date(2026, 12, 28), "2026-W53"),  # still 2026's week
+        (date(2027, 1, 4), date(2027, 1, 4), "2027-W01"),
+        (date(2025, 12, 29), date(2025, 12, 29), "2026-W01"),  # 2026's first week
+    ],
+)
+def test_iso_weeks(day: date, monday: date, week_id: str) -> None:
+    assert week_of(day) == monday
+    assert iso_week_id(monday) == week_id
+    assert week_start_of_id(week_id) == monday
+
+
+@pytest.mark.parametrize("bad", ["2026-10", "2026-W54", "26-W10", "2026-W1", "2026W10", ""])
+def test_bad_week_ids(bad: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011
+        week_start_of_id(bad)
+
+
+def _row(user: str, day: date, seconds: float, language: str) -> DailyRow:
+    breakdown = {dim: {} for dim in DIMENSIONS}
+    breakdown["language"] = {language: seconds}
+    return DailyRow(user, day, "UTC", seconds, 1, 0.0, 0.0, breakdown)
+
+
+def test_weekly_row_sums_only_that_users_week() -> None:
+    rows = [
+        _row("u", date(2026, 3, 2), 100, "Go"),
+        _row("u", date(2026, 3, 8), 50, "Rust"),
+        _row("u", date(2026, 3, 9), 999, "Go"),  # next week
+        _row("v", date(2026, 3, 3), 999, "Go"),  # someone else
+    ]
+    week = weekly_row("u", date(2026, 3, 2), rows)
+    assert week.total_seconds == 150
+    assert week.breakdown["language"] == {"Go": 100, "Rust": 50}
+
+
+def _events(*events: AccountCreated | ProfileUpdated) -> list[tuple[int, str]]:
+    return [(offset, encode_event(e).decode()) for offset, e in enumerate(events, start=10)]
+
+
+def test_member_of_folds_profile_changes_in_log_order() -> None:
+    created = AccountCreated(
+        event_id="e1", user_id="u", occurred_at=1, username="ada", account_number_hash=""
+    )
+    public = ProfileUpdated(
+        event_id="e2", user_id="u", occurred_at=2, is_public=True, show_in_leaderboard=True
+    )
+    country = ProfileUpdated(event_id="e3", user_id="u", occurred_at=3, country="DE")
+    cleared = ProfileUpdated(event_id="e4", user_id="u", occurred_at=4, country="")
+    member = member_of("u", _events(created, public, country))
+    assert member is not None
+    assert (member.username, member.eligible, member.country, member.version) == (
+        "ada",
+        True,
+        "DE",
+        12,
+    )
+    later = member_of("u", _events(created, public, country, cleared))
+    assert later is not None
+    assert later.country == ""
+    assert member_of("u", _events(created))
+    assert not member_of("u", _events(created)).eligible  # type: ignore[union-attr]
+    assert member_of("u", _events(public)) is None  # no account: no member

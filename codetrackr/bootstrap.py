@@ -34,7 +34,7 @@ from http_edge.errors import install_error_handlers
 from ingest.appender import HeartbeatAppender
 from ingest.routes import build_ingest_router
 from live.factory import open_live_channel, open_ticket_store
-from live.port import LiveChannel
+from live.port import LiveChannel, LivePublisher
 from live.tickets import TicketStore
 from processors.handlers import HeartbeatProjector
 from processors.runner import ProjectionRunner
@@ -153,7 +153,8 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
         await parts.directory.start()
         if role == "serve":
             assert parts.store is not None
-            runner = ProjectionRunner(parts.log, HeartbeatProjector(parts.store))
+            projector = HeartbeatProjector(parts.store, publisher=LivePublisher(parts.live))
+            runner = ProjectionRunner(parts.log, projector)
             await runner.start()
             runner_task = asyncio.create_task(runner.run(stop), name="projection-runner")
         yield

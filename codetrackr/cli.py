@@ -43,6 +43,8 @@ def _worker(args: argparse.Namespace) -> int:
     from faust import Worker
 
     from codetrackr.bootstrap import build_event_log, build_store, prepare_log
+    from live.factory import open_live_channel
+    from live.port import LivePublisher
     from processors.faust_worker import build_faust_app
     from processors.handlers import HeartbeatProjector
 
@@ -60,9 +62,12 @@ def _worker(args: argparse.Namespace) -> int:
     store = build_store(settings)
     store.migrate()
 
+    # Workers publish live updates only through Redis: nobody subscribes inside a worker.
+    live = open_live_channel(settings.redis_url) if settings.redis_url else None
     app = build_faust_app(
         bootstrap=settings.event_log_url.removeprefix("kafka://"),
-        projector_factory=lambda: HeartbeatProjector(store),
+        projector_factory=lambda: HeartbeatProjector(store, publisher=LivePublisher(live)),
+        live=live,
         partitions=settings.heartbeat_partitions,
         batch_size=settings.worker_batch_size,
         data_dir=str(settings.data_dir / "faust"),

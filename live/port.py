@@ -133,6 +133,11 @@ class LivePublisher:
         self._channel = channel
         self.failures = 0
 
+    @property
+    def active(self) -> bool:
+        """False for ``LivePublisher(None)``: callers may skip preparing messages."""
+        return self._channel is not None
+
     def publish_user(self, user_id: str, message: UserMessage) -> None:
         self._publish(lambda: user_channel(user_id), message)
 

@@ -32,6 +32,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, T
 from faust.types import TP, TransportT
 
 from eventlog.port import Delivered
+from live.port import LiveChannel
 from processors.handlers import (
     HeartbeatEvent,
     HeartbeatProjector,
@@ -67,8 +68,15 @@ class _SeekBackTransport(Transport):
 
 
 class _ProjectionApp(faust.App):
+    live: LiveChannel | None = None
+
     def _new_transport(self) -> TransportT:
         return _SeekBackTransport(self.conf.broker_consumer, self)
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        if self.live is not None:
+            await self.live.close()
 
 
 def build_faust_app(
@@ -80,8 +88,13 @@ def build_faust_app(
     within_s: float = 0.2,
     session_timeout_s: float = 6.0,
     data_dir: str = "/tmp/codetrackr-faust",
+    live: LiveChannel | None = None,
 ) -> faust.App:
-    """A faust app whose agents project heartbeat and account batches (topics must exist)."""
+    """A faust app whose agents project heartbeat and account batches (topics must exist).
+
+    ``live``, when given (a Redis channel), is started on faust's loop and closed with the app;
+    ``projector_factory`` should publish through it.
+    """
     app = _ProjectionApp(
         PROJECTIONS_GROUP,
         broker=[f"kafka://{hp}" for hp in bootstrap.split(",")],
@@ -99,6 +112,15 @@ def build_faust_app(
         datadir=data_dir,
         store="memory://",
     )
+    if live is not None:
+        # Live push (Redis) runs on faust's loop; the projector thread publishes through it.
+        app.live = live
+
+        async def start_live() -> None:
+            await live.start()
+
+        app.task(start_live)
+
     topic = app.topic(
         HEARTBEATS_TOPIC,
         key_type=bytes,

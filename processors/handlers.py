@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Protocol, TypeAlias
 
 from pydantic import ValidationError
 
 from accounts.state import AccountState
 from eventlog.port import Delivered
+from live.port import LivePublisher
+from projections.clickhouse import LeaderboardEntry
 from projections.daily import DEFAULT_TIMEOUT_S, DailyRow, compute_day, local_date
 from projections.durations import Beat, FoldInput
-from projections.leaderboard import Member, WeeklyRow, week_of, weekly_row
+from projections.leaderboard import Member, WeeklyRow, iso_week_id, week_of, weekly_row
 from schemas.events import (
     ACCOUNTS_TOPIC,
     AccountCreated,
@@ -40,6 +42,14 @@ from schemas.events import (
     encode_event,
 )
 from schemas.heartbeat import Heartbeat
+from schemas.live import (
+    DayTotals,
+    HeartbeatAccepted,
+    LeaderboardChanged,
+    LeaderboardUpdated,
+    StatsChanged,
+)
+from schemas.live import LeaderboardEntry as PublicEntry
 
 _log = logging.getLogger(__name__)
 
@@ -72,6 +82,14 @@ class ProjectionWriter(Protocol):
     def account_events_of(self, user_ids: Iterable[str]) -> dict[str, list[tuple[int, str]]]: ...
 
     def upsert_members(self, members: Sequence[Member]) -> None: ...
+
+    def leaderboard(
+        self, week: date, *, limit: int = 100, offset: int = 0
+    ) -> tuple[int, list[LeaderboardEntry]]: ...
+
+    def leaderboard_positions(
+        self, week: date, user_ids: Iterable[str]
+    ) -> dict[str, LeaderboardEntry]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +161,19 @@ def day_rows(
 class HeartbeatProjector:
     """Blocking handler (call it from a worker thread; one thread per instance, chdb-friendly)."""
 
-    def __init__(self, store: ProjectionWriter, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        store: ProjectionWriter,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        publisher: LivePublisher | None = None,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
         self._store = store
         self._timeout_s = timeout_s
+        self._today = today  # which week's board a membership change moves (UTC, as the API)
+        # Live push after the writes (None: replays and tools publish nothing).
+        self._publisher = publisher if publisher is not None and publisher.active else None
 
     def handle(self, events: Sequence[HeartbeatEvent]) -> BatchResult:
         heartbeats = [
@@ -164,11 +192,63 @@ class HeartbeatProjector:
         self._store.upsert_daily(rows)
         # Weeks after days: a week is the sum of its (just written) daily rows.
         weeks = self._store.daily_rows_for_weeks({(r.user_id, week_of(r.date)) for r in rows})
+        before = self._positions(weeks)
         self._store.upsert_weekly(
             [weekly_row(user_id, monday, days) for (user_id, monday), days in weeks.items()]
         )
+        if self._publisher is not None:
+            self._publish(self._publisher, heartbeats, rows, before, self._positions(weeks))
         deleted_ids = sum(len(event.ids) for event in deletions)
         return BatchResult(len(heartbeats), len(rows), deleted_ids=deleted_ids)
+
+    def _positions(self, weeks: Mapping[tuple[str, date], object]) -> dict[date, Positions]:
+        """Where the batch's users rank on each board the batch touches (only when publishing)."""
+        if self._publisher is None:
+            return {}
+        by_week: dict[date, set[str]] = {}
+        for user_id, monday in weeks:
+            by_week.setdefault(monday, set()).add(user_id)
+        return {
+            monday: self._store.leaderboard_positions(monday, users)
+            for monday, users in sorted(by_week.items())
+        }
+
+    def _publish(
+        self,
+        publisher: LivePublisher,
+        heartbeats: Sequence[Heartbeat],
+        rows: Sequence[DailyRow],
+        before: Mapping[date, Positions],
+        after: Mapping[date, Positions],
+    ) -> None:
+        """Tell each user's dashboards what the batch changed, and the public boards' new tops."""
+        for user_id, message in heartbeat_messages(heartbeats):
+            publisher.publish_user(user_id, message)
+        for user_id, stats in stats_messages(rows):
+            publisher.publish_user(user_id, stats)
+        self._publish_ranks(publisher, before, after)
+
+    def _publish_ranks(
+        self,
+        publisher: LivePublisher,
+        before: Mapping[date, Positions],
+        after: Mapping[date, Positions],
+    ) -> None:
+        for monday, positions in after.items():
+            changes = rank_changes(iso_week_id(monday), before.get(monday, {}), positions)
+            for user_id, change in changes:
+                publisher.publish_user(user_id, change)
+            if changes:
+                _, top = self._store.leaderboard(monday, limit=PUBLIC_TOP)
+                publisher.publish_public(
+                    LeaderboardUpdated(
+                        board=iso_week_id(monday),
+                        entries=[
+                            PublicEntry(rank=e.rank, username=e.username, total_seconds=e.seconds)
+                            for e in top
+                        ],
+                    )
+                )
 
     def handle_accounts(self, events: Sequence[tuple[int, AccountEvent]]) -> int:
         """Fold ``(log_offset, event)`` pairs of the accounts topic into leaderboard members.
@@ -188,7 +268,12 @@ class HeartbeatProjector:
         history = self._store.account_events_of({user_id for user_id, _, _ in archived})
         members = [member_of(user_id, past) for user_id, past in sorted(history.items())]
         written = [member for member in members if member is not None]
+        # Joining or leaving the boards moves ranks on the current week's board.
+        week = {(m.user_id, week_of(self._today())): None for m in written}
+        before = self._positions(week)
         self._store.upsert_members(written)
+        if self._publisher is not None:
+            self._publish_ranks(self._publisher, before, self._positions(week))
         return len(written)
 
     def handle_records(self, records: Sequence[Delivered]) -> BatchResult:
@@ -201,6 +286,73 @@ class HeartbeatProjector:
         result = self.handle(events)
         self.handle_accounts(accounts)
         return dataclasses.replace(result, skipped_records=skipped + skipped_accounts)
+
+
+Positions: TypeAlias = dict[str, LeaderboardEntry]
+PUBLIC_TOP = 10  # entries of a board the public channel receives on each change
+
+
+def heartbeat_messages(heartbeats: Sequence[Heartbeat]) -> list[tuple[str, HeartbeatAccepted]]:
+    """Pure: one ``heartbeat.accepted`` per user of the batch, describing their latest one."""
+    by_user: dict[str, list[Heartbeat]] = {}
+    for hb in heartbeats:
+        by_user.setdefault(hb.user_id, []).append(hb)
+    messages = []
+    for user_id, beats in sorted(by_user.items()):
+        latest = max(beats, key=lambda hb: (hb.time, hb.event_id))
+        messages.append(
+            (
+                user_id,
+                HeartbeatAccepted(
+                    count=len({hb.event_id for hb in beats}),
+                    last_heartbeat_at=latest.time,
+                    project=latest.project,
+                    language=latest.language,
+                    editor=latest.editor,
+                ),
+            )
+        )
+    return messages
+
+
+def stats_messages(rows: Sequence[DailyRow]) -> list[tuple[str, StatsChanged]]:
+    """Pure: one ``stats.changed`` per user with every day of theirs the batch recomputed."""
+    by_user: dict[str, list[DayTotals]] = {}
+    for row in sorted(rows, key=lambda r: (r.user_id, r.date)):
+        by_user.setdefault(row.user_id, []).append(
+            DayTotals(
+                date=row.date,
+                timezone=row.timezone,
+                total_seconds=row.total_seconds,
+                heartbeat_count=row.heartbeat_count,
+                breakdown=row.breakdown,
+            )
+        )
+    return [(user_id, StatsChanged(days=days)) for user_id, days in by_user.items()]
+
+
+def rank_changes(
+    board: str, before: Positions, after: Positions
+) -> list[tuple[str, LeaderboardChanged]]:
+    """Pure: a ``leaderboard.changed`` for each user whose rank on ``board`` moved."""
+    changes = []
+    for user_id in sorted(set(before) | set(after)):
+        old, new = before.get(user_id), after.get(user_id)
+        old_rank = old.rank if old else None
+        new_rank = new.rank if new else None
+        if old_rank != new_rank:
+            changes.append(
+                (
+                    user_id,
+                    LeaderboardChanged(
+                        board=board,
+                        rank=new_rank,
+                        previous_rank=old_rank,
+                        total_seconds=new.seconds if new else 0.0,
+                    ),
+                )
+            )
+    return changes
 
 
 def _without_secrets(event: AccountEvent) -> AccountEvent:

@@ -721,17 +721,39 @@ class ClickHouseProjectionStore:
         available_for_hire: bool | None = None,
     ) -> LeaderboardEntry | None:
         """Where ``user_id`` ranks on that board (None when not ranked)."""
+        found = self.leaderboard_positions(
+            week,
+            [user_id],
+            language=language,
+            country=country,
+            available_for_hire=available_for_hire,
+        )
+        return found.get(user_id)
+
+    def leaderboard_positions(
+        self,
+        week: date,
+        user_ids: Iterable[str],
+        *,
+        language: str | None = None,
+        country: str | None = None,
+        available_for_hire: bool | None = None,
+    ) -> dict[str, LeaderboardEntry]:
+        """Where each of ``user_ids`` ranks on that board (users not ranked are left out)."""
+        users = sorted(set(user_ids))
+        if not users:
+            return {}
         ranked, parameters = self._ranked(week, language, country, available_for_hire)
-        parameters["user"] = user_id
+        parameters["users"] = users
         sql = (
             "SELECT position, user_id, username, country, seconds, languages, editors,"
             " operating_systems FROM (SELECT *, row_number() OVER"
             f" (ORDER BY seconds DESC, username ASC, user_id ASC) AS position FROM ({ranked}))"
-            " WHERE user_id = {user:String}"
+            " WHERE user_id IN {users:Array(String)}"
         )
-        with self._edge("read leaderboard position"):
+        with self._edge("read leaderboard positions"):
             rows = self._query(sql, parameters)
-        return _entry(int(rows[0][0]), rows[0][1:]) if rows else None
+        return {str(row[1]): _entry(int(row[0]), row[1:]) for row in rows}
 
     def _ranked(
         self,

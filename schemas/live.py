@@ -80,7 +80,7 @@ class LeaderboardChanged(_Message):
     """This user's position on a leaderboard changed (``rank`` None: no longer ranked)."""
 
     type: Literal["leaderboard.changed"] = "leaderboard.changed"
-    board: str = Field(description="which leaderboard, e.g. '7d'")
+    board: str = Field(description="which weekly board: its ISO week, e.g. '2026-W47'")
     rank: int | None = Field(ge=1)
     previous_rank: int | None = Field(default=None, ge=1)
     total_seconds: float = Field(ge=0)

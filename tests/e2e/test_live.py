@@ -123,8 +123,19 @@ def test_live_two_users_sockets_see_only_their_own_events(
         eventually(lambda: _has_time(alice.client))  # projected: anything published is out
 
         assert received_within(bob_ws, 1.0) == [], "bob received something of alice's"
-        for message in received_within(alice_ws, 0.5):
-            assert message["type"] in ("heartbeat.accepted", "stats.changed"), message
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 15
+        while not {"heartbeat.accepted", "stats.changed"} <= {m["type"] for m in messages}:
+            assert time.monotonic() < deadline, f"alice's events did not arrive: {messages}"
+            messages += received_within(alice_ws, 0.3)
+        messages += received_within(alice_ws, 0.5)
+        assert {m["type"] for m in messages} <= {"heartbeat.accepted", "stats.changed"}, messages
+        accepted = [m for m in messages if m["type"] == "heartbeat.accepted"]
+        assert sum(m["count"] for m in accepted) == 5
+        # What the dashboard is told is what the API answers: the day's new total.
+        day = [m for m in messages if m["type"] == "stats.changed"][-1]["days"][-1]
+        daily = alice.client.get("/api/v1/stats/daily", start=day["date"], end=day["date"])
+        assert daily["daily"][0]["seconds"] == round(day["total_seconds"])
 
 
 def _has_time(client: Client) -> None:
@@ -177,3 +188,45 @@ def test_live_redis_down_ingest_and_reads_keep_working(
         assert response.status_code == 200, response.text
 
     eventually(ticket_again, timeout_s=15)
+
+
+def test_live_leaderboard_position_and_public_board(
+    server: CodeTrackrProcess, redis_up: RedisServer
+) -> None:
+    carol = User(server)
+    public_url = server.url.replace("http://", "ws://") + "/ws/public"
+    with (
+        live_socket(server, carol.ticket()) as mine,
+        connect(public_url, open_timeout=10, close_timeout=2) as board,
+    ):
+        assert recv_json(mine)["type"] == "subscribed"
+        assert recv_json(board) == {"type": "subscribed", "channel": "public:leaderboard"}
+        # Coding time first (live push proven healthy: an earlier test took Redis away), then
+        # joining the board moves carol onto it.
+        now = time.time()
+        deadline = time.monotonic() + 30
+        for second in range(200):  # resent until pushed: publishing may still be backing off
+            carol.heartbeat(now - 200 + second)
+            if "heartbeat.accepted" in [m["type"] for m in received_within(mine, 0.3)]:
+                break
+            assert time.monotonic() < deadline, "carol's heartbeats were not pushed"
+        optin = carol.client.http.post(
+            "/api/v1/user/profile/update",
+            headers=carol.client.bearer,
+            json={"is_public": True, "show_in_leaderboard": True},
+        )
+        assert optin.status_code == 200, optin.text
+        seen: list[dict[str, Any]] = []
+        while not any(m["type"] == "leaderboard.changed" for m in seen):
+            assert time.monotonic() < deadline + 15, f"no leaderboard.changed: {seen}"
+            seen += received_within(mine, 0.3)
+        changed = [m for m in seen if m["type"] == "leaderboard.changed"][-1]
+        assert changed["rank"] >= 1
+        assert changed["previous_rank"] is None
+        assert changed["total_seconds"] > 0
+        body = httpx.get(f"{server.url}/api/v1/leaderboards/global", timeout=10).json()
+        ranked = {e["username"]: e["rank"] for e in body["leaderboard"]}
+        assert ranked[carol.client.username] == changed["rank"]  # the board says the same
+        updates = [m for m in received_within(board, 1.0) if m["type"] == "leaderboard.updated"]
+        assert updates, "the public board received no update"
+        assert carol.client.username in [e["username"] for e in updates[-1]["entries"]]

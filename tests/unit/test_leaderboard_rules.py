@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from processors.handlers import member_of
+from processors.handlers import member_of, rank_changes
+from projections.clickhouse import LeaderboardEntry
 from projections.daily import DailyRow
 from projections.durations import DIMENSIONS
 from projections.leaderboard import iso_week_id, week_of, week_start_of_id, weekly_row
@@ -81,3 +82,26 @@ def test_member_of_folds_profile_changes_in_log_order() -> None:
     assert member_of("u", _events(created))
     assert not member_of("u", _events(created)).eligible  # type: ignore[union-attr]
     assert member_of("u", _events(public)) is None  # no account: no member
+
+
+def _entry(user: str, rank: int, seconds: float) -> LeaderboardEntry:
+    return LeaderboardEntry(
+        rank, user, user, None, seconds, {"language": {}, "editor": {}, "os": {}}
+    )
+
+
+def test_rank_changes_only_for_moves() -> None:
+    before = {"a": _entry("a", 1, 100), "b": _entry("b", 2, 50), "c": _entry("c", 3, 10)}
+    after = {"a": _entry("a", 2, 100), "b": _entry("b", 1, 150), "c": _entry("c", 3, 20)}
+    after["d"] = _entry("d", 4, 5)
+    del after["c"]
+    changes = dict(rank_changes("2026-W10", before, after))
+    assert set(changes) == {"a", "b", "c", "d"}
+    assert (changes["a"].rank, changes["a"].previous_rank) == (2, 1)
+    assert (changes["c"].rank, changes["c"].previous_rank, changes["c"].total_seconds) == (
+        None,
+        3,
+        0.0,
+    )
+    assert (changes["d"].rank, changes["d"].previous_rank) == (4, None)
+    assert rank_changes("w", before, before) == []

@@ -1,4 +1,5 @@
-"""``python -m bench [--mode embedded|kafka|all]``: run the figures, print the table, write JSON."""
+"""``python -m bench [--mode embedded|kafka|distributed|all]``: run the figures, print the table,
+write JSON."""
 
 from __future__ import annotations
 
@@ -19,12 +20,15 @@ from typing import Any
 
 import uvloop
 
-from bench.clients import Sentinels
+from bench.clients import Sentinels, create_users
 from bench.deploy import MODES, Deployment, Mode, User, machine_busy_cpu_s, own_cpu_s
 from bench.freshness import figure_freshness, users_needed
 from bench.ingest import figure_ingest
+from bench.load import LOAD_USERS, figure_freshness_under_load, probe_users_needed
+from bench.replay import figure_replay
 from bench.report import Row, machine, render_machine, render_table, write_json
 from bench.stats_load import figure_stats
+from bench.topology import BROKER_LABELS, BROKERS, WORKERS, BrokerKind, DistributedDeployment
 
 SCALE_ENV = "CODETRACKR_BENCH_SCALE"
 INGEST_CLIENTS = 16
@@ -89,6 +93,76 @@ def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+Figure = tuple[str, Callable[[], Coroutine[Any, Any, list[Row]]]]
+# Accounts for a figure: ``users("2", 5)`` makes five if figure 2 runs, else none.
+Users = Callable[[str, int], list[User]]
+
+
+def _serve_figures(
+    deployment: Deployment, users: Users, scale: float, clients: int
+) -> list[Figure]:
+    """embedded and kafka: one ``codetrackr serve``."""
+    ingest_users = users("1", clients)
+    fresh_users = users("2", users_needed(scale))
+    big_and_small = users("3", 2)
+    sentinels = Sentinels(deployment.url, deployment.url)
+    return [
+        (
+            "1 bulk ingest vs raw append",
+            lambda: figure_ingest(deployment, ingest_users, sentinels, scale),
+        ),
+        ("2 freshness", lambda: figure_freshness(deployment, fresh_users, scale)),
+        (
+            "3 stats latency, big vs small user",
+            lambda: figure_stats(deployment, big_and_small[0], big_and_small[1], scale),
+        ),
+    ]
+
+
+def _distributed_figures(
+    system: DistributedDeployment, users: Users, scale: float, clients: int
+) -> list[Figure]:
+    """distributed: broker, ClickHouse over HTTP, ingest, api and workers."""
+    ingest_users = users("1", clients)
+    probe_users = users("2", probe_users_needed(scale))
+    load_users = users("2", LOAD_USERS)
+    import_users = users("3", 1)
+    sentinels = Sentinels(system.ingest_url, system.api_url)
+    return [
+        (
+            "1 bulk ingest vs raw append",
+            lambda: figure_ingest(system, ingest_users, sentinels, scale),
+        ),
+        (
+            "2 freshness at a sustained 1k hb/s",
+            lambda: figure_freshness_under_load(system, probe_users, load_users, sentinels, scale),
+        ),
+        (
+            "3 replay vs raw ClickHouse insert",
+            lambda: figure_replay(system, import_users[0], scale),
+        ),
+    ]
+
+
+def _deployment(
+    mode: Mode, work_dir: Path, broker: BrokerKind
+) -> Deployment | DistributedDeployment:
+    if mode == "distributed":
+        return DistributedDeployment(work_dir, broker)
+    return Deployment(mode, work_dir)
+
+
+def _describe(mode: Mode, broker: BrokerKind) -> str:
+    if mode == "embedded":
+        return "codetrackr serve"
+    if mode == "kafka":
+        return "noida-db broker and codetrackr serve"
+    return (
+        f"{BROKER_LABELS[broker]} broker, the ClickHouse HTTP stand-in, codetrackr api, "
+        f"ingest and {WORKERS} workers"
+    )
+
+
 def run_mode(
     mode: Mode,
     work_dir: Path,
@@ -96,43 +170,43 @@ def run_mode(
     clients: int,
     errors: dict[str, str],
     only: frozenset[str] = frozenset(FIGURES),
+    broker: BrokerKind = "tansu",
 ) -> list[Row]:
     """The figures of one mode; a failed figure is recorded in ``errors`` and skipped."""
     rows: list[Row] = []
-    _log(f"{mode}: starting {'noida-db broker and ' if mode == 'kafka' else ''}codetrackr serve")
-    with Deployment(mode, work_dir) as deployment:
-        _log(f"{mode}: serving on {deployment.url}; creating accounts")
-        ingest_users: list[User] = [deployment.create_user() for _ in range(clients)]
-        fresh_users = [deployment.create_user() for _ in range(users_needed(scale))]
-        big, small = deployment.create_user(), deployment.create_user()
-        sentinels = Sentinels(deployment.url)
-        figures: list[tuple[str, Callable[[], Coroutine[Any, Any, list[Row]]]]] = [
-            (
-                "1 bulk ingest vs raw append",
-                lambda: figure_ingest(deployment, ingest_users, sentinels, scale),
-            ),
-            ("2 freshness", lambda: figure_freshness(deployment, fresh_users, scale)),
-            (
-                "3 stats latency, big vs small user",
-                lambda: figure_stats(deployment, big, small, scale),
-            ),
-        ]
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            for name, figure in figures:
-                if name.split()[0] not in only:
-                    continue
-                if not deployment.server_alive():
-                    errors[f"{mode}: figure {name}"] = "skipped: codetrackr serve is not running"
-                    continue
-                _log(f"{mode}: figure {name}")
-                try:
-                    rows += runner.run(figure())
-                except Exception as exc:  # the next figure may still be measurable
-                    _check_interrupted()
-                    errors[f"{mode}: figure {name}"] = f"{type(exc).__name__}: {exc}"
-                    _log(f"{mode}: figure {name} FAILED:\n{traceback.format_exc()}")
-        if not deployment.server_alive():
-            errors[f"{mode}: server"] = f"codetrackr serve died; log tail:\n{deployment.logs()}"
+    _log(f"{mode}: starting {_describe(mode, broker)}")
+    with (
+        _deployment(mode, work_dir, broker) as system,
+        asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner,
+    ):
+        _log(f"{mode}: ingest on {system.ingest_url}, api on {system.api_url}; creating accounts")
+
+        def users(figure: str, count: int) -> list[User]:
+            if figure not in only:
+                return []
+            return runner.run(create_users(system.api_url, count))
+
+        if isinstance(system, DistributedDeployment):
+            figures = _distributed_figures(system, users, scale, clients)
+        else:
+            figures = _serve_figures(system, users, scale, clients)
+        for name, figure in figures:
+            if name.split()[0] not in only:
+                continue
+            dead = system.dead()
+            if dead:
+                errors[f"{mode}: figure {name}"] = f"skipped: {', '.join(dead)} not running"
+                continue
+            _log(f"{mode}: figure {name}")
+            try:
+                rows += runner.run(figure())
+            except Exception as exc:  # the next figure may still be measurable
+                _check_interrupted()
+                errors[f"{mode}: figure {name}"] = f"{type(exc).__name__}: {exc}"
+                _log(f"{mode}: figure {name} FAILED:\n{traceback.format_exc()}")
+        dead = system.dead()
+        if dead:
+            errors[f"{mode}: processes"] = f"{', '.join(dead)} died; log tail:\n{system.logs()}"
     return rows
 
 
@@ -140,6 +214,7 @@ def _payload(
     info: dict[str, Any],
     scale: float,
     modes: Sequence[Mode],
+    broker: BrokerKind,
     rows: Sequence[Row],
     errors: dict[str, str],
     started: datetime,
@@ -149,6 +224,7 @@ def _payload(
         "machine": info,
         "scale": scale,
         "modes": list(modes),
+        "distributed_broker": broker if "distributed" in modes else None,
         "ingest_clients": INGEST_CLIENTS,
         "started_at": started.isoformat(),
         "elapsed_s": round(elapsed_s, 1),
@@ -157,10 +233,23 @@ def _payload(
     }
 
 
+def _modes(modes: Sequence[Mode], broker: BrokerKind) -> str:
+    return ", ".join(
+        f"{mode} (broker: {BROKER_LABELS[broker]})" if mode == "distributed" else mode
+        for mode in modes
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--mode", choices=[*MODES, "all"], default="all")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    parser.add_argument(
+        "--broker",
+        choices=BROKERS,
+        default="tansu",
+        help="the Kafka-protocol broker of the distributed mode (default: tansu)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (data, logs)")
     parser.add_argument(
         "--wait-quiet",
@@ -186,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine()
     started, began = datetime.now(UTC), time.perf_counter()
     print(render_machine(info), flush=True)
-    print(f"scale {scale}, modes {', '.join(modes)}, {INGEST_CLIENTS} ingest clients", flush=True)
+    print(f"scale {scale}, modes {_modes(modes, args.broker)}, {INGEST_CLIENTS} ingest clients")
     work = Path(tempfile.mkdtemp(prefix="codetrackr-bench-"))
     rows: list[Row] = []
     errors: dict[str, str] = {}
@@ -195,14 +284,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.wait_quiet > 0:
                 _wait_quiet(args.wait_quiet)
             try:
-                rows += run_mode(mode, work / mode, scale, INGEST_CLIENTS, errors, only)
+                rows += run_mode(
+                    mode, work / mode, scale, INGEST_CLIENTS, errors, only, args.broker
+                )
             except Exception as exc:  # one mode failing must not hide the other's figures
                 _check_interrupted()
                 errors[mode] = f"{type(exc).__name__}: {exc}"
                 _log(f"{mode} FAILED:\n{traceback.format_exc()}")
             write_json(
                 args.out,
-                _payload(info, scale, modes, rows, errors, started, time.perf_counter() - began),
+                _payload(
+                    info,
+                    scale,
+                    modes,
+                    args.broker,
+                    rows,
+                    errors,
+                    started,
+                    time.perf_counter() - began,
+                ),
             )
     except KeyboardInterrupt:
         _log("interrupted; child processes stopped")
@@ -216,11 +316,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.perf_counter() - began
     print()
     print(render_machine(info))
-    print(f"scale {scale}, total bench time {elapsed / 60:.1f} min")
+    print(
+        f"scale {scale}, modes {_modes(modes, args.broker)}, "
+        f"total bench time {elapsed / 60:.1f} min"
+    )
     print()
     print(render_table(rows))
     for failed, error in errors.items():
         print(f"\n{failed} FAILED: {error}")
-    write_json(args.out, _payload(info, scale, modes, rows, errors, started, elapsed))
+    write_json(args.out, _payload(info, scale, modes, args.broker, rows, errors, started, elapsed))
     print(f"\nJSON: {args.out}")
     return 1 if errors else 0

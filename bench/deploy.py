@@ -1,8 +1,12 @@
-"""The system under test: a ``codetrackr serve`` child process, on a NoidaBroker in kafka mode.
+"""The system under test, and the CPU meter every figure reports.
 
-A :class:`Deployment` is a context manager: leaving it (normally, on an exception or on Ctrl-C)
-stops the server, then the broker. It also hands out the raw event log adapter for baselines
-(the same adapter class the server uses, on the same storage kind) and accounts on the server.
+:class:`System` is what a figure needs from a deployment: where ingest and the read API listen,
+which processes to meter, accounts, and the raw event log adapter for baselines (the same adapter
+class the services use, on the same storage). Two implementations: :class:`Deployment` here (one
+``codetrackr serve`` child process, on a NoidaBroker in kafka mode) and
+:class:`bench.topology.DistributedDeployment` (broker, ClickHouse over HTTP, ``ingest``, ``api``
+and workers). Both are context managers: leaving one (normally, on an exception or on Ctrl-C)
+stops every process it started, in reverse order.
 """
 
 from __future__ import annotations
@@ -14,17 +18,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Protocol
 
 from eventlog.embedded import SqliteEventLog
 from eventlog.kafka import KafkaEventLog
 from eventlog.port import EventLog
 from schemas.events import HEARTBEATS_TOPIC
 from tests.brokers import NoidaBroker
-from tests.e2e.harness import Client, CodeTrackrProcess
+from tests.e2e.harness import CodeTrackrProcess
 
-Mode = Literal["embedded", "kafka"]
-MODES: tuple[Mode, ...] = ("embedded", "kafka")
+Mode = Literal["embedded", "kafka", "distributed"]
+MODES: tuple[Mode, ...] = ("embedded", "kafka", "distributed")
 
 # codetrackr's default partition count of the heartbeats topic; the raw baseline uses the same.
 HEARTBEAT_PARTITIONS = 3
@@ -88,7 +92,7 @@ def own_cpu_s() -> float:
     return times.user + times.system
 
 
-def _children_named(fragment: str) -> list[int]:
+def children_named(fragment: str) -> list[int]:
     """Pids of this process's direct children whose command line contains ``fragment``."""
     me = os.getpid()
     found: list[int] = []
@@ -105,10 +109,54 @@ def _children_named(fragment: str) -> list[int]:
     return found
 
 
+class System(Protocol):
+    """What the figures need from a deployment (see the module docs). Accounts are made through
+    the accounts API at ``api_url`` (:func:`bench.clients.create_users`)."""
+
+    @property
+    def mode(self) -> Mode: ...
+
+    @property
+    def ingest_url(self) -> str:
+        """Base URL of the process serving the write endpoints."""
+        ...
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the process serving accounts and stats."""
+        ...
+
+    @property
+    def heartbeat_partitions(self) -> int: ...
+
+    @property
+    def append_label(self) -> str:
+        """The raw append the ingest figure compares with, e.g. ``KafkaEventLog.append``."""
+        ...
+
+    def cpu_pids(self) -> dict[str, list[int]]:
+        """The processes to meter, by the name the notes give them."""
+        ...
+
+    def dead(self) -> list[str]:
+        """Names of the processes that should run and do not."""
+        ...
+
+    def logs(self) -> str:
+        """The tail of the logs of the processes that died (or of all, if none did)."""
+        ...
+
+    def raw_log(self) -> tuple[EventLog, str]:
+        """A fresh, unstarted adapter of the kind the services use, and the topic to append to."""
+        ...
+
+
 class Deployment:
     """``codetrackr serve`` (plus a NoidaBroker for ``kafka``) under ``work_dir``."""
 
-    def __init__(self, mode: Mode, work_dir: Path) -> None:
+    heartbeat_partitions = HEARTBEAT_PARTITIONS
+
+    def __init__(self, mode: Literal["embedded", "kafka"], work_dir: Path) -> None:
         self.mode = mode
         self.work_dir = work_dir
         self.broker: NoidaBroker | None = None
@@ -154,13 +202,34 @@ class Deployment:
         return self.server.url
 
     @property
+    def ingest_url(self) -> str:
+        return self.url
+
+    @property
+    def api_url(self) -> str:
+        return self.url
+
+    @property
+    def append_label(self) -> str:
+        return f"{'SqliteEventLog' if self.mode == 'embedded' else 'KafkaEventLog'}.append"
+
+    def cpu_pids(self) -> dict[str, list[int]]:
+        pids = {"server": [self.server_pid]}
+        if self.broker is not None:
+            pids["broker"] = self.broker_pids()
+        return pids
+
+    def dead(self) -> list[str]:
+        return [] if self.server_alive() else ["codetrackr serve"]
+
+    @property
     def server_pid(self) -> int:
         assert self.server is not None
         assert self.server.proc is not None
         return self.server.proc.pid
 
     def broker_pids(self) -> list[int]:
-        return _children_named("noida-db") if self.broker is not None else []
+        return children_named("noida-db") if self.broker is not None else []
 
     def server_alive(self) -> bool:
         return (
@@ -173,15 +242,6 @@ class Deployment:
         return self.server.logs() if self.server is not None else ""
 
     # -- accounts and baselines ---------------------------------------------------------------
-
-    def create_user(self, timezone: str = "UTC") -> User:
-        client = Client(self.url, timezone=timezone)
-        try:
-            me = client.get("/api/v1/user/me")
-            user_id = str(me.get("user_id") or me.get("id"))
-            return User(user_id=user_id, token=client.token, api_key=client.api_key)
-        finally:
-            client.http.close()
 
     def raw_log(self) -> tuple[EventLog, str]:
         """A fresh, unstarted adapter of the kind the server uses, and the topic to append to.
@@ -198,49 +258,50 @@ class Deployment:
 
 @dataclass(frozen=True)
 class Usage:
-    """Wall time and CPU seconds of the server, the broker and the bench itself over a phase."""
+    """Wall time and CPU seconds of the system's processes and the bench itself over a phase."""
 
     wall_s: float
-    server_cpu_s: float
-    broker_cpu_s: float
+    parts: dict[str, float]  # CPU seconds per process group of the system, in note order
     bench_cpu_s: float
     machine_cpu_s: float
 
     @property
     def other_cpu_s(self) -> float:
         """CPU used by processes outside the bench (other work on the machine), never < 0."""
-        ours = self.server_cpu_s + self.broker_cpu_s + self.bench_cpu_s
-        return max(0.0, self.machine_cpu_s - ours)
+        return max(0.0, self.machine_cpu_s - sum(self.parts.values()) - self.bench_cpu_s)
+
+    def share(self, part: str) -> float:
+        """``part``'s CPU as a fraction of one core over the phase."""
+        return self.parts.get(part, 0.0) / max(self.wall_s, 1e-9)
 
     def note(self) -> str:
         wall = max(self.wall_s, 1e-9)
-        parts = [f"server {self.server_cpu_s / wall:.0%}"]
-        if self.broker_cpu_s:
-            parts.append(f"broker {self.broker_cpu_s / wall:.0%}")
+        parts = [f"{name} {seconds / wall:.0%}" for name, seconds in self.parts.items()]
         parts.append(f"bench client {self.bench_cpu_s / wall:.0%}")
         parts.append(f"other processes {self.other_cpu_s / wall:.0%}")
         return f"CPU over {self.wall_s:.1f} s (100% = one core): " + ", ".join(parts)
 
 
+def _cpu_of(pids: list[int]) -> float:
+    return sum(process_cpu_s(pid) or 0.0 for pid in pids)
+
+
 class Meter:
     """Measures :class:`Usage` between construction and :meth:`stop`."""
 
-    def __init__(self, deployment: Deployment) -> None:
-        self._deployment = deployment
+    def __init__(self, system: System) -> None:
+        self._pids = system.cpu_pids()
         self._wall = time.perf_counter()
-        self._server = process_cpu_s(deployment.server_pid) or 0.0
-        self._broker = self._broker_cpu()
+        self._parts = {name: _cpu_of(pids) for name, pids in self._pids.items()}
         self._bench = own_cpu_s()
         self._machine = machine_busy_cpu_s()
 
-    def _broker_cpu(self) -> float:
-        return sum(process_cpu_s(pid) or 0.0 for pid in self._deployment.broker_pids())
-
-    def stop(self) -> Usage:
+    def stop(self, extra: dict[str, float] | None = None) -> Usage:
+        """``extra``: CPU seconds of processes that came and went during the phase (by name)."""
+        parts = {name: _cpu_of(pids) - self._parts[name] for name, pids in self._pids.items()}
         return Usage(
             wall_s=time.perf_counter() - self._wall,
-            server_cpu_s=(process_cpu_s(self._deployment.server_pid) or 0.0) - self._server,
-            broker_cpu_s=self._broker_cpu() - self._broker,
+            parts={**(extra or {}), **parts},
             bench_cpu_s=own_cpu_s() - self._bench,
             machine_cpu_s=machine_busy_cpu_s() - self._machine,
         )

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
 from bench.clients import BenchError, client, get_json, ok, timed_get
-from bench.deploy import Deployment, Meter, User
+from bench.deploy import Meter, System, User
 from bench.payloads import utc_day_start
 from bench.report import Row, percentile
 
@@ -42,78 +43,112 @@ def _times() -> list[float]:
     return [utc_day_start(days) + 1000 + k * 2000 for days in _DAYS for k in range(_PER_DAY)]
 
 
-async def figure_freshness(
-    deployment: Deployment, users: Sequence[User], scale: float
-) -> list[Row]:
-    mode = deployment.mode
-    count = samples(scale)
-    fresh: list[float] = []
-    acks: list[float] = []
-    polls: list[float] = []
-    health: list[float] = []
-    polls_per_sample: list[int] = []
-    meter = Meter(deployment)
-    with tqdm(total=count, desc=f"{mode}: freshness", unit="sample", mininterval=1) as bar:
-        for index, user in enumerate(users):
-            todo = min(SAMPLES_PER_USER, count - index * SAMPLES_PER_USER)
-            if todo <= 0:
-                break
-            async with client(deployment.url, user.bearer) as http:
-                expected = int(
-                    (await get_json(http, "/api/v1/stats/summary", {"range": "7d"}))[
-                        "total_seconds"
-                    ]
-                )
-                for k, when in enumerate(_times()[:todo]):
-                    body = {
-                        "project": "freshness",
-                        "file": f"/src/fresh/{k % 17}.py",
-                        "lang": "Python",
-                        "duration": 30,
-                        "time": when,
-                    }
-                    sent = time.perf_counter()
-                    ok(
-                        await http.post(
-                            "/api/v1/heartbeat", json=body, headers={"X-API-Key": user.api_key}
-                        )
-                    )
-                    acked = time.perf_counter()
-                    acks.append(acked - sent)
-                    expected += 30
-                    n_polls = 0
-                    while True:
-                        began = time.perf_counter()
-                        rtt, summary = await timed_get(
-                            http, "/api/v1/stats/summary", {"range": "7d"}
-                        )
-                        polls.append(rtt)
-                        n_polls += 1
-                        total = int(summary["total_seconds"])
-                        if total == expected:
-                            fresh.append(time.perf_counter() - acked)
-                            break
-                        if total > expected:
-                            raise BenchError(f"7d total {total} s, expected {expected} s")
-                        if time.perf_counter() - acked > SAMPLE_CAP_S:
-                            raise BenchError(f"heartbeat not visible after {SAMPLE_CAP_S:.0f} s")
-                        pause = POLL_INTERVAL_S - (time.perf_counter() - began)
-                        if pause > 0:
-                            await asyncio.sleep(pause)
-                    polls_per_sample.append(n_polls)
+@dataclass
+class Probes:
+    """What freshness samples measured: seconds from 2xx to visible, POST acks, summary polls."""
+
+    fresh: list[float] = field(default_factory=list)
+    acks: list[float] = field(default_factory=list)
+    polls: list[float] = field(default_factory=list)
+    polls_per_sample: list[int] = field(default_factory=list)
+
+    def resolution_note(self) -> str:
+        per_sample = percentile([float(n) for n in self.polls_per_sample], 50)
+        return (
+            f"{len(self.fresh)} samples, {per_sample:.0f} summary polls per sample at p50; "
+            f"resolution: one poll (~{POLL_INTERVAL_S * 1000:.0f} ms + a summary round trip)"
+        )
+
+
+async def probe(
+    system: System,
+    users: Sequence[User],
+    probes: Probes,
+    *,
+    more: Callable[[], bool],
+    every_s: float = 0.0,
+    bar: tqdm | None = None,  # type: ignore[type-arg]
+) -> None:
+    """Freshness samples, one at a time, while ``more()`` and ``users`` have sample times left.
+
+    The heartbeat goes to ingest with the user's API key; the summary is polled on the read API
+    with the user's login token. A sample starts at least ``every_s`` after the previous one.
+    """
+    for user in users:
+        async with (
+            client(system.ingest_url, {"X-API-Key": user.api_key}) as ingest,
+            client(system.api_url, user.bearer) as api,
+        ):
+            expected = int(
+                (await get_json(api, "/api/v1/stats/summary", {"range": "7d"}))["total_seconds"]
+            )
+            for k, when in enumerate(_times()):
+                if not more():
+                    return
+                began_sample = time.perf_counter()
+                body = {
+                    "project": "freshness",
+                    "file": f"/src/fresh/{k % 17}.py",
+                    "lang": "Python",
+                    "duration": 30,
+                    "time": when,
+                }
+                sent = time.perf_counter()
+                ok(await ingest.post("/api/v1/heartbeat", json=body))
+                acked = time.perf_counter()
+                probes.acks.append(acked - sent)
+                expected += 30
+                n_polls = 0
+                while True:
+                    began = time.perf_counter()
+                    rtt, summary = await timed_get(api, "/api/v1/stats/summary", {"range": "7d"})
+                    probes.polls.append(rtt)
+                    n_polls += 1
+                    total = int(summary["total_seconds"])
+                    if total == expected:
+                        probes.fresh.append(time.perf_counter() - acked)
+                        break
+                    if total > expected:
+                        raise BenchError(f"7d total {total} s, expected {expected} s")
+                    if time.perf_counter() - acked > SAMPLE_CAP_S:
+                        raise BenchError(f"heartbeat not visible after {SAMPLE_CAP_S:.0f} s")
+                    pause = POLL_INTERVAL_S - (time.perf_counter() - began)
+                    if pause > 0:
+                        await asyncio.sleep(pause)
+                probes.polls_per_sample.append(n_polls)
+                if bar is not None:
                     bar.update(1)
-    usage = meter.stop()
-    async with client(deployment.url) as http:
+                pause = every_s - (time.perf_counter() - began_sample)
+                if pause > 0:
+                    await asyncio.sleep(pause)
+
+
+async def health_round_trips(base_url: str, count: int) -> list[float]:
+    """``count`` sequential ``/healthz`` round trips (after 5 unmeasured ones)."""
+    health: list[float] = []
+    async with client(base_url) as http:
         for _ in range(5):
             await timed_get(http, "/healthz")
-        for _ in range(max(20, count)):
+        for _ in range(count):
             rtt, _ = await timed_get(http, "/healthz")
             health.append(rtt)
+    return health
+
+
+async def figure_freshness(system: System, users: Sequence[User], scale: float) -> list[Row]:
+    mode = system.mode
+    count = samples(scale)
+    probes = Probes()
+    meter = Meter(system)
+    with tqdm(total=count, desc=f"{mode}: freshness", unit="sample", mininterval=1) as bar:
+        await probe(system, users, probes, more=lambda: len(probes.fresh) < count, bar=bar)
+    usage = meter.stop()
+    if len(probes.fresh) < count:
+        raise BenchError(f"only {len(probes.fresh)} of {count} samples: too few users")
+    health = await health_round_trips(system.ingest_url, max(20, count))
 
     notes = [
-        f"{len(fresh)} samples, {percentile([float(n) for n in polls_per_sample], 50):.0f} "
-        f"summary polls per sample at p50; resolution: one poll "
-        f"(~{POLL_INTERVAL_S * 1000:.0f} ms + a summary round trip)",
+        probes.resolution_note(),
         f"/healthz round trip p50 {percentile(health, 50) * 1000:.1f} ms, "
         f"p99 {percentile(health, 99) * 1000:.1f} ms",
         usage.note(),
@@ -124,8 +159,8 @@ async def figure_freshness(
             mode=mode,
             figure="2 freshness p50 (2xx -> counted in /stats/summary)",
             unit="s",
-            value=percentile(fresh, 50),
-            baseline=percentile(polls, 50),
+            value=percentile(probes.fresh, 50),
+            baseline=percentile(probes.polls, 50),
             baseline_label=f"{summary_label} p50",
             notes=notes,
         ),
@@ -133,15 +168,15 @@ async def figure_freshness(
             mode=mode,
             figure="2 freshness p99",
             unit="s",
-            value=percentile(fresh, 99),
-            baseline=percentile(polls, 99),
+            value=percentile(probes.fresh, 99),
+            baseline=percentile(probes.polls, 99),
             baseline_label=f"{summary_label} p99",
         ),
         Row(
             mode=mode,
             figure="2 POST /api/v1/heartbeat ack p50 (single heartbeat)",
             unit="s",
-            value=percentile(acks, 50),
+            value=percentile(probes.acks, 50),
             baseline=percentile(health, 50),
             baseline_label="/healthz round trip p50",
         ),
@@ -149,7 +184,7 @@ async def figure_freshness(
             mode=mode,
             figure="2 POST /api/v1/heartbeat ack p99",
             unit="s",
-            value=percentile(acks, 99),
+            value=percentile(probes.acks, 99),
             baseline=percentile(health, 99),
             baseline_label="/healthz round trip p99",
         ),

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from bench.clients import BenchError, Sentinels, client, ok
-from bench.deploy import HEARTBEAT_PARTITIONS, Deployment, Meter, Usage, User
+from bench.deploy import Meter, System, Usage, User
 from bench.payloads import (
     WAKATIME_USER_AGENT,
     canonical_record,
@@ -95,14 +95,14 @@ def _headers(user: User) -> dict[str, str]:
 
 
 async def _http_phase(
-    deployment: Deployment,
+    deployment: System,
     users: Sequence[User],
     bodies: list[list[bytes]],
     batch: int,
     progress: tqdm,  # type: ignore[type-arg]
 ) -> Run:
     run = Run()
-    clients = [client(deployment.url, _headers(user)) for user in users]
+    clients = [client(deployment.ingest_url, _headers(user)) for user in users]
     start = asyncio.Event()
     deadline = 0.0
 
@@ -144,7 +144,7 @@ async def _http_phase(
 
 
 async def _raw_phase(
-    deployment: Deployment,
+    deployment: System,
     users: Sequence[User],
     values: Sequence[bytes],
     appends_per_client: int,
@@ -155,7 +155,7 @@ async def _raw_phase(
     log, topic = deployment.raw_log()
     await log.start()
     try:
-        await log.ensure_topics({topic: HEARTBEAT_PARTITIONS})
+        await log.ensure_topics({topic: deployment.heartbeat_partitions})
         records = [
             Record(topic, user.user_id.encode(), value)
             for user, value in zip(users, values, strict=True)
@@ -189,7 +189,7 @@ async def _raw_phase(
 
 
 async def figure_ingest(
-    deployment: Deployment, users: Sequence[User], sentinels: Sentinels, scale: float
+    deployment: System, users: Sequence[User], sentinels: Sentinels, scale: float
 ) -> list[Row]:
     mode = deployment.mode
     per_client = {
@@ -198,14 +198,14 @@ async def figure_ingest(
     }
     cursor = _Cursor(sum((n + 1) * batch for batch, n in per_client.items()))
     rows: list[Row] = []
-    adapter = "SqliteEventLog" if mode == "embedded" else "KafkaEventLog"
+    adapter = deployment.append_label
     for batch in REQUESTS_AT_SCALE_1:
         # Warm-up (server code paths, per-user state, first topic/file pages), then an idle
         # projector before timing.
         warm = _bodies(users, cursor, batch, 1)
         async with asyncio.TaskGroup() as group:
             for user, body in zip(users, warm, strict=True):
-                group.create_task(_post_once(deployment.url, user, body[0]))
+                group.create_task(_post_once(deployment.ingest_url, user, body[0]))
         await sentinels.drain(users, DRAIN_CAP_S)
 
         bodies = _bodies(users, cursor, batch, per_client[batch])
@@ -250,7 +250,7 @@ async def figure_ingest(
                 unit="hb/s",
                 value=http.rate,
                 baseline=raw.rate,
-                baseline_label=f"raw {adapter}.append, same records",
+                baseline_label=f"raw {adapter}, same records",
                 notes=notes,
             )
         )

@@ -16,7 +16,7 @@ import time
 from tqdm import tqdm
 
 from bench.clients import BenchError, client, get_json, ok, timed_get, wait_for_total
-from bench.deploy import Deployment, Meter, Usage, User, process_peak_rss_mib
+from bench.deploy import Deployment, Meter, System, Usage, User, process_peak_rss_mib
 from bench.payloads import days_used, dumps, import_items
 from bench.report import Row, percentile
 
@@ -42,8 +42,8 @@ def _bodies(count: int, days: int) -> list[tuple[int, bytes]]:
     ]
 
 
-async def _load(
-    deployment: Deployment, user: User, count: int, days: int, cap_s: float
+async def load_imports(
+    deployment: System, user: User, count: int, days: int, cap_s: float
 ) -> tuple[float, float, Usage]:
     """Import ``count`` heartbeats; returns seconds until all 2xx, seconds until all projected,
     and the CPU used meanwhile (request bodies are built before the clock starts)."""
@@ -59,7 +59,7 @@ async def _load(
     deadline = time.monotonic() + cap_s
 
     async def upload() -> None:
-        async with client(deployment.url, {"X-API-Key": user.api_key}) as http:
+        async with client(deployment.ingest_url, {"X-API-Key": user.api_key}) as http:
             while queue:
                 if time.monotonic() > deadline:
                     raise BenchError(f"import not accepted within {cap_s:.0f} s")
@@ -76,7 +76,7 @@ async def _load(
                 accepted_bar.update(size)
 
     async def watch() -> float:
-        async with client(deployment.url, user.bearer) as http:
+        async with client(deployment.api_url, user.bearer) as http:
             await wait_for_total(
                 http,
                 {"range": "all"},
@@ -100,7 +100,7 @@ async def _load(
     finally:
         accepted_bar.close()
         projected_bar.close()
-    async with client(deployment.url, user.bearer) as http:
+    async with client(deployment.api_url, user.bearer) as http:
         daily = await get_json(http, "/api/v1/stats/daily", {"range": "all"})
     seconds = [int(day["seconds"]) for day in daily["daily"]]
     active = sum(1 for s in seconds if s)
@@ -147,8 +147,8 @@ async def figure_stats(deployment: Deployment, big: User, small: User, scale: fl
     count = max(CHUNK, round(HEARTBEATS_AT_SCALE_1 * scale))
     days = max(300, -(-count // MAX_PER_DAY))
     cap = LOAD_CAP_S * max(1.0, scale)
-    await _load(deployment, small, SMALL_USER_HEARTBEATS, 10, cap)
-    accepted_s, projected_s, usage = await _load(deployment, big, count, days, cap)
+    await load_imports(deployment, small, SMALL_USER_HEARTBEATS, 10, cap)
+    accepted_s, projected_s, usage = await load_imports(deployment, big, count, days, cap)
     peak = process_peak_rss_mib(deployment.server_pid)
     requests = max(20, round(REQUESTS_AT_SCALE_1 * scale))
     latencies = await _latencies(deployment, big, small, requests)

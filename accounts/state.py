@@ -1,26 +1,48 @@
-"""Account state as a pure fold over account events (no I/O).
+"""Account state as a pure fold over account events (no I/O, no clock).
 
 Applying the same event twice changes nothing (events are recognised by ``event_id``), so the fold
 is safe under redelivery and under the read-your-writes shortcut where a process applies its own
-event before it reads it back from the log.
+event before it reads it back from the log. Every process folds the same single-partition topic
+in the same order, so every process reaches the same decisions: the first event to claim a
+username, an account number, an identity, a refresh token or an OAuth state wins, and a later
+clashing event is rejected (listed in ``rejected``) without changing anything.
+
+Time enters only through the events' own timestamps: a session's expiry is compared with the
+clock by the callers (the authenticator, the refresh endpoint), never here.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 from schemas.events import (
     PROFILE_FIELDS,
+    PROFILE_TEXT_FIELDS,
     AccountCreated,
     AccountEvent,
     ApiKeyCreated,
     ApiKeyRevoked,
+    ApiKeyUsed,
+    ContactMessageSent,
     ProfileUpdated,
+    SessionRefreshed,
+    SessionRevoked,
+    SessionStarted,
+    UserFollowed,
+    UserUnfollowed,
 )
 
 MAX_KEYS_PER_USER = 5
 DEFAULT_TIMEOUT_MINUTES = 15  # WakaTime's default keystroke timeout
 MIN_TIMEOUT_MINUTES, MAX_TIMEOUT_MINUTES = 1, 240
+# Live sessions per account; a login past it ends the session refreshed longest ago.
+MAX_SESSIONS_PER_USER = 50
+# Rotated-out refresh tokens remembered per session, to recognise their reuse (older ones are
+# merely unknown, which is refused too, just without ending the session).
+RETIRED_TOKENS_PER_SESSION = 200
+# Hire inquiries kept per recipient (the newest).
+MAX_MESSAGES_PER_USER = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +63,11 @@ class User:
     available_for_hire: bool = False
     show_in_leaderboard: bool = False
     country: str | None = None
+    display_name: str | None = None
+    bio: str | None = None
+    website: str | None = None
+    avatar_url: str | None = None
+    identity_provider: str | None = None  # None: an anonymous account (logs in by number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +78,32 @@ class ApiKey:
     key_prefix: str
     key_hash: str
     created_at: float
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A logged-in device: its current refresh token's hash and when that token lapses."""
+
+    session_id: str
+    user_id: str
+    method: str
+    device: str
+    created_at: float
+    refreshed_at: float
+    expires_at: float
+    refresh_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactMessage:
+    message_id: str
+    recipient_id: str
+    sender_user_id: str
+    sender_name: str
+    sender_email: str
+    message: str
+    sent_at: float
 
 
 @dataclass
@@ -58,39 +111,85 @@ class AccountState:
     users: dict[str, User] = field(default_factory=dict)
     keys_by_hash: dict[str, ApiKey] = field(default_factory=dict)
     keys_by_id: dict[str, ApiKey] = field(default_factory=dict)
+    keys_by_user: dict[str, dict[str, ApiKey]] = field(default_factory=dict)
+    key_last_used: dict[str, float] = field(default_factory=dict)
     user_by_account_hash: dict[str, str] = field(default_factory=dict)
     user_by_username: dict[str, str] = field(default_factory=dict)
+    user_by_identity: dict[tuple[str, str], str] = field(default_factory=dict)
     revoked_keys: set[str] = field(default_factory=set)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    sessions_by_user: dict[str, dict[str, Session]] = field(default_factory=dict)
+    # Every refresh token hash ever issued for a live session (current and retired) -> session.
+    session_by_refresh_hash: dict[str, str] = field(default_factory=dict)
+    retired_refresh: dict[str, deque[str]] = field(default_factory=dict)
+    ended_sessions: set[str] = field(default_factory=set)
+    used_oauth_states: set[str] = field(default_factory=set)
+    following: dict[str, set[str]] = field(default_factory=dict)  # follower -> followed
+    followers: dict[str, set[str]] = field(default_factory=dict)  # followed -> followers
+    messages: dict[str, deque[ContactMessage]] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
     rejected: set[str] = field(default_factory=set)
 
+    # -- queries -------------------------------------------------------------------------------
+
     def keys_of(self, user_id: str) -> list[ApiKey]:
-        found = [k for k in self.keys_by_id.values() if k.user_id == user_id]
+        found = self.keys_by_user.get(user_id, {}).values()
         return sorted(found, key=lambda k: (k.created_at, k.key_id))
+
+    def sessions_of(self, user_id: str) -> list[Session]:
+        found = self.sessions_by_user.get(user_id, {}).values()
+        return sorted(found, key=lambda s: (s.created_at, s.session_id))
+
+    def messages_of(self, user_id: str) -> list[ContactMessage]:
+        """The user's hire inquiries, newest first."""
+        return list(reversed(self.messages.get(user_id, ())))
+
+    # -- the fold ------------------------------------------------------------------------------
 
     def apply(self, event: AccountEvent) -> bool:
         """Fold one event in; returns False when it was already applied or is rejected."""
+        if isinstance(event, ApiKeyUsed):
+            # Idempotent by nature (a maximum), and frequent: not remembered in ``seen``.
+            return self._key_used(event)
         if event.event_id in self.seen:
             return False
         self.seen.add(event.event_id)
-        if isinstance(event, AccountCreated):
-            accepted = self._created(event)
-        elif isinstance(event, ApiKeyCreated):
-            accepted = self._key_created(event)
-        elif isinstance(event, ApiKeyRevoked):
-            accepted = self._key_revoked(event)
-        else:
-            accepted = self._profile(event)
+        accepted = self._apply(event)
         if not accepted:
             self.rejected.add(event.event_id)
         return accepted
 
+    def _apply(self, event: AccountEvent) -> bool:
+        if isinstance(event, AccountCreated):
+            return self._created(event)
+        if isinstance(event, ApiKeyCreated):
+            return self._key_created(event)
+        if isinstance(event, ApiKeyRevoked):
+            return self._key_revoked(event)
+        if isinstance(event, ProfileUpdated):
+            return self._profile(event)
+        if isinstance(event, SessionStarted):
+            return self._session_started(event)
+        if isinstance(event, SessionRefreshed):
+            return self._session_refreshed(event)
+        if isinstance(event, SessionRevoked):
+            return self._session_revoked(event)
+        if isinstance(event, UserFollowed | UserUnfollowed):
+            return self._follow(event)
+        if isinstance(event, ContactMessageSent):
+            return self._message(event)
+        return False  # ApiKeyUsed is handled before ``seen``
+
     def _created(self, event: AccountCreated) -> bool:
         # The log is the arbiter of uniqueness: the first event wins, later clashes are ignored.
+        identity = _identity(event)
         if (
             event.user_id in self.users
             or event.username.lower() in self.user_by_username
-            or event.account_number_hash in self.user_by_account_hash
+            or (
+                event.account_number_hash and event.account_number_hash in self.user_by_account_hash
+            )
+            or (identity is not None and identity in self.user_by_identity)
         ):
             return False
         self.users[event.user_id] = User(
@@ -99,9 +198,13 @@ class AccountState:
             event.timezone,
             event.occurred_at,
             event.timezone != "UTC",
+            identity_provider=event.identity_provider if identity else None,
         )
         self.user_by_username[event.username.lower()] = event.user_id
-        self.user_by_account_hash[event.account_number_hash] = event.user_id
+        if event.account_number_hash:
+            self.user_by_account_hash[event.account_number_hash] = event.user_id
+        if identity is not None:
+            self.user_by_identity[identity] = event.user_id
         return True
 
     def _key_created(self, event: ApiKeyCreated) -> bool:
@@ -109,7 +212,7 @@ class AccountState:
             return False
         if event.key_hash in self.keys_by_hash or event.key_id in self.keys_by_id:
             return False
-        if len(self.keys_of(event.user_id)) >= MAX_KEYS_PER_USER:
+        if len(self.keys_by_user.get(event.user_id, ())) >= MAX_KEYS_PER_USER:
             return False
         key = ApiKey(
             event.key_id,
@@ -118,18 +221,31 @@ class AccountState:
             event.key_prefix,
             event.key_hash,
             event.occurred_at,
+            event.read_only,
         )
         self.keys_by_hash[key.key_hash] = key
         self.keys_by_id[key.key_id] = key
+        self.keys_by_user.setdefault(key.user_id, {})[key.key_id] = key
         return True
 
     def _key_revoked(self, event: ApiKeyRevoked) -> bool:
-        self.revoked_keys.add(event.key_id)
         key = self.keys_by_id.get(event.key_id)
         if key is None or key.user_id != event.user_id:
             return False
+        self.revoked_keys.add(event.key_id)
         del self.keys_by_id[key.key_id]
+        del self.keys_by_user[key.user_id][key.key_id]
         del self.keys_by_hash[key.key_hash]
+        self.key_last_used.pop(key.key_id, None)
+        return True
+
+    def _key_used(self, event: ApiKeyUsed) -> bool:
+        key = self.keys_by_id.get(event.key_id)
+        if key is None or key.user_id != event.user_id:
+            return False
+        if event.occurred_at <= self.key_last_used.get(key.key_id, float("-inf")):
+            return False
+        self.key_last_used[key.key_id] = event.occurred_at
         return True
 
     def _profile(self, event: ProfileUpdated) -> bool:
@@ -139,9 +255,150 @@ class AccountState:
         changes = {
             name: value for name in PROFILE_FIELDS if (value := getattr(event, name)) is not None
         }
+        new_name = changes.get("username")
+        if new_name is not None:
+            holder = self.user_by_username.get(new_name.lower())
+            if not new_name or (holder is not None and holder != user.user_id):
+                return False  # the whole event: a request's changes apply all or not at all
         if "timezone" in changes:
             changes["timezone_set"] = True
-        if changes.get("country") == "":
-            changes["country"] = None
+        for name in PROFILE_TEXT_FIELDS:
+            if changes.get(name) == "":
+                changes[name] = None
+        if new_name is not None:
+            del self.user_by_username[user.username.lower()]
+            self.user_by_username[new_name.lower()] = user.user_id
         self.users[user.user_id] = replace(user, **changes)
         return True
+
+    def _session_started(self, event: SessionStarted) -> bool:
+        if event.user_id not in self.users:
+            return False
+        if event.session_id in self.sessions or event.session_id in self.ended_sessions:
+            return False
+        if event.refresh_hash in self.session_by_refresh_hash:
+            return False
+        if event.oauth_state is not None:
+            if event.oauth_state in self.used_oauth_states:
+                return False
+            self.used_oauth_states.add(event.oauth_state)
+        self._prune_sessions(event.user_id, event.occurred_at)
+        session = Session(
+            event.session_id,
+            event.user_id,
+            event.method,
+            event.device,
+            event.occurred_at,
+            event.occurred_at,
+            event.expires_at,
+            event.refresh_hash,
+        )
+        self._put_session(session)
+        self.session_by_refresh_hash[event.refresh_hash] = event.session_id
+        return True
+
+    def _prune_sessions(self, user_id: str, now: float) -> None:
+        """End the user's lapsed sessions, and the stalest beyond the cap (deterministic: uses
+        the event's time, not the clock)."""
+        mine = self.sessions_of(user_id)
+        for session in mine:
+            if session.expires_at < now:
+                self._end_session(session)
+        alive = sorted(
+            (s for s in mine if s.session_id in self.sessions),
+            key=lambda s: (s.refreshed_at, s.session_id),
+        )
+        for session in alive[: max(0, len(alive) - MAX_SESSIONS_PER_USER + 1)]:
+            self._end_session(session)
+
+    def _session_refreshed(self, event: SessionRefreshed) -> bool:
+        session = self.sessions.get(event.session_id)
+        if session is None or session.user_id != event.user_id:
+            return False
+        if event.previous_hash != session.refresh_hash:
+            return False
+        if event.refresh_hash in self.session_by_refresh_hash:
+            return False
+        retired = self.retired_refresh.setdefault(
+            session.session_id, deque(maxlen=RETIRED_TOKENS_PER_SESSION)
+        )
+        if len(retired) == retired.maxlen:
+            self.session_by_refresh_hash.pop(retired[0], None)
+        retired.append(session.refresh_hash)
+        self.session_by_refresh_hash[event.refresh_hash] = session.session_id
+        self._put_session(
+            replace(
+                session,
+                refresh_hash=event.refresh_hash,
+                refreshed_at=event.occurred_at,
+                expires_at=event.expires_at,
+            )
+        )
+        return True
+
+    def _session_revoked(self, event: SessionRevoked) -> bool:
+        session = self.sessions.get(event.session_id)
+        if session is None or session.user_id != event.user_id:
+            return False
+        self._end_session(session)
+        return True
+
+    def _put_session(self, session: Session) -> None:
+        self.sessions[session.session_id] = session
+        self.sessions_by_user.setdefault(session.user_id, {})[session.session_id] = session
+
+    def _end_session(self, session: Session) -> None:
+        del self.sessions[session.session_id]
+        del self.sessions_by_user[session.user_id][session.session_id]
+        self.ended_sessions.add(session.session_id)
+        self.session_by_refresh_hash.pop(session.refresh_hash, None)
+        for retired in self.retired_refresh.pop(session.session_id, ()):
+            self.session_by_refresh_hash.pop(retired, None)
+
+    def _follow(self, event: UserFollowed | UserUnfollowed) -> bool:
+        follower, followed = event.user_id, event.followed_user_id
+        if follower not in self.users or followed not in self.users or follower == followed:
+            return False
+        mine = self.following.setdefault(follower, set())
+        theirs = self.followers.setdefault(followed, set())
+        if isinstance(event, UserFollowed):
+            if followed in mine:
+                return False
+            mine.add(followed)
+            theirs.add(follower)
+            return True
+        if followed not in mine:
+            return False
+        mine.discard(followed)
+        theirs.discard(follower)
+        return True
+
+    def _message(self, event: ContactMessageSent) -> bool:
+        recipient = self.users.get(event.user_id)
+        if recipient is None or event.sender_user_id not in self.users:
+            return False
+        # Re-checked here, so a race with the recipient closing their profile is decided by
+        # the log's order.
+        if not (recipient.is_public and recipient.available_for_hire):
+            return False
+        if event.sender_user_id == recipient.user_id:
+            return False
+        inbox = self.messages.setdefault(recipient.user_id, deque(maxlen=MAX_MESSAGES_PER_USER))
+        inbox.append(
+            ContactMessage(
+                event.message_id,
+                recipient.user_id,
+                event.sender_user_id,
+                event.sender_name,
+                event.sender_email,
+                event.message,
+                event.occurred_at,
+            )
+        )
+        return True
+
+
+def _identity(event: AccountCreated) -> tuple[str, str] | None:
+    if event.identity_provider and event.identity_subject:
+        return (event.identity_provider, event.identity_subject)
+    return None

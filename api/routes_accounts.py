@@ -1,303 +1,281 @@
-"""Just enough accounts to use CodeTrackr: anonymous sign-up and login, API keys, the profile.
+"""Accounts: anonymous sign-up and login, sessions and tokens, API keys, the owner's profile.
 
 Every change is an event appended to the log (``codetrackr.accounts``) before it is answered.
-Key management needs a login token (JWT): an API key pasted into an editor cannot mint or delete
-keys, so a leaked editor key cannot lock its owner out.
+Logins answer with a short-lived access token (``token``, a JWT) and a rotating
+``refresh_token`` (:mod:`accounts.sessions`). Key and session management needs a login token:
+an API key pasted into an editor can neither mint keys nor end sessions. Profile changes take a
+login token or a full-access API key (a read-only key is refused with 403).
 """
 
 # No `from __future__ import annotations` here: FastAPI must resolve the locally defined
-# dependency aliases (`CurrentPrincipal`) when the routes are declared.
+# dependency aliases (`Reader`, `Writer`, `LoggedIn`) when the routes are declared.
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from accounts.credentials import (
-    TokenIssuer,
     hash_secret,
     new_account_number,
     new_api_key,
     normalize_account_number,
 )
 from accounts.directory import AccountDirectory, new_event_id
-from accounts.state import (
-    MAX_KEYS_PER_USER,
-    MAX_TIMEOUT_MINUTES,
-    MIN_TIMEOUT_MINUTES,
-    ApiKey,
-    User,
+from accounts.sessions import SessionRejected, SessionService, TokenPair
+from accounts.state import MAX_KEYS_PER_USER, User
+from api.account_forms import (
+    AccountNumberIn,
+    AccountWrites,
+    ChronovaProfileIn,
+    CreateAccountIn,
+    CreateKeyIn,
+    LogoutIn,
+    ProfileIn,
+    RefreshIn,
+    device_of,
+    iso,
+    json_body,
+    key_view,
+    parse,
+    session_view,
+    unavailable,
+    user_view,
+    wakatime_user_view,
 )
-from eventlog.port import LogUnavailable
-from http_edge.auth import Principal
-from http_edge.body import read_json
-from http_edge.errors import ApiError, describe_validation_errors, error_responses
-from schemas.events import (
-    AccountCreated,
-    AccountEvent,
-    ApiKeyCreated,
-    ApiKeyRevoked,
-    ProfileUpdated,
-)
-from schemas.heartbeat import is_timezone
-
-Authenticate = Callable[[Request], Awaitable[Principal]]
-_SMALL_BODY = 16 * 1024
-M = TypeVar("M", bound=BaseModel)
+from eventlog.port import LogError
+from http_edge.auth import AuthGuards, Principal
+from http_edge.errors import ApiError, error_responses
+from schemas.events import AccountCreated, ApiKeyCreated, ApiKeyRevoked
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _check_timezone(value: str | None) -> str | None:
-    if value is not None and not is_timezone(value):
-        raise ValueError("not a timezone of the IANA database, e.g. Europe/Berlin")
-    return value
-
-
-class CreateAccountIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    timezone: str | None = None
-    _tz = field_validator("timezone")(_check_timezone)
-
-
-class LoginIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    account_number: str = Field(min_length=1, max_length=64)
-
-
-class CreateKeyIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    name: str | None = Field(default=None, max_length=100)
-
-
-class ProfileIn(BaseModel):
-    """Profile fields to change; omitted fields keep their values."""
-
-    model_config = ConfigDict(extra="ignore")
-    timezone: str | None = None
-    timeout: int | None = Field(
-        default=None,
-        ge=MIN_TIMEOUT_MINUTES,
-        le=MAX_TIMEOUT_MINUTES,
-        description="keystroke timeout in minutes: gaps shorter than this count as coding time",
-    )
-    writes_only: bool | None = Field(
-        default=None, description="count only the time that follows a saved (written) file"
-    )
-    is_public: bool | None = Field(
-        default=None, description="others may read your stats, profile, cards and badges"
-    )
-    profile_show_languages: bool | None = None
-    profile_show_projects: bool | None = None
-    profile_show_activity: bool | None = None
-    profile_show_plugins: bool | None = None
-    profile_show_streak: bool | None = None
-    available_for_hire: bool | None = None
-    show_in_leaderboard: bool | None = Field(
-        default=None, description="rank me on the weekly leaderboards (needs is_public)"
-    )
-    country: str | None = Field(
-        default=None,
-        pattern=r"^([A-Za-z]{2})?$",
-        description='two-letter country code (ISO 3166-1 alpha-2); "" clears it',
-    )
-    _tz = field_validator("timezone")(_check_timezone)
-
-    @field_validator("country")
-    @classmethod
-    def _upper(cls, value: str | None) -> str | None:
-        return value.upper() if value else value
-
-    def changes(self) -> dict[str, Any]:
-        """The changed fields under their event names (``timeout`` is ``timeout_minutes``)."""
-        values = self.model_dump(exclude_none=True)
-        if "timeout" in values:
-            values["timeout_minutes"] = values.pop("timeout")
-        return values
-
-
-def _json_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
-    """OpenAPI for a body read by :func:`_parse` (FastAPI cannot see it)."""
-    content = {"application/json": {"schema": model.model_json_schema()}}
-    return {"requestBody": {"required": required, "content": content}}
-
-
-async def _parse(request: Request, model: type[M], *, optional: bool = False) -> M:
-    has_body = request.headers.get("content-length") not in (None, "0")
-    if optional and not has_body:
-        return model()
-    body = await read_json(request, _SMALL_BODY)
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        fields = describe_validation_errors(list(exc.errors()))
-        path, problem = next(iter(fields.items()))
-        raise ApiError(
-            400, f"invalid {path}: {problem}", code="validation_error", details={"fields": fields}
-        ) from None
-
-
-def user_view(user: User) -> dict[str, Any]:
+def token_answer(pair: TokenPair, user: User) -> dict[str, Any]:
+    """What every login and refresh answers (``token`` is the access token)."""
     return {
-        "id": user.user_id,
+        "token": pair.access_token,
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in,
+        "refresh_token": pair.refresh_token,
+        "user_id": user.user_id,
         "username": user.username,
-        "display_name": None,
-        "email": None,
-        "avatar_url": None,
-        "plan": "free",
-        "is_public": user.is_public,
-        "is_admin": False,
-        "bio": None,
-        "website": None,
-        "profile_show_languages": user.profile_show_languages,
-        "profile_show_projects": user.profile_show_projects,
-        "profile_show_activity": user.profile_show_activity,
-        "profile_show_plugins": user.profile_show_plugins,
-        "profile_show_streak": user.profile_show_streak,
-        "available_for_hire": user.available_for_hire,
-        "country": user.country,
-        "show_in_leaderboard": user.show_in_leaderboard,
-        "timezone": user.timezone,
-        "timeout": user.timeout_minutes,
-        "writes_only": user.writes_only,
-        "created_at": _iso(user.created_at),
     }
 
 
-def key_view(key: ApiKey) -> dict[str, Any]:
-    return {
-        "id": key.key_id,
-        "name": key.name,
-        "key_prefix": key.key_prefix,
-        "last_used_at": None,
-        "created_at": _iso(key.created_at),
-    }
+def _key_limit() -> ApiError:
+    return ApiError(
+        409, f"at most {MAX_KEYS_PER_USER} API keys per user; delete one first", code="key_limit"
+    )
 
 
 def build_accounts_router(
-    authenticate: Authenticate,
-    authenticate_login: Authenticate,
-    directory: AccountDirectory,
-    tokens: TokenIssuer,
+    guards: AuthGuards, directory: AccountDirectory, sessions: SessionService
 ) -> APIRouter:
     router = APIRouter(tags=["accounts"])
-    CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
-    LoggedIn = Annotated[Principal, Depends(authenticate_login)]
+    Reader = Annotated[Principal, Depends(guards.read)]
+    Writer = Annotated[Principal, Depends(guards.write)]
+    LoggedIn = Annotated[Principal, Depends(guards.login)]
+    writes = AccountWrites(directory)
 
-    async def record(event: AccountEvent) -> bool:
+    async def start_session(user: User, request: Request) -> TokenPair:
         try:
-            return await directory.record(event)
-        except LogUnavailable:
-            raise ApiError(
-                503,
-                "the event log is unavailable; nothing was changed",
-                headers={"Retry-After": "5"},
-            ) from None
+            pair = await sessions.start(user, method="anonymous", device=device_of(request))
+        except LogError:
+            raise unavailable() from None
+        if pair is None:  # pragma: no cover - fresh random ids cannot clash
+            raise ApiError(409, "could not start a session; retry")
+        return pair
+
+    # ---- anonymous accounts -------------------------------------------------------------------
 
     @router.post(
         "/auth/anonymous/create",
         status_code=201,
-        summary="Create an anonymous account",
+        summary="Create an anonymous account (keep the account number: it is your login)",
         responses=error_responses(400, 413, 503),
-        openapi_extra=_json_body(CreateAccountIn, required=False),
+        openapi_extra=json_body(CreateAccountIn, required=False),
     )
     async def create_anonymous(request: Request) -> JSONResponse:
-        body = await _parse(request, CreateAccountIn, optional=True)
+        body = await parse(request, CreateAccountIn, optional=True)
         for _ in range(5):
             number = new_account_number()
-            user_id = new_event_id()
             event = AccountCreated(
                 event_id=new_event_id(),
-                user_id=user_id,
+                user_id=new_event_id(),
                 occurred_at=time.time(),
                 username=f"anon-{secrets.token_hex(5)}",
                 account_number_hash=hash_secret(number),
                 timezone=body.timezone or "UTC",
             )
-            if await record(event):
+            if await writes.record(event):
+                user = directory.state.users[event.user_id]
+                pair = await start_session(user, request)
                 return JSONResponse(
-                    {
-                        "account_number": number,
-                        "token": tokens.issue(user_id),
-                        "user_id": user_id,
-                        "username": event.username,
-                    },
-                    status_code=201,
+                    {"account_number": number, **token_answer(pair, user)}, status_code=201
                 )
         raise ApiError(409, "could not allocate a unique account; retry")  # pragma: no cover
 
     @router.post(
         "/auth/anonymous/login",
         summary="Log in with an account number",
-        responses=error_responses(400, 401, 413),
-        openapi_extra=_json_body(LoginIn),
+        responses=error_responses(400, 401, 413, 503),
+        openapi_extra=json_body(AccountNumberIn),
     )
     async def login_anonymous(request: Request) -> dict[str, Any]:
-        body = await _parse(request, LoginIn)
+        body = await parse(request, AccountNumberIn)
         number = normalize_account_number(body.account_number)
-        user = await directory.user_by_account_hash(hash_secret(number))
+        try:
+            user = await directory.user_by_account_hash(hash_secret(number))
+        except LogError:
+            raise unavailable() from None
         if user is None:
             raise ApiError(401, "unknown account number")
+        return token_answer(await start_session(user, request), user)
+
+    @router.post(
+        "/auth/anonymous/verify",
+        summary="Whether an account number exists (answers no token)",
+        responses=error_responses(400, 413, 503),
+        openapi_extra=json_body(AccountNumberIn),
+    )
+    async def verify_anonymous(request: Request) -> dict[str, Any]:
+        body = await parse(request, AccountNumberIn)
+        number = normalize_account_number(body.account_number)
+        try:
+            user = await directory.user_by_account_hash(hash_secret(number))
+        except LogError:
+            raise unavailable() from None
+        found = user is not None
         return {
-            "token": tokens.issue(user.user_id),
-            "user_id": user.user_id,
-            "username": user.username,
+            "valid": found,
+            "message": "account number found" if found else "account number not found",
         }
+
+    # ---- tokens and sessions ------------------------------------------------------------------
+
+    @router.post(
+        "/auth/refresh",
+        summary="Exchange a refresh token for new tokens (the old refresh token is retired)",
+        responses=error_responses(400, 401, 413, 503),
+        openapi_extra=json_body(RefreshIn),
+    )
+    async def refresh(request: Request) -> dict[str, Any]:
+        body = await parse(request, RefreshIn)
+        try:
+            user, pair = await sessions.refresh(body.refresh_token)
+        except SessionRejected as exc:
+            raise ApiError(401, str(exc)) from None
+        except LogError:
+            raise unavailable() from None
+        return token_answer(pair, user)
+
+    @router.post(
+        "/auth/logout",
+        summary="End this session (login token, or the session's refresh token in the body)",
+        responses=error_responses(400, 401, 413, 503),
+        openapi_extra=json_body(LogoutIn, required=False),
+    )
+    async def logout(request: Request) -> dict[str, Any]:
+        body = await parse(request, LogoutIn, optional=True)
+        try:
+            if body.refresh_token is not None:
+                session = await directory.session_by_refresh_hash(
+                    hash_secret(body.refresh_token.strip())
+                )
+                if session is None:
+                    raise ApiError(401, "unknown refresh token, or the session has ended")
+            else:
+                principal = await guards.login(request)
+                assert principal.session_id is not None
+                session = await directory.session(principal.session_id)
+                if session is None:  # pragma: no cover - the guard just found it
+                    raise ApiError(401, "the session has ended")
+            await sessions.revoke(session, reason="logout")
+        except LogError:
+            raise unavailable() from None
+        return {"message": "logged out"}
+
+    @router.get(
+        "/api/v1/user/sessions",
+        summary="Your logged-in devices",
+        responses=error_responses(401),
+    )
+    async def list_sessions(principal: LoggedIn) -> dict[str, Any]:
+        mine = directory.sessions_of(principal.user.user_id)
+        return {"sessions": [session_view(s, principal.session_id) for s in mine]}
+
+    @router.delete(
+        "/api/v1/user/sessions/{session_id}",
+        summary="Log a device out (its tokens stop working at once, in every process)",
+        responses=error_responses(401, 404, 503),
+    )
+    async def revoke_session(session_id: str, principal: LoggedIn) -> dict[str, Any]:
+        session = directory.state.sessions.get(session_id)
+        if session is None or session.user_id != principal.user.user_id:
+            raise ApiError(404, "no such session")
+        try:
+            await sessions.revoke(session, reason="revoked")
+        except LogError:
+            raise unavailable() from None
+        return {"message": "session revoked"}
+
+    # ---- the owner's profile ------------------------------------------------------------------
 
     @router.get(
         "/api/v1/user/me",
         summary="The authenticated user's profile",
         responses=error_responses(401),
     )
-    async def me(principal: CurrentPrincipal) -> dict[str, Any]:
+    async def me(principal: Reader) -> dict[str, Any]:
         return user_view(principal.user)
 
     @router.post(
         "/api/v1/user/profile/update",
         summary="Change profile fields (partial: omitted fields keep their values)",
-        responses=error_responses(400, 401, 413, 503),
-        openapi_extra=_json_body(ProfileIn),
+        responses=error_responses(400, 401, 403, 409, 413, 503),
+        openapi_extra=json_body(ProfileIn),
     )
-    async def update_profile(request: Request, principal: LoggedIn) -> dict[str, Any]:
-        changes = (await _parse(request, ProfileIn)).changes()
-        if changes:
-            await record(
-                ProfileUpdated(
-                    event_id=new_event_id(),
-                    user_id=principal.user.user_id,
-                    occurred_at=time.time(),
-                    **changes,
-                )
-            )
+    async def update_profile(request: Request, principal: Writer) -> dict[str, Any]:
+        changes = (await parse(request, ProfileIn)).changes()
+        await writes.update_profile(principal.user, changes)
         return {"status": "updated"}
+
+    @router.patch(
+        "/api/v1/users/current",
+        summary="Chronova: change profile fields (partial); answers the updated user",
+        responses=error_responses(400, 401, 403, 409, 413, 503),
+        openapi_extra=json_body(ChronovaProfileIn),
+    )
+    async def patch_current(request: Request, principal: Writer) -> dict[str, Any]:
+        changes = (await parse(request, ChronovaProfileIn)).changes()
+        await writes.update_profile(principal.user, changes)
+        user = directory.state.users.get(principal.user.user_id, principal.user)
+        return {"data": wakatime_user_view(user, private=True)}
+
+    # ---- API keys ---------------------------------------------------------------------------
 
     @router.get("/api/v1/keys", summary="List your API keys", responses=error_responses(401))
     async def list_keys(principal: LoggedIn) -> dict[str, Any]:
-        return {"keys": [key_view(k) for k in directory.keys_of(principal.user.user_id)]}
+        return {
+            "keys": [
+                key_view(k, directory.key_last_used(k.key_id))
+                for k in directory.keys_of(principal.user.user_id)
+            ]
+        }
 
     @router.post(
         "/api/v1/keys",
-        summary="Create an API key (shown once)",
+        summary="Create an API key (shown once); read_only keys cannot write",
         responses=error_responses(400, 401, 409, 413, 503),
-        openapi_extra=_json_body(CreateKeyIn, required=False),
+        openapi_extra=json_body(CreateKeyIn, required=False),
     )
     async def create_key(request: Request, principal: LoggedIn) -> dict[str, Any]:
-        body = await _parse(request, CreateKeyIn, optional=True)
+        body = await parse(request, CreateKeyIn, optional=True)
         user_id = principal.user.user_id
         existing = directory.keys_of(user_id)
         if len(existing) >= MAX_KEYS_PER_USER:
-            raise ApiError(
-                409,
-                f"at most {MAX_KEYS_PER_USER} API keys per user; delete one first",
-                code="key_limit",
-            )
+            raise _key_limit()
         secret = new_api_key()
         event = ApiKeyCreated(
             event_id=new_event_id(),
@@ -307,33 +285,31 @@ def build_accounts_router(
             name=body.name or f"Key #{len(existing) + 1}",
             key_hash=hash_secret(secret),
             key_prefix=secret[:12],
+            read_only=body.read_only,
         )
-        if not await record(event):
-            raise ApiError(
-                409,
-                f"at most {MAX_KEYS_PER_USER} API keys per user; delete one first",
-                code="key_limit",
-            )
+        if not await writes.record(event):
+            raise _key_limit()
         return {
             "key": {
                 "id": event.key_id,
                 "name": event.name,
                 "key": secret,
                 "key_prefix": event.key_prefix,
-                "created_at": _iso(event.occurred_at),
+                "read_only": event.read_only,
+                "created_at": iso(event.occurred_at),
             }
         }
 
     @router.delete(
         "/api/v1/keys/{key_id}",
-        summary="Delete one of your API keys",
+        summary="Delete one of your API keys (refused from the next request on, everywhere)",
         responses=error_responses(401, 404, 503),
     )
     async def delete_key(key_id: str, principal: LoggedIn) -> dict[str, Any]:
         owned = {k.key_id for k in directory.keys_of(principal.user.user_id)}
         if key_id not in owned:
             raise ApiError(404, "no such API key")
-        await record(
+        await writes.record(
             ApiKeyRevoked(
                 event_id=new_event_id(),
                 user_id=principal.user.user_id,

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from accounts.directory import AccountDirectory
 from accounts.state import MAX_TIMEOUT_MINUTES, MIN_TIMEOUT_MINUTES, User
+from api.account_forms import wakatime_user_view
 from api.activity import ActivityReader, ActivityStore, Question
 from api.routes_leaderboards import LeaderboardStore, blocking, week_monday
 from api.stats import DateRange, iso_utc, resolve_range, sum_breakdown, today_in
@@ -497,7 +498,7 @@ def build_wakatime_router(
 
     @router.get(
         "/users/{user}",
-        summary="A user (yourself, or a public profile without credentials)",
+        summary="A user (yourself, with Chronova's fields; or a public profile, no credentials)",
         responses=error_responses(404),
     )
     async def user_(request: Request, user: str) -> dict[str, Any]:
@@ -693,29 +694,6 @@ def _ago(epoch: float) -> str:
 
 
 def _user_view(user: User, *, private: bool) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "id": user.user_id,
-        "username": user.username,
-        "display_name": user.username,
-        "full_name": None,
-        "photo": None,
-        "photo_public": False,
-        "is_hireable": user.available_for_hire,
-        "is_email_public": False,
-        "email": None,
-        "website": None,
-        "human_readable_website": None,
-        "city": None,
-        "location": None,
-        "timezone": user.timezone,
-        "created_at": iso_utc(user.created_at),
-        "profile_url": None,
-    }
-    if private:
-        view |= {
-            "timeout": user.timeout_minutes,
-            "writes_only": user.writes_only,
-            "is_public": user.is_public,
-            "modified_at": None,
-        }
-    return view
+    # WakaTime's user; for the owner also Chronova's fields (``GET /users/current``), the same
+    # view ``PATCH /users/current`` answers with.
+    return wakatime_user_view(user, private=private)

@@ -19,18 +19,25 @@ from starlette.concurrency import run_in_threadpool
 
 from accounts.credentials import TokenIssuer
 from accounts.directory import AccountDirectory
+from accounts.oauth import OAuthProvider, StateSigner
+from accounts.sessions import SessionService
 from api.routes_accounts import build_accounts_router
 from api.routes_badges import build_badges_router, build_public_stats_router
+from api.routes_export import build_export_router
 from api.routes_leaderboards import build_leaderboards_router
 from api.routes_live import build_live_router
+from api.routes_oauth import build_oauth_router
+from api.routes_profiles import build_profiles_router
 from api.routes_stats import build_stats_router
 from api.routes_wakatime import build_shields_router, build_wakatime_router
 from codetrackr.settings import Settings
 from eventlog.factory import open_event_log
 from eventlog.port import EventLog
-from http_edge.auth import Authenticator, Principal
+from http_edge.auth import Authenticator, AuthGuards, Principal
 from http_edge.compat import include_aliased
 from http_edge.errors import install_error_handlers
+from http_edge.ratelimit import RateLimiter, open_rate_limiter
+from http_edge.ratelimit_http import ApiKeyBudget, RateLimitMiddleware
 from ingest.appender import HeartbeatAppender
 from ingest.routes import build_ingest_router
 from live.factory import open_live_channel, open_ticket_store
@@ -60,6 +67,44 @@ async def prepare_log(log: EventLog, settings: Settings) -> None:
     await log.ensure_topics({HEARTBEATS_TOPIC: settings.heartbeat_partitions, ACCOUNTS_TOPIC: 1})
 
 
+def oauth_providers(settings: Settings) -> dict[str, OAuthProvider]:
+    """The identity providers with a client id and secret configured, by name."""
+    gitlab = settings.oauth_gitlab_url.rstrip("/")
+    candidates = {
+        "github": (
+            settings.oauth_github_client_id,
+            settings.oauth_github_client_secret,
+            settings.oauth_github_authorize_url,
+            settings.oauth_github_token_url,
+            settings.oauth_github_userinfo_url,
+            settings.oauth_github_scope,
+        ),
+        "gitlab": (
+            settings.oauth_gitlab_client_id,
+            settings.oauth_gitlab_client_secret,
+            settings.oauth_gitlab_authorize_url or f"{gitlab}/oauth/authorize",
+            settings.oauth_gitlab_token_url or f"{gitlab}/oauth/token",
+            settings.oauth_gitlab_userinfo_url or f"{gitlab}/api/v4/user",
+            settings.oauth_gitlab_scope,
+        ),
+        "oidc": (
+            settings.oauth_oidc_client_id,
+            settings.oauth_oidc_client_secret,
+            settings.oauth_oidc_authorize_url,
+            settings.oauth_oidc_token_url,
+            settings.oauth_oidc_userinfo_url,
+            settings.oauth_oidc_scope,
+        ),
+    }
+    providers = {}
+    for name, (client_id, secret, authorize, token, userinfo, scope) in candidates.items():
+        if client_id and secret is not None and authorize and token and userinfo:
+            providers[name] = OAuthProvider(
+                name, client_id, secret.get_secret_value(), authorize, token, userinfo, scope
+            )
+    return providers
+
+
 @dataclass
 class _Parts:
     log: EventLog
@@ -67,24 +112,38 @@ class _Parts:
     store: ClickHouseProjectionStore | None
     live: LiveChannel | None = None
     tickets: TicketStore | None = None
+    limiter: RateLimiter | None = None
 
 
 def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log = build_event_log(settings)
-    directory = AccountDirectory(log)
-    tokens = TokenIssuer(settings.resolved_jwt_secret())
+    # On Kafka other processes write the accounts topic too: authenticate after a sync with it.
+    directory = AccountDirectory(log, shared_log=settings.event_log_url.startswith("kafka://"))
+    tokens = TokenIssuer(settings.resolved_jwt_secret(), ttl_s=settings.access_token_ttl_s)
     authenticator = Authenticator(directory, tokens)
+    sessions = SessionService(directory, tokens, refresh_ttl_s=settings.refresh_token_ttl_s)
     store = build_store(settings) if role in ("serve", "api") else None
     live = open_live_channel(settings.redis_url) if role in ("serve", "api") else None
     tickets = open_ticket_store(settings.redis_url) if live is not None else None
-    parts = _Parts(log, directory, store, live, tickets)
+    limiter = (
+        open_rate_limiter(settings.redis_url, settings.rate_limits())
+        if settings.rate_limit_enabled
+        else None
+    )
+    parts = _Parts(log, directory, store, live, tickets, limiter)
+    budget = ApiKeyBudget(limiter)
 
     async def authenticate(request: Request) -> Principal:
-        return await authenticator.authenticate(request)
+        return await budget.charge(request, await authenticator.authenticate(request))
+
+    async def authenticate_write(request: Request) -> Principal:
+        return await budget.charge(request, await authenticator.authenticate(request, write=True))
 
     async def authenticate_login(request: Request) -> Principal:
         return await authenticator.authenticate(request, allow_api_key=False)
+
+    guards = AuthGuards(authenticate, authenticate_write, authenticate_login)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -98,10 +157,17 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if limiter is not None:
+        app.add_middleware(
+            RateLimitMiddleware,
+            limiter=limiter,
+            trusted_proxies=settings.trusted_proxy_networks(),
+            ip_headers=settings.client_ip_headers,
+        )
     if role in ("serve", "ingest"):
         app.include_router(
             build_ingest_router(
-                authenticate,
+                authenticate_write,  # a read-only API key is refused (403)
                 HeartbeatAppender(log),
                 body_limit=settings.body_limit_bytes,
                 import_body_limit=settings.import_body_limit_bytes,
@@ -109,10 +175,20 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         )
     if role in ("serve", "api"):
         assert store is not None
+        app.include_router(build_accounts_router(guards, directory, sessions))
         app.include_router(
-            build_accounts_router(authenticate, authenticate_login, directory, tokens)
+            build_oauth_router(
+                oauth_providers(settings),
+                directory,
+                sessions,
+                StateSigner(settings.resolved_jwt_secret()),
+                public_url=settings.public_url,
+                return_url=settings.oauth_return_url,
+            )
         )
+        app.include_router(build_profiles_router(guards, directory, store))
         app.include_router(build_stats_router(authenticate, store))
+        app.include_router(build_export_router(authenticate, directory, store))
         app.include_router(build_public_stats_router(directory, store))
         app.include_router(build_badges_router(directory, store))
         app.include_router(build_leaderboards_router(store))
@@ -170,6 +246,8 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
             await parts.live.close()
         if parts.tickets is not None:
             await parts.tickets.close()
+        if parts.limiter is not None:
+            await parts.limiter.close()
         await parts.directory.close()
         await parts.log.close()
         if parts.store is not None:

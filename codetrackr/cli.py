@@ -35,6 +35,10 @@ def _serve(args: argparse.Namespace, role: str) -> int:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=15,
+        # The client address is the socket peer unless CODETRACKR_TRUSTED_PROXIES says otherwise
+        # (http_edge/client_ip.py); uvicorn would otherwise take X-Forwarded-For from any
+        # loopback peer.
+        proxy_headers=False,
     )
     return 0
 

@@ -6,20 +6,39 @@ Variables (defaults in brackets):
 - ``CODETRACKR_EVENT_LOG_URL`` [embedded://]: or ``kafka://host:port[,host:port]``.
 - ``CODETRACKR_CLICKHOUSE_URL`` [chdb://<data dir>/clickhouse]: or ``http(s)://user:pw@host:8123``.
 - ``CODETRACKR_CLICKHOUSE_DATABASE`` [codetrackr]: database holding every projection table.
-- ``CODETRACKR_REDIS_URL`` [none]: ``redis://host:6379/0`` for live push.
+- ``CODETRACKR_REDIS_URL`` [none]: ``redis://host:6379/0`` for live push and shared rate limits.
 - ``CODETRACKR_JWT_SECRET`` [generated once, kept in the data dir]: 32+ random characters.
 - ``CODETRACKR_HEARTBEAT_PARTITIONS`` [3]: partitions of ``codetrackr.heartbeats``.
 - ``CODETRACKR_HOST`` / ``CODETRACKR_PORT`` [127.0.0.1 / 8000]: where HTTP servers listen.
+- ``CODETRACKR_ACCESS_TOKEN_TTL_S`` [900] / ``CODETRACKR_REFRESH_TOKEN_TTL_S`` [30 days]: login
+  token lifetimes. ``CODETRACKR_PUBLIC_URL``: this server's external base URL (OAuth callbacks).
+- ``CODETRACKR_OAUTH_{GITHUB,GITLAB,OIDC}_CLIENT_ID`` / ``_CLIENT_SECRET`` enable a login provider;
+  ``_AUTHORIZE_URL`` / ``_TOKEN_URL`` / ``_USERINFO_URL`` / ``_SCOPE`` override its endpoints,
+  ``CODETRACKR_OAUTH_GITLAB_URL`` [https://gitlab.com] points at a self-hosted GitLab
+  (docs/accounts.md).
+- ``CODETRACKR_RATE_LIMIT_ENABLED`` [true]: ``false`` switches every rate limit off.
+- ``CODETRACKR_RATE_LIMIT_GENERAL`` / ``_AUTH`` / ``_WEBHOOKS`` / ``_BADGES`` / ``_API_KEY``: the
+  limits of each class (``limits`` notation, ``;`` between limits, blank: unlimited); defaults
+  below and in docs/api.md. Counters live in Redis when ``CODETRACKR_REDIS_URL`` is set.
+- ``CODETRACKR_TRUSTED_PROXIES`` [none]: proxy addresses or networks (comma-separated or a JSON
+  list) whose forwarding headers name the client; from any other peer they are ignored.
+- ``CODETRACKR_CLIENT_IP_HEADERS`` [CF-Connecting-IP, True-Client-IP, X-Forwarded-For,
+  X-Real-IP, X-Client-IP]: which of those headers to read, in priority order.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from http_edge.client_ip import DEFAULT_HEADERS, IpNetwork, parse_networks
+from http_edge.ratelimit import LimitClass, parse_limits
 
 _PLACEHOLDERS = {"changeme", "changethis", "secret", "dev", "test"}
 
@@ -40,6 +59,45 @@ class Settings(BaseSettings):
     import_body_limit_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     worker_batch_size: int = Field(default=2000, ge=1)
     log_level: str = "info"
+    # Rate limits (http_edge/ratelimit.py). The seed's classes as (rate/s, burst): at most
+    # rate + burst in any second and 60 x rate in any minute; Chronova's budget per API key.
+    rate_limit_enabled: bool = True
+    rate_limit_general: str = "250/second;12000/minute"  # 200/s, burst 50
+    rate_limit_auth: str = "120/second;6000/minute"  # 100/s, burst 20
+    rate_limit_webhooks: str = "15/second;600/minute"  # 10/s, burst 5
+    rate_limit_badges: str = "90/second;1800/minute"  # 30/s, burst 60
+    rate_limit_api_key: str = "1000/hour"
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    client_ip_headers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_HEADERS)
+    )
+
+    # Accounts (docs/accounts.md): token lifetimes, and the identity providers of OAuth login,
+    # each enabled by its client id and secret. GitLab's URLs derive from oauth_gitlab_url
+    # (a self-hosted GitLab); any OpenID Connect provider is "oidc", by its three URLs.
+    public_url: str | None = None  # e.g. https://codetrackr.example.com (OAuth redirect URIs)
+    access_token_ttl_s: int = Field(default=15 * 60, ge=30, le=7 * 24 * 3600)
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=300, le=400 * 24 * 3600)
+    oauth_return_url: str | None = None  # the dashboard page a browser login ends on
+    oauth_github_client_id: str | None = None
+    oauth_github_client_secret: SecretStr | None = None
+    oauth_github_authorize_url: str = "https://github.com/login/oauth/authorize"
+    oauth_github_token_url: str = "https://github.com/login/oauth/access_token"
+    oauth_github_userinfo_url: str = "https://api.github.com/user"
+    oauth_github_scope: str = "read:user"
+    oauth_gitlab_client_id: str | None = None
+    oauth_gitlab_client_secret: SecretStr | None = None
+    oauth_gitlab_url: str = "https://gitlab.com"
+    oauth_gitlab_authorize_url: str | None = None  # default <oauth_gitlab_url>/oauth/authorize
+    oauth_gitlab_token_url: str | None = None  # default <oauth_gitlab_url>/oauth/token
+    oauth_gitlab_userinfo_url: str | None = None  # default <oauth_gitlab_url>/api/v4/user
+    oauth_gitlab_scope: str = "read_user"
+    oauth_oidc_client_id: str | None = None
+    oauth_oidc_client_secret: SecretStr | None = None
+    oauth_oidc_authorize_url: str | None = None
+    oauth_oidc_token_url: str | None = None
+    oauth_oidc_userinfo_url: str | None = None
+    oauth_oidc_scope: str = "openid profile"
 
     @field_validator("jwt_secret")
     @classmethod
@@ -50,6 +108,47 @@ class Settings(BaseSettings):
         if raw.lower() in _PLACEHOLDERS or len(raw) < 32:
             raise ValueError("CODETRACKR_JWT_SECRET must be a random string of 32+ characters")
         return value
+
+    @field_validator(
+        "rate_limit_general",
+        "rate_limit_auth",
+        "rate_limit_webhooks",
+        "rate_limit_badges",
+        "rate_limit_api_key",
+    )
+    @classmethod
+    def _valid_limits(cls, value: str) -> str:
+        parse_limits(value)
+        return value
+
+    @field_validator("trusted_proxies", "client_ip_headers", mode="before")
+    @classmethod
+    def _list_from_env(cls, value: Any) -> Any:
+        """``a, b`` or a JSON list (an environment variable can only be text)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
+
+    def rate_limits(self) -> dict[LimitClass, str]:
+        return {
+            LimitClass.GENERAL: self.rate_limit_general,
+            LimitClass.AUTH: self.rate_limit_auth,
+            LimitClass.WEBHOOKS: self.rate_limit_webhooks,
+            LimitClass.BADGES: self.rate_limit_badges,
+            LimitClass.API_KEY: self.rate_limit_api_key,
+        }
+
+    def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:
+        return parse_networks(self.trusted_proxies)
 
     def resolved_clickhouse_url(self) -> str:
         if self.clickhouse_url:

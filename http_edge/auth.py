@@ -3,12 +3,19 @@
 Accepted, in this order: ``X-API-Key``; ``Authorization: Bearer <jwt | key | base64(key)>``;
 ``Authorization: Basic base64(key)`` or ``base64(key:)`` (what WakaTime CLIs send); ``?api_key=``.
 A present but invalid credential is a 401; the request is never retried with a weaker one.
+
+A login token (JWT) is accepted while its session is live: a logout or a revoked session is
+refused on the next request. On a log shared by several processes the directory syncs with the
+log before every check (:meth:`accounts.directory.AccountDirectory.sync`), so that holds in every
+process; keys likewise. A read-only API key authenticates reads; a write needs
+:attr:`Principal.can_write` (403 otherwise).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,6 +41,31 @@ class Principal:
     user: User
     via: Literal["api_key", "jwt"]
     key_id: str | None = None
+    session_id: str | None = None
+    read_only: bool = False
+
+    @property
+    def can_write(self) -> bool:
+        """Whether the credential may change anything (every one but a read-only API key)."""
+        return not self.read_only
+
+
+Authenticate = Callable[[Request], Awaitable[Principal]]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthGuards:
+    """The three ways a route may require a caller (FastAPI dependencies):
+
+    - ``read``: any valid credential;
+    - ``write``: any valid credential but a read-only API key (403 for one);
+    - ``login``: a login token (JWT) only, e.g. to manage keys and sessions, so a key pasted into
+      an editor can neither mint keys nor lock its owner out.
+    """
+
+    read: Authenticate
+    write: Authenticate
+    login: Authenticate
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -66,15 +98,24 @@ class Authenticator:
     async def __call__(self, request: Request) -> Principal:
         return await self.authenticate(request)
 
-    async def authenticate(self, request: Request, *, allow_api_key: bool = True) -> Principal:
+    async def authenticate(
+        self, request: Request, *, allow_api_key: bool = True, write: bool = False
+    ) -> Principal:
+        """The caller; 401 for bad credentials (or an API key where ``allow_api_key`` is False),
+        403 for a read-only key when ``write``, 503 when the log cannot be read to check."""
         try:
-            return await self._authenticate(request, allow_api_key)
+            if self._directory.shared_log and self.carries_credentials(request):
+                await self._directory.sync()
+            principal = await self._authenticate(request, allow_api_key)
         except LogError:
             # An unknown credential is checked against the log's latest state; when the log
             # cannot be read, "unknown" would be a guess, so the honest answer is "retry".
             raise ApiError(
                 503, "cannot verify credentials right now; retry", headers={"Retry-After": "5"}
             ) from None
+        if write and not principal.can_write:
+            raise ApiError(403, "this API key is read-only; use a full-access key")
+        return principal
 
     @staticmethod
     def carries_credentials(request: Request) -> bool:
@@ -123,14 +164,18 @@ class Authenticator:
         user = await self._directory.user(found.user_id)
         if user is None:
             raise _unauthorized("invalid API key")
-        return Principal(user=user, via="api_key", key_id=found.key_id)
+        self._directory.note_key_used(found)
+        return Principal(user=user, via="api_key", key_id=found.key_id, read_only=found.read_only)
 
     async def _by_token(self, token: str) -> Principal:
         try:
             claims = self._tokens.verify(token)
         except InvalidToken:
             raise _unauthorized("invalid or expired token") from None
+        session = await self._directory.session(claims.session_id)
+        if session is None or session.user_id != claims.user_id:
+            raise _unauthorized("the session has ended (logged out or revoked); log in again")
         user = await self._directory.user(claims.user_id)
         if user is None:
             raise _unauthorized("invalid or expired token")
-        return Principal(user=user, via="jwt")
+        return Principal(user=user, via="jwt", session_id=session.session_id)

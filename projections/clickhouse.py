@@ -791,6 +791,174 @@ class ClickHouseProjectionStore:
         }
         return ranked, parameters
 
+    # ---- exports: everything stored about one user (docs/api.md, "Export") -------------------
+
+    def stream_heartbeats(
+        self, user_id: str, *, block_rows: int = 2000, window_rows: int = 100_000
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every heartbeat of the user but the deleted ones, in ``(time, event_id)`` order, as
+        blocks of at most ``block_rows`` records: an export of any size in constant memory.
+
+        A record holds the :class:`Heartbeat` fields but ``schema_version`` and ``user_id``,
+        plus ``local_date`` (a :class:`date`); ``time`` and ``received_at`` are epoch seconds
+        (millisecond precision). Nothing is read before the first block is asked for, so an
+        unreachable engine surfaces there. Close the generator if you stop early.
+
+        Memory: the engine sends a result in blocks of ``block_rows`` rows and one block is held
+        here at a time. Sorting needs every row it sorts, so the archive is read in windows of
+        whole UTC days holding about ``window_rows`` stored rows each (sized by a count per day,
+        read first): the engine sorts one window at a time, never the whole history. A day with
+        more rows than that is a window of its own. Threads: see :meth:`_stream_client`.
+        """
+        fields = [name for name in _HEARTBEAT_FIELDS if name not in ("schema_version", "user_id")]
+        names = (*fields, "local_date")
+        per_day = (
+            f"SELECT toDate(time) AS day, count() FROM {self._db}.heartbeats"
+            " WHERE user_id = {user:String} GROUP BY day ORDER BY day"
+        )
+        # The local date is within a day of the UTC date: the wider date range lets the primary
+        # key prune, the time range is exact. `time` there is the select list's alias (ms).
+        scope = "user_id = {user:String} AND local_date BETWEEN {d0:Date} AND {d1:Date}"
+        sql = (
+            f"SELECT {_select(fields)}, local_date FROM {self._db}.heartbeats FINAL"
+            f" WHERE {scope} AND {self._not_deleted(scope)}"
+            " AND time >= {t0:Int64} AND time < {t1:Int64} ORDER BY time, event_id"
+        )
+        with self._stream_client() as client:
+            with self._edge("count heartbeats per day"):
+                days = client.query(per_day, parameters={"user": user_id}).result_rows
+            for first, last in self._export_windows(days, window_rows):
+                after = last + timedelta(days=1)
+                parameters = {
+                    "user": user_id,
+                    "d0": first - timedelta(days=1),
+                    "d1": after,
+                    "t0": self._utc_midnight_ms(first),
+                    "t1": self._utc_midnight_ms(after),
+                }
+                for block in self._blocks(client, sql, parameters, block_rows):
+                    yield [self._export_record(names, row) for row in block]
+
+    def stream_deletions(
+        self, user_id: str, *, block_rows: int = 10_000
+    ) -> Iterator[list[tuple[date, str, float]]]:
+        """The user's tombstones as ``(local_date, heartbeat id, deleted_at epoch seconds)``, in
+        that order, streamed like :meth:`stream_heartbeats` (a deletion can name 10,000 ids)."""
+        sql = (
+            "SELECT local_date, event_id, toUnixTimestamp64Milli(deleted_at)"
+            f" FROM {self._db}.heartbeat_deletions FINAL WHERE user_id = {{user:String}}"
+            " ORDER BY local_date, event_id"
+        )
+        with self._stream_client() as client:
+            for block in self._blocks(client, sql, {"user": user_id}, block_rows):
+                yield [(day, str(event_id), int(ms) / 1000) for day, event_id, ms in block]
+
+    def weekly_rows_of(self, user_id: str) -> list[WeeklyRow]:
+        """Every weekly stats row of the user, in week order."""
+        sql = (
+            "SELECT week, total_seconds, languages, editors, operating_systems"
+            f" FROM {self._db}.weekly_stats FINAL WHERE user_id = {{user:String}} ORDER BY week"
+        )
+        with self._edge("read weekly stats"):
+            rows = self._query(sql, {"user": user_id})
+        return [
+            WeeklyRow(
+                user_id=user_id,
+                week=week,
+                total_seconds=float(total),
+                breakdown={
+                    dim: {str(k): float(v) for k, v in dict(values).items()}
+                    for dim, values in zip(WEEKLY_DIMENSIONS, maps, strict=True)
+                },
+            )
+            for week, total, *maps in rows
+        ]
+
+    def leaderboard_member(self, user_id: str) -> Member | None:
+        """The user's row of ``leaderboard_members`` (None before their first account event is
+        projected)."""
+        sql = (
+            f"SELECT {', '.join(_MEMBER_COLUMNS)} FROM {self._db}.leaderboard_members FINAL"
+            " WHERE user_id = {user:String}"
+        )
+        with self._edge("read leaderboard member"):
+            rows = self._query(sql, {"user": user_id})
+        if not rows:
+            return None
+        member_id, username, eligible, country, hire, version = rows[0]
+        return Member(
+            str(member_id), str(username), bool(eligible), str(country), bool(hire), int(version)
+        )
+
+    @contextmanager
+    def _stream_client(self) -> Iterator[Client]:
+        """A client of one streamed read's own, closed when the read ends.
+
+        A stream's consumer may advance it from any thread, one at a time (a thread pool feeding
+        an HTTP response does), so it cannot use the per-thread clients: a chdb stream holds its
+        client until it closes, and clickhouse-connect refuses any other query of the thread
+        that opened it on that client meanwhile. A client only this stream uses has no such
+        conflict, whichever thread advances it.
+        """
+        client = self._connect()
+        try:
+            yield client
+        finally:
+            try:
+                client.close()
+            except Exception:  # best effort, as in close()
+                logger.debug("error closing a ClickHouse stream client", exc_info=True)
+
+    def _blocks(
+        self, client: Client, sql: str, parameters: dict[str, Any], block_rows: int
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        """The result of ``sql`` in blocks of at most ``block_rows`` rows.
+
+        ``max_block_size`` keeps the engine's blocks about that size (a target, which FINAL may
+        exceed a little); longer ones are cut here, so callers can rely on the bound.
+        """
+        with self._edge("stream a read"):
+            stream = client.query_row_block_stream(
+                sql, parameters=parameters, settings={"max_block_size": block_rows}
+            )
+            with stream:
+                for block in stream:
+                    for start in range(0, len(block), block_rows):
+                        yield block[start : start + block_rows]
+
+    @staticmethod
+    def _export_windows(days: Sequence[Sequence[Any]], window_rows: int) -> list[tuple[date, date]]:
+        """Runs of consecutive ``(day, rows)`` holding at most ``window_rows`` rows (or one day)."""
+        windows: list[tuple[date, date]] = []
+        first: date | None = None
+        last = first
+        size = 0
+        for day, count in days:
+            if first is not None and size + int(count) > window_rows:
+                assert last is not None
+                windows.append((first, last))
+                first = None
+            if first is None:
+                first, size = day, 0
+            last = day
+            size += int(count)
+        if first is not None and last is not None:
+            windows.append((first, last))
+        return windows
+
+    @staticmethod
+    def _utc_midnight_ms(day: date) -> int:
+        return round(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+    @staticmethod
+    def _export_record(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+        record = dict(zip(names, row, strict=True))
+        record["time"] /= 1000
+        record["received_at"] /= 1000
+        record["is_write"] = bool(record["is_write"])
+        record["dependencies"] = list(record["dependencies"])
+        return record
+
     def count_heartbeats(self, user_id: str) -> int:
         """How many distinct heartbeats (not deleted) the archive holds for the user."""
         scope = "user_id = {user:String}"
@@ -855,6 +1023,19 @@ class ClickHouseProjectionStore:
         client = self._local.client
         if client is not None:
             return client
+        client = self._connect()
+        with self._lock:
+            if self._closed:
+                client.close()
+                raise ProjectionStoreError("the projection store is closed")
+            self._clients.append(client)
+        self._local.client = client
+        return client
+
+    def _connect(self) -> Client:
+        """A new client, owned by the caller."""
+        if self._closed:
+            raise ProjectionStoreError("the projection store is closed")
         try:
             if self._scheme == "chdb":
                 client = clickhouse_connect.get_client(dsn=self._url)
@@ -869,12 +1050,6 @@ class ClickHouseProjectionStore:
         except (Error, OSError, RuntimeError) as exc:
             # On chdb this is also how "another process holds this data directory" surfaces.
             raise ProjectionStoreUnavailable(f"cannot connect to ClickHouse: {exc}") from exc
-        with self._lock:
-            if self._closed:
-                client.close()
-                raise ProjectionStoreError("the projection store is closed")
-            self._clients.append(client)
-        self._local.client = client
         return client
 
     @contextmanager

@@ -3,8 +3,9 @@
 Two topics carry them. ``codetrackr.heartbeats`` holds :class:`HeartbeatsReceived`, one record per
 accepted request, keyed by user id so one user's heartbeats stay ordered and the whole request is
 appended atomically, and :class:`HeartbeatsDeleted`, keyed the same way. ``codetrackr.accounts``
-holds account events on a single partition, so their order is global (which keeps usernames and
-account numbers unique).
+holds account events (accounts, keys, sessions, profiles, follows, contact messages) on a single
+partition, so their order is global: uniqueness (usernames, account numbers, identities) and
+single use (refresh tokens, OAuth states) are decided by that order, the first event winning.
 """
 
 from __future__ import annotations
@@ -52,17 +53,28 @@ class HeartbeatsDeleted(_Event):
 
 
 class AccountCreated(_Event):
-    """A new account. Only a hash of the login secret (the account number) is recorded."""
+    """A new account. Only a hash of the login secret (the account number) is recorded.
+
+    An account created through an identity provider (OAuth) has no account number
+    (``account_number_hash`` is empty) and names its identity instead: ``identity_provider``
+    (``github``, ``gitlab``, ``oidc``) and the provider's stable user id ``identity_subject``.
+    The first event to claim a username, an account number or an identity wins.
+    """
 
     type: Literal["AccountCreated"] = "AccountCreated"
     version: Literal[1] = 1
     username: str
-    account_number_hash: str
+    account_number_hash: str = ""
     timezone: str = "UTC"
+    identity_provider: str | None = None
+    identity_subject: str | None = None
 
 
 class ApiKeyCreated(_Event):
-    """A new API key. Only its hash and a display prefix are recorded."""
+    """A new API key. Only its hash and a display prefix are recorded.
+
+    A ``read_only`` key reads stats but cannot send or delete heartbeats or change anything.
+    """
 
     type: Literal["ApiKeyCreated"] = "ApiKeyCreated"
     version: Literal[1] = 1
@@ -70,10 +82,20 @@ class ApiKeyCreated(_Event):
     name: str
     key_hash: str
     key_prefix: str
+    read_only: bool = False
 
 
 class ApiKeyRevoked(_Event):
     type: Literal["ApiKeyRevoked"] = "ApiKeyRevoked"
+    version: Literal[1] = 1
+    key_id: str
+
+
+class ApiKeyUsed(_Event):
+    """The key authenticated a request at ``occurred_at`` (recorded at most about once an hour
+    per key and process, so "last used" is accurate to the hour)."""
+
+    type: Literal["ApiKeyUsed"] = "ApiKeyUsed"
     version: Literal[1] = 1
     key_id: str
 
@@ -83,7 +105,8 @@ class ProfileUpdated(_Event):
 
     ``timezone`` decides local days; ``timeout_minutes`` and ``writes_only`` are the defaults of
     the duration rule for reads; ``is_public`` and the ``profile_show_*`` flags decide what others
-    may read (public stats, cards, badges).
+    may read (public stats, profile, cards, badges). ``username`` renames the account (rejected
+    when another account holds the name). For the text fields, ``""`` clears the value.
     """
 
     type: Literal["ProfileUpdated"] = "ProfileUpdated"
@@ -100,6 +123,11 @@ class ProfileUpdated(_Event):
     available_for_hire: bool | None = None
     show_in_leaderboard: bool | None = None
     country: str | None = None  # two-letter code; "" clears it
+    username: str | None = None
+    display_name: str | None = None
+    bio: str | None = None
+    website: str | None = None
+    avatar_url: str | None = None
 
 
 # The fields of ProfileUpdated that are profile values (the rest identify the event).
@@ -108,10 +136,93 @@ PROFILE_FIELDS: tuple[str, ...] = tuple(
     for name in ProfileUpdated.model_fields
     if name not in {*_Event.model_fields, "type", "version"}
 )
+# The profile fields holding text, which ``""`` clears.
+PROFILE_TEXT_FIELDS = ("country", "display_name", "bio", "website", "avatar_url")
+
+
+class SessionStarted(_Event):
+    """A login: a device session with its first refresh token (only its SHA-256 is recorded).
+
+    Access tokens name their session (``sid``); they are accepted while it is neither revoked
+    nor expired. ``oauth_state`` is the hash of the OAuth ``state`` nonce the login consumed: a
+    state starts at most one session. ``expires_at`` is when the refresh token lapses.
+    """
+
+    type: Literal["SessionStarted"] = "SessionStarted"
+    version: Literal[1] = 1
+    session_id: str
+    refresh_hash: str
+    expires_at: float
+    method: str  # "anonymous" or the identity provider's name
+    device: str = ""
+    oauth_state: str | None = None
+
+
+class SessionRefreshed(_Event):
+    """The refresh token ``previous_hash`` was exchanged for ``refresh_hash`` (rotation).
+
+    Accepted only while ``previous_hash`` is the session's current token, so of two uses of one
+    token the log's order accepts the first.
+    """
+
+    type: Literal["SessionRefreshed"] = "SessionRefreshed"
+    version: Literal[1] = 1
+    session_id: str
+    previous_hash: str
+    refresh_hash: str
+    expires_at: float
+
+
+class SessionRevoked(_Event):
+    """The session ends: ``logout``, ``revoked`` (from the session list), or
+    ``refresh_token_reuse`` (a rotated-out refresh token was presented again)."""
+
+    type: Literal["SessionRevoked"] = "SessionRevoked"
+    version: Literal[1] = 1
+    session_id: str
+    reason: str
+
+
+class UserFollowed(_Event):
+    """``user_id`` follows ``followed_user_id``."""
+
+    type: Literal["UserFollowed"] = "UserFollowed"
+    version: Literal[1] = 1
+    followed_user_id: str
+
+
+class UserUnfollowed(_Event):
+    type: Literal["UserUnfollowed"] = "UserUnfollowed"
+    version: Literal[1] = 1
+    followed_user_id: str
+
+
+class ContactMessageSent(_Event):
+    """A hire inquiry for ``user_id`` (the recipient, a public profile available for hire) from
+    the account ``sender_user_id``. On the accounts topic only: never archived in ClickHouse."""
+
+    type: Literal["ContactMessageSent"] = "ContactMessageSent"
+    version: Literal[1] = 1
+    message_id: str
+    sender_user_id: str
+    sender_name: str
+    sender_email: str
+    message: str
 
 
 AccountEvent = Annotated[
-    AccountCreated | ApiKeyCreated | ApiKeyRevoked | ProfileUpdated, Field(discriminator="type")
+    AccountCreated
+    | ApiKeyCreated
+    | ApiKeyRevoked
+    | ApiKeyUsed
+    | ProfileUpdated
+    | SessionStarted
+    | SessionRefreshed
+    | SessionRevoked
+    | UserFollowed
+    | UserUnfollowed
+    | ContactMessageSent,
+    Field(discriminator="type"),
 ]
 Event = Annotated[
     HeartbeatsReceived
@@ -119,7 +230,14 @@ Event = Annotated[
     | AccountCreated
     | ApiKeyCreated
     | ApiKeyRevoked
-    | ProfileUpdated,
+    | ApiKeyUsed
+    | ProfileUpdated
+    | SessionStarted
+    | SessionRefreshed
+    | SessionRevoked
+    | UserFollowed
+    | UserUnfollowed
+    | ContactMessageSent,
     Field(discriminator="type"),
 ]
 

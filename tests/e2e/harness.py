@@ -22,6 +22,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 CODETRACKR = Path(sys.executable).parent / "codetrackr"
 T = TypeVar("T")
+# Rate limits stay at their defaults except one: the load generators of the fault tests send
+# thousands of requests per API key within minutes, which no editor does against the default
+# budget of 1,000 an hour. tests/e2e/test_ratelimit.py sets its own limits.
+_TEST_DEFAULTS = {"CODETRACKR_LOG_LEVEL": "warning", "CODETRACKR_RATE_LIMIT_API_KEY": "100000/hour"}
 
 
 def free_port() -> int:
@@ -42,7 +46,7 @@ class CodeTrackrProcess:
         self.command = command
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.env = {**os.environ, "CODETRACKR_LOG_LEVEL": "warning", **(env or {})}
+        self.env = {**os.environ, **_TEST_DEFAULTS, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-{command}-{self.port}.log"
 

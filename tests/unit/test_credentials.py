@@ -7,6 +7,7 @@ import jwt
 import pytest
 
 from accounts.credentials import (
+    ACCOUNT_NUMBER_BITS,
     InvalidToken,
     TokenIssuer,
     hash_secret,
@@ -37,22 +38,24 @@ def test_normalize_api_key_strips_prefix_and_rejects_garbage() -> None:
 def test_account_numbers_are_long_and_distinct() -> None:
     numbers = {new_account_number() for _ in range(100)}
     assert len(numbers) == 100
-    assert all(len(n) == 31 and n.startswith("A") for n in numbers)
+    assert all(len(n) == 41 and n.startswith("A") for n in numbers)
+    assert ACCOUNT_NUMBER_BITS >= 128
     assert hash_secret("a") != "a"
     assert len(hash_secret("a")) == 64
 
 
 def test_tokens_round_trip() -> None:
     issuer = TokenIssuer(SECRET)
-    assert issuer.verify(issuer.issue("u1")).user_id == "u1"
+    claims = issuer.verify(issuer.issue("u1", "s1"))
+    assert (claims.user_id, claims.session_id) == ("u1", "s1")
 
 
 def test_tokens_expired_tampered_or_foreign_are_rejected() -> None:
     issuer = TokenIssuer(SECRET, ttl_s=10)
-    expired = issuer.issue("u1", now=time.time() - 3600)
+    expired = issuer.issue("u1", "s1", now=time.time() - 3600)
     with pytest.raises(InvalidToken):
         issuer.verify(expired)
-    token = issuer.issue("u1")
+    token = issuer.issue("u1", "s1")
     head, body, sig = token.split(".")
     with pytest.raises(InvalidToken):
         issuer.verify(f"{head}.{body}x.{sig}")

@@ -20,13 +20,11 @@ OpenAPI schema, which describes the JSON API.
 # No `from __future__ import annotations` here: FastAPI must resolve the locally defined
 # dependency aliases when the routes are declared.
 
-from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Annotated, Any, Literal, ParamSpec, Protocol, TypeVar
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from accounts.directory import AccountDirectory
 from accounts.state import User
@@ -49,12 +47,10 @@ from api.stats import (
     today_in,
     top,
 )
+from api.store_calls import blocking
 from http_edge.errors import ApiError, error_responses
-from projections.clickhouse import ProjectionStoreUnavailable, UserTotals
+from projections.clickhouse import UserTotals
 from projections.daily import DailyRow
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 WEEK_DAYS = 7
 HEATMAP_DAYS = 365
@@ -79,15 +75,6 @@ class BadgeStore(Protocol):
     def totals_by_user(self, start: date, end: date) -> list[UserTotals]: ...
 
 
-async def _blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    try:
-        return await run_in_threadpool(fn, *args, **kwargs)
-    except ProjectionStoreUnavailable:
-        raise ApiError(
-            503, "stats are temporarily unavailable", headers={"Retry-After": "5"}
-        ) from None
-
-
 def _svg(body: str) -> Response:
     return Response(content=body, media_type=SVG, headers=SVG_HEADERS)
 
@@ -107,7 +94,7 @@ def build_badges_router(directory: AccountDirectory, store: BadgeStore) -> APIRo
     async def rows(user: User, days: int) -> tuple[DateRange, list[DailyRow]]:
         today = today_in(user.timezone)
         span = DateRange(today - timedelta(days=days - 1), today, user.timezone)
-        return span, await _blocking(store.daily_rows, user.user_id, span.start, span.end)
+        return span, await blocking(store.daily_rows, user.user_id, span.start, span.end)
 
     # Declared before the generic route, which would otherwise take "heatmap" as a metric.
     @router.get("/badge/{username}/heatmap", include_in_schema=False)
@@ -137,12 +124,12 @@ def build_badges_router(directory: AccountDirectory, store: BadgeStore) -> APIRo
         ):
             return _svg(hidden_badge(METRICS[metric]))
         if metric == "streak":
-            active = await _blocking(store.active_dates, user.user_id)
+            active = await blocking(store.active_dates, user.user_id)
             current, _ = streaks(active, today_in(user.timezone))
             return _svg(render_badge(metric_badge(metric, current)))
         if metric == "all-time":
             today = today_in(user.timezone)
-            found = await _blocking(store.daily_rows, user.user_id, EARLIEST, today)
+            found = await blocking(store.daily_rows, user.user_id, EARLIEST, today)
         else:
             _, found = await rows(user, 1 if metric == "today" else WEEK_DAYS)
         if metric == "top-language":
@@ -187,8 +174,8 @@ def build_public_stats_router(directory: AccountDirectory, store: BadgeStore) ->
         everyone = directory.users()
         today = today_in("UTC")
         week_start = today - timedelta(days=WEEK_DAYS - 1)
-        all_time = await _blocking(store.totals_by_user, EARLIEST, LATEST)
-        week = await _blocking(store.totals_by_user, week_start, today)
+        all_time = await blocking(store.totals_by_user, EARLIEST, LATEST)
+        week = await blocking(store.totals_by_user, week_start, today)
         # Languages only from users whose public profile shows theirs: a platform of one private
         # user must not give away what they write.
         shown = {u.user_id for u in everyone if u.is_public and u.profile_show_languages}

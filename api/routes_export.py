@@ -53,6 +53,7 @@ from api.export import (
     user_section,
     weekly_section,
 )
+from api.store_calls import store_unavailable
 from http_edge.auth import Principal
 from http_edge.errors import ApiError, error_responses
 from projections.clickhouse import ProjectionStoreUnavailable
@@ -112,7 +113,7 @@ class CsvDownload(StreamingResponse):
 
 
 def _unavailable() -> ApiError:
-    return ApiError(503, "exports are temporarily unavailable", headers={"Retry-After": "5"})
+    return store_unavailable("exports")
 
 
 async def _blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -8,21 +8,17 @@ UTC. Language boards rank by the time in that language.
 # No `from __future__ import annotations` here: FastAPI must resolve the locally defined
 # dependency aliases when the routes are declared.
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, ParamSpec, Protocol, TypeVar
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Path, Query
-from starlette.concurrency import run_in_threadpool
 
 from api.stats import iso_utc, ranked, today_in
+from api.store_calls import blocking
 from http_edge.errors import ApiError, error_responses
-from projections.clickhouse import LeaderboardEntry, ProjectionStoreUnavailable
+from projections.clickhouse import LeaderboardEntry
 from projections.leaderboard import iso_week_id, week_of, week_start_of_id
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 MAX_LIMIT = 500
 
@@ -48,15 +44,6 @@ class LeaderboardStore(Protocol):
         country: str | None = None,
         available_for_hire: bool | None = None,
     ) -> LeaderboardEntry | None: ...
-
-
-async def blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    try:
-        return await run_in_threadpool(fn, *args, **kwargs)
-    except ProjectionStoreUnavailable:
-        raise ApiError(
-            503, "leaderboards are temporarily unavailable", headers={"Retry-After": "5"}
-        ) from None
 
 
 def week_monday(week: str | None) -> date:

@@ -20,25 +20,20 @@ writing to yourself is a 400.
 # dependency aliases when the routes are declared.
 
 import time
-from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Annotated, Any, ParamSpec, Protocol, TypeVar
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Path, Request
-from starlette.concurrency import run_in_threadpool
 
 from accounts.directory import AccountDirectory, new_event_id
 from accounts.state import User
 from api.account_forms import AccountWrites, ContactIn, iso, json_body, parse
 from api.stats import ranked, streaks, sum_breakdown, today_in
+from api.store_calls import blocking
 from http_edge.auth import AuthGuards, Principal
 from http_edge.errors import ApiError, error_responses
-from projections.clickhouse import ProjectionStoreUnavailable
 from projections.daily import DailyRow
 from schemas.events import ContactMessageSent, UserFollowed, UserUnfollowed
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 WEEK_DAYS = 7
 TOP_DAYS = 30
@@ -53,15 +48,6 @@ class ProfileStore(Protocol):
     def daily_rows(self, user_id: str, start: date, end: date) -> list[DailyRow]: ...
 
     def active_dates(self, user_id: str) -> list[date]: ...
-
-
-async def _blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    try:
-        return await run_in_threadpool(fn, *args, **kwargs)
-    except ProjectionStoreUnavailable:
-        raise ApiError(
-            503, "stats are temporarily unavailable", headers={"Retry-After": "5"}
-        ) from None
 
 
 def _self(action: str) -> ApiError:
@@ -106,11 +92,11 @@ def build_profiles_router(
         rows: list[DailyRow] = []
         if shows_tops or user.profile_show_activity:
             first = today - timedelta(days=(TOP_DAYS if shows_tops else WEEK_DAYS) - 1)
-            rows = await _blocking(store.daily_rows, user.user_id, first, today)
+            rows = await blocking(store.daily_rows, user.user_id, first, today)
         weekly = sum(row.total_seconds for row in rows if row.date >= week_start)
         streak = 0
         if user.profile_show_streak:
-            streak, _ = streaks(await _blocking(store.active_dates, user.user_id), today)
+            streak, _ = streaks(await blocking(store.active_dates, user.user_id), today)
 
         def tops(dimension: str, label: str, limit: int) -> list[dict[str, Any]]:
             totals = ranked(sum_breakdown(rows, dimension))

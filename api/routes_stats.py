@@ -3,10 +3,9 @@
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, ParamSpec, Protocol, TypeVar
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from api.stats import (
     RANGE_DAYS,
@@ -21,14 +20,12 @@ from api.stats import (
     today_in,
     top,
 )
+from api.store_calls import blocking
 from http_edge.auth import Principal
-from http_edge.errors import ApiError, error_responses
-from projections.clickhouse import ProjectionStoreUnavailable
+from http_edge.errors import error_responses
 from projections.daily import DailyRow, day_bounds
 
 Authenticate = Callable[[Request], Awaitable[Principal]]
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 class StatsStore(Protocol):
@@ -41,15 +38,6 @@ class StatsStore(Protocol):
     ) -> dict[str, float]: ...
 
     def active_dates(self, user_id: str) -> list[date]: ...
-
-
-async def _blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    try:
-        return await run_in_threadpool(fn, *args, **kwargs)
-    except ProjectionStoreUnavailable:
-        raise ApiError(
-            503, "stats are temporarily unavailable", headers={"Retry-After": "5"}
-        ) from None
 
 
 def _pct(part: float, whole: float) -> float:
@@ -98,7 +86,7 @@ def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRout
         """The local-day range a request asks for, with its daily rows (shared by the routes)."""
         tz = principal.user.timezone
         user_id = principal.user.user_id
-        active = await _blocking(store.active_dates, user_id)
+        active = await blocking(store.active_dates, user_id)
         span = resolve_range(
             range,
             start,
@@ -107,7 +95,7 @@ def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRout
             today=today_in(tz),
             first_active=active[0] if active else None,
         )
-        rows = await _blocking(store.daily_rows, user_id, span.start, span.end)
+        rows = await blocking(store.daily_rows, user_id, span.start, span.end)
         return _Window(principal, span, rows, active)
 
     Window = Annotated[_Window, Depends(window)]
@@ -152,7 +140,7 @@ def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRout
         span, rows = w.span, w.rows
         first, _ = day_bounds(span.start, span.timezone)
         _, last = day_bounds(span.end, span.timezone)
-        latest = await _blocking(
+        latest = await blocking(
             store.last_heartbeat_by_project, w.principal.user.user_id, first, last
         )
         return {
@@ -179,7 +167,7 @@ def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRout
 
     @router.get("/streaks", summary="Current and longest streak of coding days")
     async def streaks_(principal: CurrentPrincipal) -> dict[str, Any]:
-        active = await _blocking(store.active_dates, principal.user.user_id)
+        active = await blocking(store.active_dates, principal.user.user_id)
         current, longest = streaks(active, today_in(principal.user.timezone))
         return {"current_streak": current, "longest_streak": longest}
 

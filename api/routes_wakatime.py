@@ -15,18 +15,18 @@ import math
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, ParamSpec, Protocol, TypeVar
+from typing import Annotated, Any, Protocol
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from accounts.directory import AccountDirectory
 from accounts.state import MAX_TIMEOUT_MINUTES, MIN_TIMEOUT_MINUTES, User
 from api.account_forms import wakatime_user_view
 from api.activity import ActivityReader, ActivityStore, Question
-from api.routes_leaderboards import LeaderboardStore, blocking, week_monday
+from api.routes_leaderboards import LeaderboardStore, week_monday
 from api.stats import DateRange, iso_utc, resolve_range, sum_breakdown, today_in
+from api.store_calls import blocking
 from api.wakatime import (
     INSIGHT_TYPES,
     SLICE_BY,
@@ -48,7 +48,6 @@ from http_edge.auth import Principal
 from http_edge.errors import ApiError, error_responses
 from projections.clickhouse import (
     LeaderboardEntry,
-    ProjectionStoreUnavailable,
     SeenColumn,
     SeenValue,
 )
@@ -58,8 +57,6 @@ from schemas.heartbeat import Heartbeat, is_timezone
 from schemas.wakatime import heartbeat_view
 
 Authenticate = Callable[[Request], Awaitable[Principal]]
-P = ParamSpec("P")
-T = TypeVar("T")
 
 MAX_SUMMARY_DAYS = 400
 LEADERS_PER_PAGE = 100
@@ -75,15 +72,6 @@ class WakaTimeStore(ActivityStore, LeaderboardStore, Protocol):
     ) -> dict[tuple[str, date], list[Heartbeat]]: ...
 
     def seen_values(self, user_id: str, column: SeenColumn) -> list[SeenValue]: ...
-
-
-async def _blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    try:
-        return await run_in_threadpool(fn, *args, **kwargs)
-    except ProjectionStoreUnavailable:
-        raise ApiError(
-            503, "stats are temporarily unavailable", headers={"Retry-After": "5"}
-        ) from None
 
 
 def _bad(field: str, message: str) -> ApiError:
@@ -180,10 +168,10 @@ def build_wakatime_router(
         return q.timezone or owner.timezone
 
     async def rows_for(owner: User, span: DateRange, q: Question) -> list[DailyRow]:
-        return await _blocking(reader.rows, owner.user_id, span, q)
+        return await blocking(reader.rows, owner.user_id, span, q)
 
     async def first_active(owner: User) -> date | None:
-        active = await _blocking(store.active_dates, owner.user_id)
+        active = await blocking(store.active_dates, owner.user_id)
         return active[0] if active else None
 
     # ---- status bar, summaries ------------------------------------------------------------
@@ -388,7 +376,7 @@ def build_wakatime_router(
         tz = tz_of(owner, q)
         day = one_day(date, tz)
         durations([], slice_by)  # validates slice_by before any read
-        spans = await _blocking(reader.spans, owner.user_id, day, tz, q)
+        spans = await blocking(reader.spans, owner.user_id, day, tz, q)
         bounds = day_range(day, tz)
         return {
             "data": durations(spans, slice_by),
@@ -409,7 +397,7 @@ def build_wakatime_router(
     ) -> dict[str, Any]:
         owner = own(user, principal)
         day = one_day(date, owner.timezone)
-        found = await _blocking(store.heartbeats_for_days, [(owner.user_id, day)])
+        found = await blocking(store.heartbeats_for_days, [(owner.user_id, day)])
         bounds = day_range(day, owner.timezone)
         return {
             "data": [heartbeat_view(hb) for hb in found.get((owner.user_id, day), [])],
@@ -427,7 +415,7 @@ def build_wakatime_router(
         q: Annotated[str | None, Query(max_length=500, description="name contains")] = None,
     ) -> dict[str, Any]:
         owner = own(user, principal)
-        seen = await _blocking(store.seen_values, owner.user_id, "project")
+        seen = await blocking(store.seen_values, owner.user_id, "project")
         needle = (q or "").lower()
         return {
             "data": [
@@ -455,7 +443,7 @@ def build_wakatime_router(
     @router.get("/users/{user}/user_agents", summary="Editors and plugins that sent heartbeats")
     async def user_agents(user: str, principal: CurrentPrincipal) -> dict[str, Any]:
         owner = own(user, principal)
-        seen = await _blocking(store.seen_values, owner.user_id, "user_agent")
+        seen = await blocking(store.seen_values, owner.user_id, "user_agent")
         return {
             "data": [
                 {
@@ -477,7 +465,7 @@ def build_wakatime_router(
     @router.get("/users/{user}/machine_names", summary="Machines that sent heartbeats")
     async def machine_names(user: str, principal: CurrentPrincipal) -> dict[str, Any]:
         owner = own(user, principal)
-        seen = await _blocking(store.seen_values, owner.user_id, "machine")
+        seen = await blocking(store.seen_values, owner.user_id, "machine")
         return {
             "data": [
                 {
@@ -626,9 +614,9 @@ def build_shields_router(
         try:
             span = summary_range(interval, today, tz).span
         except ApiError:
-            active = await _blocking(store.active_dates, owner.user_id)
+            active = await blocking(store.active_dates, owner.user_id)
             span = stats_range(interval, today, tz, active[0] if active else None).span
-        rows = await _blocking(store.daily_rows, owner.user_id, span.start, span.end)
+        rows = await blocking(store.daily_rows, owner.user_id, span.start, span.end)
         label, seconds = "coding time", sum(row.total_seconds for row in rows)
         for dimension in ("project", "language"):
             if dimension in filters:

@@ -50,6 +50,7 @@ from schemas.heartbeat import (
     HeartbeatFieldsIn,
     WakaTimeHeartbeatIn,
 )
+from schemas.wakatime import heartbeat_view
 
 Authenticate = Callable[[Request], Awaitable[Principal]]
 
@@ -150,33 +151,6 @@ class EmptyAnswer(BaseModel):
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-
-
-def wakatime_view(hb: Heartbeat) -> dict[str, Any]:
-    """A stored heartbeat in WakaTime's field names."""
-    return {
-        "id": hb.event_id,
-        "user_id": hb.user_id,
-        "entity": hb.entity,
-        "type": hb.type,
-        "category": hb.category,
-        "time": hb.time,
-        "project": hb.project,
-        "project_root_count": hb.project_root_count,
-        "branch": hb.branch,
-        "language": hb.language,
-        "dependencies": list(hb.dependencies),
-        "lines": hb.lines,
-        "line_additions": hb.line_additions,
-        "line_deletions": hb.line_deletions,
-        "lineno": hb.lineno,
-        "cursorpos": hb.cursorpos,
-        "is_write": hb.is_write,
-        "machine_name_id": hb.machine,
-        "user_agent_id": hb.user_agent,
-        "created_at": (received := _iso(hb.received_at)),
-        "modified_at": received,
-    }
 
 
 def _meta(request: Request, principal: Principal) -> RequestMeta:
@@ -309,9 +283,9 @@ def _wakatime_router(
             _raise_item_errors(errors, single)
         await appender.append(principal.user.user_id, dedupe(valid))
         if single:
-            return JSONResponse({"data": wakatime_view(valid[0])}, status_code=201)
+            return JSONResponse({"data": heartbeat_view(valid[0])}, status_code=201)
         responses: list[list[Any]] = [
-            [{"data": wakatime_view(r)}, 201]
+            [{"data": heartbeat_view(r)}, 201]
             if isinstance(r, Heartbeat)
             else [{"error": r.message}, 400]
             for r in results

@@ -43,6 +43,7 @@ from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from http_edge.ratelimit_memory import InProcessCounters
 
@@ -308,6 +309,10 @@ class RedisRateLimiter(_LimitsRateLimiter):
             socket_timeout=op_timeout_s,
             socket_keepalive=True,
             retry=Retry(NoBackoff(), 0),
+            # As in live.redis: redis-py 8's maintenance notifications (a Redis Enterprise
+            # feature) make the pool skip its liveness check, so after a Redis restart every
+            # pooled connection would fail once more and suspend limiting again.
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
         # limits names its schemes async+redis://, async+rediss://, async+redis+unix://; the
         # pool above is what connects, the URI only picks the implementation.

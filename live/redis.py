@@ -33,6 +33,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from live.port import LiveStats, check_channel
 from live.subscription import DEFAULT_QUEUE_SIZE, Subscription, dumps
@@ -69,6 +70,11 @@ def redis_client(
         # race the pub/sub reader. The subscriber task pings from the reader instead.
         health_check_interval=0,
         retry=Retry(NoBackoff(), 0),
+        # redis-py 8 enables maintenance notifications by default ("auto", RESP3), and with them
+        # the pool skips its check that a pooled connection is still alive: after a Redis
+        # restart, every connection pooled before it failed one more send ("Connection closed
+        # by server"), each costing live push another back-off. They are for Redis Enterprise.
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
     )
     return Redis.from_pool(pool)
 

@@ -19,7 +19,7 @@ import pytest
 
 from eventlog.kafka import KafkaEventLog
 from processors.handlers import decode_heartbeat_events
-from schemas.events import HEARTBEATS_TOPIC
+from schemas.events import HEARTBEATS_TOPIC, HeartbeatsReceived
 from tests.brokers import Broker, NoidaBroker
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually, run_cli, snapshot_tables
 from tests.e2e.test_durability_and_replay import COVER_S, SPACING_S, aligned_start
@@ -167,7 +167,12 @@ async def _heartbeat_times_on_log(bootstrap: str) -> set[float]:
                 if all(positions.get(tp, 0) >= end for tp, end in ends.items()):
                     break
                 events, _ = decode_heartbeat_events(await reader.fetch(1000, 1.0))
-                times.update(hb.time for event in events for hb in event.heartbeats)
+                times.update(
+                    hb.time
+                    for event in events
+                    if isinstance(event, HeartbeatsReceived)
+                    for hb in event.heartbeats
+                )
         finally:
             await reader.close()
         return times

@@ -1,8 +1,9 @@
 """The distributed deployment, on one machine: every part a real process.
 
-A Kafka-protocol broker (noida), ClickHouse reached over its HTTP interface (the chdb HTTP
-stand-in from ``tests.support.chdb_http``, running the real ClickHouse engine), and CodeTrackr's
-``api``, ``ingest`` and N ``worker`` processes configured as ``docker-compose.yml`` configures them.
+A Kafka-protocol broker (noida or Tansu), ClickHouse reached over its HTTP interface (the chdb
+HTTP stand-in from ``tests.support.chdb_http``, running the real ClickHouse engine), a
+``redis-server`` for live push (``tests.support.redis_server``), and CodeTrackr's ``api``,
+``ingest`` and N ``worker`` processes configured as ``docker-compose.yml`` configures them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from schemas.events import HEARTBEATS_TOPIC
 from tests.brokers import Broker, NoidaBroker, TansuBroker
 from tests.e2e.harness import CodeTrackrProcess, eventually
 from tests.support.chdb_http import ChdbHttpProcess
+from tests.support.redis_server import RedisServer, redis_server_binary
 
 JWT_SECRET = "distributed-test-secret-" + "z" * 40
 
@@ -32,6 +34,7 @@ class Topology:
     broker_kind: str
     broker: Broker
     clickhouse: ChdbHttpProcess
+    redis: RedisServer
     partitions: int
     api: CodeTrackrProcess | None = None
     ingest: CodeTrackrProcess | None = None
@@ -42,6 +45,7 @@ class Topology:
         return {
             "CODETRACKR_EVENT_LOG_URL": f"kafka://{self.broker.bootstrap}",
             "CODETRACKR_CLICKHOUSE_URL": self.clickhouse.url,
+            "CODETRACKR_REDIS_URL": self.redis.url,
             "CODETRACKR_JWT_SECRET": JWT_SECRET,
             "CODETRACKR_HEARTBEAT_PARTITIONS": str(self.partitions),
             "CODETRACKR_WORKER_BATCH_SIZE": "50",
@@ -139,10 +143,12 @@ def distributed(
     kind = NoidaBroker if broker_kind == "noida" else TansuBroker
     broker = kind(work_dir=root / "broker")
     clickhouse = ChdbHttpProcess(root / "clickhouse")
-    broker.start()
-    clickhouse.start()
-    topology = Topology(root, broker_kind, broker, clickhouse, partitions)
+    redis = RedisServer(redis_server_binary())  # skips the test when redis-server is missing
+    topology = Topology(root, broker_kind, broker, clickhouse, redis, partitions)
     try:
+        broker.start()
+        clickhouse.start()
+        redis.start()
         topology.api = CodeTrackrProcess("api", root / "api", env=topology.env).start()
         topology.ingest = CodeTrackrProcess("ingest", root / "ingest", env=topology.env).start()
         for _ in range(workers):
@@ -151,5 +157,6 @@ def distributed(
         yield topology
     finally:
         topology.stop()
+        redis.close()
         clickhouse.stop()
         broker.close()

@@ -419,12 +419,15 @@ class SqliteEventLog:
 def _end_offsets(conn: sqlite3.Connection, topic: str) -> dict[TopicPartition, int]:
     row = conn.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
     count = 0 if row is None else int(row[0])
-    ends = {TopicPartition(topic, partition): 0 for partition in range(count)}
-    for partition, last in conn.execute(
-        "SELECT partition, MAX(record_offset) FROM records WHERE topic = ? GROUP BY partition",
-        (topic,),
-    ):
-        ends[TopicPartition(topic, partition)] = last + 1
+    ends = {}
+    for partition in range(count):
+        # One MAX per partition is a single seek down the primary key; a GROUP BY over the topic
+        # read every record (O(records) per lookup, and every account write makes one).
+        (last,) = conn.execute(
+            "SELECT MAX(record_offset) FROM records WHERE topic = ? AND partition = ?",
+            (topic, partition),
+        ).fetchone()
+        ends[TopicPartition(topic, partition)] = 0 if last is None else int(last) + 1
     return ends
 
 

@@ -12,6 +12,11 @@ Modes ``embedded`` and ``kafka`` (one ``codetrackr serve``, on SQLite or on a no
 2. Freshness: seconds from a 2xx on one heartbeat to that heartbeat counted by
    ``/api/v1/stats/summary``, vs the round trip of ``/stats/summary`` itself (and ``/healthz``).
 3. Stats latency for a user with 1M heartbeats vs a user with 100, plus the end-to-end load rate.
+4. (embedded only) Heartbeat-to-WebSocket: seconds from a 2xx on one heartbeat to its
+   ``heartbeat.accepted`` frame on the user's live socket, vs the same heartbeat found by polling
+   ``/stats/summary`` (figure 2's freshness), interleaved (``bench.live_push``).
+5. (embedded only) Leaderboard queries with 100,000 ranked users (populated over HTTP) vs a week
+   with 100, and figure 4 again for a heartbeat landing on either week (``bench.leaderboard``).
 
 Mode ``distributed`` (``bench.topology``: a Tansu or noida-db broker, ClickHouse over HTTP, and
 the ``ingest``, ``api`` and two ``worker`` processes):

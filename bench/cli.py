@@ -24,6 +24,9 @@ from bench.clients import Sentinels, create_users
 from bench.deploy import MODES, Deployment, Mode, User, machine_busy_cpu_s, own_cpu_s
 from bench.freshness import figure_freshness, users_needed
 from bench.ingest import figure_ingest
+from bench.leaderboard import figure_leaderboard
+from bench.live_push import figure_live_push
+from bench.live_push import users_needed as live_users_needed
 from bench.load import LOAD_USERS, figure_freshness_under_load, probe_users_needed
 from bench.replay import figure_replay
 from bench.report import Row, machine, render_machine, render_table, write_json
@@ -33,7 +36,7 @@ from bench.topology import BROKER_LABELS, BROKERS, WORKERS, BrokerKind, Distribu
 SCALE_ENV = "CODETRACKR_BENCH_SCALE"
 INGEST_CLIENTS = 16
 DEFAULT_OUT = Path("bench-out/results.json")
-FIGURES = ("1", "2", "3")
+FIGURES = ("1", "2", "3", "4", "5")
 
 
 def _scale() -> float:
@@ -99,14 +102,16 @@ Users = Callable[[str, int], list[User]]
 
 
 def _serve_figures(
-    deployment: Deployment, users: Users, scale: float, clients: int
+    deployment: Deployment, users: Users, scale: float, clients: int, work_dir: Path
 ) -> list[Figure]:
     """embedded and kafka: one ``codetrackr serve``."""
     ingest_users = users("1", clients)
     fresh_users = users("2", users_needed(scale))
     big_and_small = users("3", 2)
+    embedded = deployment.mode == "embedded"
+    live_users = users("4", live_users_needed(scale)) if embedded else []
     sentinels = Sentinels(deployment.url, deployment.url)
-    return [
+    figures: list[Figure] = [
         (
             "1 bulk ingest vs raw append",
             lambda: figure_ingest(deployment, ingest_users, sentinels, scale),
@@ -117,6 +122,16 @@ def _serve_figures(
             lambda: figure_stats(deployment, big_and_small[0], big_and_small[1], scale),
         ),
     ]
+    if embedded:
+        figures += [
+            ("4 heartbeat to WebSocket", lambda: figure_live_push(deployment, live_users, scale)),
+            (
+                "5 leaderboards with 100k ranked users",
+                # Its own server, on a seeded log (see bench.leaderboard).
+                lambda: figure_leaderboard(work_dir / "leaderboard", scale),
+            ),
+        ]
+    return figures
 
 
 def _distributed_figures(
@@ -189,7 +204,7 @@ def run_mode(
         if isinstance(system, DistributedDeployment):
             figures = _distributed_figures(system, users, scale, clients)
         else:
-            figures = _serve_figures(system, users, scale, clients)
+            figures = _serve_figures(system, users, scale, clients, work_dir)
         for name, figure in figures:
             if name.split()[0] not in only:
                 continue
@@ -261,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default=",".join(FIGURES),
-        help="comma-separated figure numbers to run (default: 1,2,3)",
+        help="comma-separated figure numbers to run (default: all; 4 and 5: embedded mode only)",
     )
     args = parser.parse_args(argv)
     scale = _scale()

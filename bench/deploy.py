@@ -35,6 +35,10 @@ HEARTBEAT_PARTITIONS = 3
 # The raw Kafka baseline appends to its own topic so the server's projector never reads it.
 RAW_KAFKA_TOPIC = "bench.raw-heartbeats"
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Every request of the bench comes from 127.0.0.1 and a few API keys: per-address and per-key
+# rate limits would measure the limiter's budget, not the server. (Servers without rate limits
+# ignore the variable.)
+NO_RATE_LIMITS = {"CODETRACKR_RATE_LIMIT_ENABLED": "false"}
 
 
 @dataclass(frozen=True)
@@ -156,9 +160,16 @@ class Deployment:
 
     heartbeat_partitions = HEARTBEAT_PARTITIONS
 
-    def __init__(self, mode: Literal["embedded", "kafka"], work_dir: Path) -> None:
+    def __init__(
+        self,
+        mode: Literal["embedded", "kafka"],
+        work_dir: Path,
+        *,
+        start_timeout_s: float = 120.0,
+    ) -> None:
         self.mode = mode
         self.work_dir = work_dir
+        self.start_timeout_s = start_timeout_s
         self.broker: NoidaBroker | None = None
         self.server: CodeTrackrProcess | None = None
         self._stack = contextlib.ExitStack()
@@ -174,16 +185,19 @@ class Deployment:
         return self
 
     def _start(self) -> None:
-        env: dict[str, str] = {"CODETRACKR_HEARTBEAT_PARTITIONS": str(HEARTBEAT_PARTITIONS)}
+        env: dict[str, str] = {
+            "CODETRACKR_HEARTBEAT_PARTITIONS": str(HEARTBEAT_PARTITIONS),
+            **NO_RATE_LIMITS,
+        }
         if self.mode == "kafka":
             broker = NoidaBroker(work_dir=self.work_dir / "broker")
             self._stack.callback(broker.close)
             broker.start(timeout_s=60)
             self.broker = broker
             env["CODETRACKR_EVENT_LOG_URL"] = broker.url
-        server = CodeTrackrProcess("serve", self.work_dir / "serve", env=env)
+        server = CodeTrackrProcess("serve", self.data_dir, env=env)
         self._stack.callback(server.stop)
-        server.start(timeout_s=120)
+        server.start(timeout_s=self.start_timeout_s)
         self.server = server
 
     def __exit__(
@@ -195,6 +209,11 @@ class Deployment:
         self._stack.close()
 
     # -- facts about the processes ------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        """The server's data directory (its embedded event log lives there)."""
+        return self.work_dir / "serve"
 
     @property
     def url(self) -> str:

@@ -39,7 +39,8 @@ def samples(scale: float) -> int:
     return max(10, round(SAMPLES_AT_SCALE_1 * scale))
 
 
-def _times() -> list[float]:
+def sample_times() -> list[float]:
+    """One user's sample times: 43 a day, 2000 s apart, on the five UTC days before today."""
     return [utc_day_start(days) + 1000 + k * 2000 for days in _DAYS for k in range(_PER_DAY)]
 
 
@@ -82,7 +83,7 @@ async def probe(
             expected = int(
                 (await get_json(api, "/api/v1/stats/summary", {"range": "7d"}))["total_seconds"]
             )
-            for k, when in enumerate(_times()):
+            for k, when in enumerate(sample_times()):
                 if not more():
                     return
                 began_sample = time.perf_counter()

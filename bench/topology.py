@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from bench.deploy import RAW_KAFKA_TOPIC, Mode, children_named
+from bench.deploy import NO_RATE_LIMITS, RAW_KAFKA_TOPIC, Mode, children_named
 from eventlog.kafka import KafkaEventLog
 from eventlog.port import EventLog
 from tests.brokers import Broker, NoidaBroker, TansuBroker
@@ -127,6 +127,7 @@ class DistributedDeployment:
             "CODETRACKR_HEARTBEAT_PARTITIONS": str(PARTITIONS),
             # As in the other modes: per-request access logs would be measured too.
             "CODETRACKR_LOG_LEVEL": "warning",
+            **NO_RATE_LIMITS,
         }
 
     @property

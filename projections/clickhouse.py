@@ -779,7 +779,11 @@ class ClickHouseProjectionStore:
             f" {seconds} AS seconds, w.languages AS languages, w.editors AS editors,"
             " w.operating_systems AS operating_systems"
             f" FROM (SELECT * FROM {self._db}.weekly_stats FINAL WHERE week = {{week:Date}}) AS w"
-            f" INNER JOIN (SELECT * FROM {self._db}.leaderboard_members FINAL) AS m"
+            # Only the week's users' member rows: user_id is the sorting key, so filtering on
+            # it before FINAL keeps or drops every version of a member together.
+            f" INNER JOIN (SELECT * FROM {self._db}.leaderboard_members FINAL"
+            f" WHERE user_id IN (SELECT user_id FROM {self._db}.weekly_stats"
+            " WHERE week = {week:Date})) AS m"
             " ON w.user_id = m.user_id"
             f" WHERE {' AND '.join(conditions)} AND seconds > 0"
         )

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from live.port import LiveStats, check_channel
+from live.port import LiveStats, check_channel, publish_from_any_thread
 from live.subscription import DEFAULT_QUEUE_SIZE, Subscription, dumps
 
 __all__ = ["InProcessLiveChannel"]
@@ -48,24 +48,15 @@ class InProcessLiveChannel:
         self._deliver(channel, dumps(message))
 
     def publish_threadsafe(self, channel: str, message: Mapping[str, Any]) -> None:
-        try:
-            check_channel(channel)
-            text = dumps(message)
-        except (TypeError, ValueError):
-            self._stats.publish_failures += 1
-            _log.exception("live message on %r is not publishable; dropped", channel)
-            return
-        if threading.get_ident() == self._loop_thread:
-            self._deliver(channel, text)  # keeps order with `publish` calls on this thread
-            return
-        loop = self._loop
-        if loop is None or self._closed:
-            self._stats.publish_failures += 1
-            return
-        try:
-            loop.call_soon_threadsafe(self._deliver, channel, text)
-        except RuntimeError:  # the loop is closed: the process is shutting down
-            self._stats.publish_failures += 1
+        publish_from_any_thread(
+            channel,
+            message,
+            stats=self._stats,
+            loop=self._loop,
+            loop_thread=self._loop_thread,
+            closed=self._closed,
+            sink=self._deliver,
+        )
 
     def _deliver(self, channel: str, text: str) -> None:
         if self._closed:

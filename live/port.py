@@ -28,12 +28,14 @@ Semantics every adapter keeps:
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from live.subscription import DEFAULT_QUEUE_SIZE, Subscription
+from live.subscription import DEFAULT_QUEUE_SIZE, Subscription, dumps
 from schemas.live import (
     HeartbeatAccepted,
     LeaderboardChanged,
@@ -120,6 +122,39 @@ class LiveChannel(Protocol):
         ...
 
     def stats(self) -> LiveStats: ...
+
+
+def publish_from_any_thread(
+    channel: str,
+    message: Mapping[str, Any],
+    *,
+    stats: LiveStats,
+    loop: asyncio.AbstractEventLoop | None,
+    loop_thread: int | None,
+    closed: bool,
+    sink: Callable[[str, str], None],
+) -> None:
+    """The ``publish_threadsafe`` of every adapter: check and encode here, then hand the text to
+    ``sink(channel, text)`` on the adapter's loop (directly when already on its thread, which
+    keeps order with ``publish`` calls there). Never raises; failures are counted in ``stats``.
+    """
+    try:
+        check_channel(channel)
+        text = dumps(message)
+    except (TypeError, ValueError):
+        stats.publish_failures += 1
+        _log.exception("live message on %r is not publishable; dropped", channel)
+        return
+    if threading.get_ident() == loop_thread:
+        sink(channel, text)
+        return
+    if loop is None or closed:
+        stats.publish_failures += 1
+        return
+    try:
+        loop.call_soon_threadsafe(sink, channel, text)
+    except RuntimeError:  # the loop is closed: the process is shutting down
+        stats.publish_failures += 1
 
 
 class LivePublisher:

@@ -35,7 +35,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from live.port import LiveStats, check_channel
+from live.port import LiveStats, check_channel, publish_from_any_thread
 from live.subscription import DEFAULT_QUEUE_SIZE, Subscription, dumps
 
 __all__ = ["DEFAULT_PREFIX", "RedisLiveChannel", "redis_client"]
@@ -175,24 +175,15 @@ class RedisLiveChannel:
         self._enqueue(channel, dumps(message))
 
     def publish_threadsafe(self, channel: str, message: Mapping[str, Any]) -> None:
-        try:
-            check_channel(channel)
-            text = dumps(message)
-        except (TypeError, ValueError):
-            self._stats.publish_failures += 1
-            _log.exception("live message on %r is not publishable; dropped", channel)
-            return
-        if threading.get_ident() == self._loop_thread:
-            self._enqueue(channel, text)
-            return
-        loop = self._loop
-        if loop is None or self._closed:
-            self._stats.publish_failures += 1
-            return
-        try:
-            loop.call_soon_threadsafe(self._enqueue, channel, text)
-        except RuntimeError:  # the loop is closed: the process is shutting down
-            self._stats.publish_failures += 1
+        publish_from_any_thread(
+            channel,
+            message,
+            stats=self._stats,
+            loop=self._loop,
+            loop_thread=self._loop_thread,
+            closed=self._closed,
+            sink=self._enqueue,
+        )
 
     def _enqueue(self, channel: str, text: str) -> None:
         if self._closed or self._client is None:

@@ -44,9 +44,9 @@ def free_port() -> int:
         return port
 
 
-def _die_with_parent() -> None:
-    # Runs in the child before exec: if the test process dies (even by SIGKILL), the kernel sends
-    # the broker SIGTERM, so no broker outlives its test run on a shared machine.
+def die_with_parent() -> None:
+    """``preexec_fn`` for server processes tests start: if the test process dies (even by
+    SIGKILL), the kernel sends the child SIGTERM, so no server outlives its test run."""
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -123,7 +123,7 @@ class Broker:
                 stderr=subprocess.STDOUT,
                 # Its own session, so a Ctrl-C aimed at pytest does not race our shutdown.
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -12,13 +12,11 @@ binary fails the run instead of hiding tests.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,10 +25,11 @@ from types import TracebackType
 
 import pytest
 
+from tests.brokers import die_with_parent, free_port
+
 __all__ = ["RedisServer", "redis_server_binary", "running_redis"]
 
 _LOOPBACK = "127.0.0.1"
-_PR_SET_PDEATHSIG = 1
 INSTALL_HINT = "redis-server not found: run `make install` (or `apt-get install redis-server`)"
 
 
@@ -47,20 +46,6 @@ def redis_server_binary() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> None:
-    # Runs in the child before exec: if the test process dies, even by SIGKILL, the kernel sends
-    # the server SIGTERM, so no redis-server outlives its test run.
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def _ping(port: int) -> bool:
     try:
         with socket.create_connection((_LOOPBACK, port), timeout=0.5) as sock:
@@ -73,7 +58,7 @@ def _ping(port: int) -> bool:
 class RedisServer:
     def __init__(self, binary: str, port: int | None = None) -> None:
         self.binary = binary
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="ct-redis-"))
         self._log = self._dir / "redis.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -101,7 +86,7 @@ class RedisServer:
         ]  # fmt: skip
         with self._log.open("ab") as log:
             self._proc = subprocess.Popen(
-                args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+                args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
             )
         deadline = time.monotonic() + timeout_s
         while not _ping(self.port):

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from pydantic import ValidationError
@@ -36,6 +36,7 @@ from schemas.events import (
     ApiKeyUsed,
     HeartbeatsDeleted,
     HeartbeatsReceived,
+    UserDataErased,
     decode_event,
     encode_event,
 )
@@ -141,13 +142,17 @@ class AccountDirectory:
         if self._reader is not None:
             await self._reader.close()
 
-    async def record(self, event: AccountEvent) -> bool:
+    async def record(self, event: AccountEvent, *, also: Sequence[Record] = ()) -> bool:
         """Append ``event``; True when the log's order accepted it (False: e.g. a lost race).
 
         Answers once the tail has read the event back and folded it, after every event any
         process appended before it: the decision is the log's order, the same in every process.
+        ``also`` are records of other topics appended in the same call (one transaction on the
+        embedded log), whatever the fold decides.
         """
-        await self._append(event)
+        await self._log.append(
+            [Record(ACCOUNTS_TOPIC, event.user_id.encode(), encode_event(event)), *also]
+        )
         try:
             async with asyncio.timeout(self._record_timeout_s), self._progress:
                 await self._progress.wait_for(lambda: event.event_id in self._state.seen)
@@ -199,7 +204,7 @@ class AccountDirectory:
             except ValidationError:
                 _log.error("skipping undecodable account record at offset %s", delivered.offset)
                 continue
-            if isinstance(event, HeartbeatsReceived | HeartbeatsDeleted):
+            if isinstance(event, HeartbeatsReceived | HeartbeatsDeleted | UserDataErased):
                 continue
             self._state.apply(event)
         positions = await reader.positions()

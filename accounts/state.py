@@ -7,6 +7,13 @@ in the same order, so every process reaches the same decisions: the first event 
 username, an account number, an identity, a refresh token or an OAuth state wins, and a later
 clashing event is rejected (listed in ``rejected``) without changing anything.
 
+An :class:`AccountDeleted` removes the user and everything of theirs at once: keys, sessions,
+follows both ways, the hire inquiries they received and the ones they sent; their username,
+account number and identity are free again. Later events of the user name an unknown user, so
+they are rejected like any other event about a user that does not exist. On the embedded log the
+user's records are then removed too (:mod:`accounts.erasure`), and a refold of what remains
+reaches this same state.
+
 Time enters only through the events' own timestamps: a session's expiry is compared with the
 clock by the callers (the authenticator, the refresh endpoint), never here.
 """
@@ -20,6 +27,7 @@ from schemas.events import (
     PROFILE_FIELDS,
     PROFILE_TEXT_FIELDS,
     AccountCreated,
+    AccountDeleted,
     AccountEvent,
     ApiKeyCreated,
     ApiKeyRevoked,
@@ -178,6 +186,8 @@ class AccountState:
             return self._follow(event)
         if isinstance(event, ContactMessageSent):
             return self._message(event)
+        if isinstance(event, AccountDeleted):
+            return self._deleted(event)
         return False  # ApiKeyUsed is handled before ``seen``
 
     def _created(self, event: AccountCreated) -> bool:
@@ -396,6 +406,57 @@ class AccountState:
             )
         )
         return True
+
+    def _deleted(self, event: AccountDeleted) -> bool:
+        """Forget the user and everything that is theirs or names them.
+
+        Their key ids join ``revoked_keys`` and their sessions ``ended_sessions`` (through
+        :meth:`_end_session`), as for a revocation or a logout: those ids stay used, so a late
+        event naming them cannot bring a key or a session back. The OAuth states their logins
+        consumed stay consumed for the same reason. Deletion is rare, so the indexes that do not
+        hang off the user (account number, identity, others' follows and inboxes) are scanned.
+        """
+        user = self.users.pop(event.user_id, None)
+        if user is None:
+            return False
+        gone = user.user_id
+        del self.user_by_username[user.username.lower()]
+        for number in [h for h, owner in self.user_by_account_hash.items() if owner == gone]:
+            del self.user_by_account_hash[number]
+        for identity in [i for i, owner in self.user_by_identity.items() if owner == gone]:
+            del self.user_by_identity[identity]
+        for key in self.keys_by_user.pop(gone, {}).values():
+            del self.keys_by_hash[key.key_hash]
+            del self.keys_by_id[key.key_id]
+            self.key_last_used.pop(key.key_id, None)
+            self.revoked_keys.add(key.key_id)
+        for session in self.sessions_of(gone):
+            self._end_session(session)  # also forgets its refresh hashes, current and retired
+        self.sessions_by_user.pop(gone, None)
+        for followed in self.following.pop(gone, set()):
+            self._drop_follow(self.followers, followed, gone)
+        for follower in self.followers.pop(gone, set()):
+            self._drop_follow(self.following, follower, gone)
+        self.messages.pop(gone, None)
+        for recipient, inbox in list(self.messages.items()):
+            kept = [m for m in inbox if m.sender_user_id != gone]
+            if len(kept) == len(inbox):
+                continue
+            if kept:
+                self.messages[recipient] = deque(kept, maxlen=inbox.maxlen)
+            else:
+                del self.messages[recipient]
+        return True
+
+    @staticmethod
+    def _drop_follow(index: dict[str, set[str]], owner: str, gone: str) -> None:
+        """Remove ``gone`` from ``owner``'s set in ``index`` (and the set, once empty)."""
+        others = index.get(owner)
+        if others is None:
+            return
+        others.discard(gone)
+        if not others:
+            del index[owner]
 
 
 def _identity(event: AccountCreated) -> tuple[str, str] | None:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from fastapi import FastAPI, Request
@@ -23,6 +24,7 @@ from accounts.oauth import OAuthProvider, StateSigner
 from accounts.sessions import SessionService
 from api.routes_accounts import build_accounts_router
 from api.routes_badges import build_badges_router, build_public_stats_router
+from api.routes_erasure import build_erasure_router
 from api.routes_export import build_export_router
 from api.routes_leaderboards import build_leaderboards_router
 from api.routes_live import build_live_router
@@ -31,6 +33,7 @@ from api.routes_profiles import build_profiles_router
 from api.routes_stats import build_stats_router
 from api.routes_wakatime import build_shields_router, build_wakatime_router
 from codetrackr.settings import Settings
+from eventlog.embedded import SqliteEventLog
 from eventlog.factory import open_event_log
 from eventlog.port import EventLog
 from http_edge.auth import Authenticator, AuthGuards, Principal
@@ -43,6 +46,7 @@ from ingest.routes import build_ingest_router
 from live.factory import open_live_channel, open_ticket_store
 from live.port import LiveChannel, LivePublisher
 from live.tickets import TicketStore
+from processors.erasure import erase_from_log
 from processors.handlers import HeartbeatProjector
 from processors.runner import ProjectionRunner
 from projections.clickhouse import ClickHouseProjectionStore
@@ -176,6 +180,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
     if role in ("serve", "api"):
         assert store is not None
         app.include_router(build_accounts_router(guards, directory, sessions))
+        app.include_router(build_erasure_router(guards, directory, log))
         app.include_router(
             build_oauth_router(
                 oauth_providers(settings),
@@ -230,7 +235,13 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
         if role == "serve":
             assert parts.store is not None
             projector = HeartbeatProjector(parts.store, publisher=LivePublisher(parts.live))
-            runner = ProjectionRunner(parts.log, projector)
+            # The embedded log can be rewritten: erasures remove the records themselves too.
+            eraser = (
+                partial(erase_from_log, parts.log)
+                if isinstance(parts.log, SqliteEventLog)
+                else None
+            )
+            runner = ProjectionRunner(parts.log, projector, eraser=eraser)
             await runner.start()
             runner_task = asyncio.create_task(runner.run(stop), name="projection-runner")
         yield

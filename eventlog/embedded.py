@@ -3,9 +3,25 @@
 Layout of the file (WAL journal, ``synchronous=FULL``):
 
 * ``topics(name, partitions)``: partition count of every topic, fixed when the topic is created.
-* ``records(topic, partition, record_offset, key, value, timestamp_ms)``: the log itself.
+* ``records(topic, partition, record_offset, key, value, timestamp_ms)``: the log itself, with
+  the index ``records_by_key(topic, key)`` so one key's records are found without scanning the
+  topic (for erasure; a file from before the index gets it, once, at ``start``).
 * ``group_offsets(group_name, topic, partition, next_offset)``: committed consumer positions, in
   the same file so a commit is exactly as durable as the records it refers to.
+* ``partition_ends(topic, partition, next_offset)``: written only when ``rewrite`` deletes
+  records: the partition's next offset at that moment. The end of a partition is the larger of
+  this and ``MAX(record_offset) + 1``, so deleting a partition's last record never lets its
+  offset be handed out again nor its end offset move backwards.
+
+Erasure: unlike Kafka, this log can change or delete records in place
+(:meth:`SqliteEventLog.rewrite`, the :class:`eventlog.port.RewritableLog` capability), which is
+how a user's data is erased for good. A deleted record leaves a gap in its partition's offsets;
+readers skip it like any offset with no row, and a reader whose partition has nothing left but
+erased records moves to the partition's end (as a Kafka consumer moves past compacted offsets),
+so "read up to the end" still terminates. The writer runs with ``secure_delete=ON``, so the
+erased bytes are zeroed in the database file, not left in free pages, and checkpoints the WAL
+after every rewrite (``TRUNCATE``), so older page images there do not keep them either (best
+effort: a checkpoint that a long read holds back completes with the next ones).
 
 Partitioning: ``zlib.crc32(key) % partitions``. CRC-32 is stable across processes, Python versions
 and platforms (unlike :func:`hash`), which is all the port asks for. It is not Kafka's murmur2, so
@@ -35,6 +51,8 @@ from eventlog.port import (
     LogReader,
     LogUnavailable,
     Record,
+    RecordRefused,
+    Rewrite,
     TopicPartition,
     check_records,
 )
@@ -71,6 +89,15 @@ _SCHEMA = (
         next_offset INTEGER NOT NULL,
         PRIMARY KEY (group_name, topic, partition)
     ) STRICT, WITHOUT ROWID""",
+    # The primary key columns ride along in the index (WITHOUT ROWID), so one key's records come
+    # out of it already in (partition, offset) order.
+    "CREATE INDEX IF NOT EXISTS records_by_key ON records (topic, key)",
+    """CREATE TABLE IF NOT EXISTS partition_ends (
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        next_offset INTEGER NOT NULL,
+        PRIMARY KEY (topic, partition)
+    ) STRICT, WITHOUT ROWID""",
 )
 
 
@@ -88,6 +115,10 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     if read_only:
         conn.execute("PRAGMA query_only=ON")
+    else:
+        # Erasure must not leave the erased bytes in free space of the file: zero what a rewrite
+        # deletes or replaces (many builds default to this, not all). Appends never free space.
+        conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 
@@ -147,6 +178,15 @@ class _AppendSignal:
             self._waiters.remove(waiter)
 
 
+class _Rejected(Exception):
+    """Raised by an op's ``apply`` before it changed anything (file or writer state): that op
+    alone fails with ``error``; the rest of its group commits as usual."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 @dataclass(eq=False)
 class _Op:
     """One unit of work for the writer thread; ``done`` is settled after the group commits."""
@@ -154,6 +194,9 @@ class _Op:
     apply: Callable[[sqlite3.Connection, _WriterState], None]
     records: int = 0
     done: concurrent.futures.Future[None] = field(default_factory=concurrent.futures.Future)
+    # Checkpoint the WAL into the file after the commit (erasures: the old page images in the
+    # WAL would otherwise keep erased bytes on disk until the log is closed).
+    checkpoint: bool = False
 
 
 _STOP = object()
@@ -161,19 +204,35 @@ _STOP = object()
 
 @dataclass
 class _WriterState:
-    """What the writer keeps in memory so an append costs one INSERT per record."""
+    """What the writer keeps in memory so an append costs one INSERT per record.
+
+    ``refused`` holds the (topic, key) pairs that erasing rewrites refused, in memory only (see
+    :meth:`SqliteEventLog.rewrite`); ``refusing`` those of the group being written, which join
+    ``refused`` when it commits and are dropped when it rolls back.
+    """
 
     partitions: dict[str, int] = field(default_factory=dict)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    refused: set[tuple[str, bytes]] = field(default_factory=set)
+    refusing: set[tuple[str, bytes]] = field(default_factory=set)
 
     def load(self, conn: sqlite3.Connection) -> None:
+        """Reload what the file holds (at start, and after a rolled-back group)."""
         self.partitions = dict(conn.execute("SELECT name, partitions FROM topics"))
+        # partition_ends keeps the end of a partition whose last records were deleted.
         self.next_offsets = {
-            (topic, partition): last + 1
-            for topic, partition, last in conn.execute(
-                "SELECT topic, partition, MAX(record_offset) FROM records GROUP BY topic, partition"
+            (topic, partition): next_offset
+            for topic, partition, next_offset in conn.execute(
+                "SELECT topic, partition, MAX(next_offset) FROM ("
+                " SELECT topic, partition, MAX(record_offset) + 1 AS next_offset FROM records"
+                " GROUP BY topic, partition"
+                " UNION ALL SELECT topic, partition, next_offset FROM partition_ends"
+                ") GROUP BY topic, partition"
             )
         }
+
+    def is_refused(self, topic: str, key: bytes) -> bool:
+        return (topic, key) in self.refused or (topic, key) in self.refusing
 
     def create_topic(self, conn: sqlite3.Connection, topic: str, partitions: int) -> int:
         existing = self.partitions.get(topic)
@@ -208,6 +267,11 @@ class SqliteEventLog:
 
     Shutdown: ``close`` lets the writer finish everything queued before it, then stops it; later
     writes raise ``LogUnavailable``. Close readers first (they hold their own connections).
+
+    Erasure: ``rewrite`` (:class:`eventlog.port.RewritableLog`) is one more writer op, so it runs
+    in a group's transaction between appends, never interleaved with one. An op that refuses its
+    work before changing anything (a ``plan`` that raises, an append of a refused key) fails
+    alone; the rest of its group commits.
 
     One writer per file: ``start`` takes an exclusive lock on ``<file>.lock`` and raises
     ``LogUnavailable`` if another instance (in any process) holds it.
@@ -284,6 +348,17 @@ class SqliteEventLog:
         default = self._default_partitions
 
         def insert(conn: sqlite3.Connection, state: _WriterState) -> None:
+            # Checked here, in the writer, so it is ordered with rewrites: an append queued after
+            # a refusing rewrite is refused, one queued before it is handed to its plan.
+            if state.refused or state.refusing:
+                for record in batch:
+                    if state.is_refused(record.topic, record.key):
+                        raise _Rejected(
+                            RecordRefused(
+                                f"key {record.key!r} of topic {record.topic!r} was erased;"
+                                " the log refuses its records"
+                            )
+                        )
             now_ms = time.time_ns() // 1_000_000
             rows = []
             for record in batch:
@@ -307,6 +382,72 @@ class SqliteEventLog:
 
     def reader(self, topics: Sequence[str], group: str) -> LogReader:
         return _SqliteLogReader(self, list(topics), group)
+
+    async def rewrite(
+        self,
+        topic: str,
+        plan: Callable[[Sequence[Delivered]], Rewrite],
+        *,
+        key: bytes | None = None,
+        refuse_key: bool = False,
+    ) -> int:
+        """See :meth:`eventlog.port.RewritableLog.rewrite`.
+
+        ``plan`` runs on the writer thread inside the transaction, so every append waits while it
+        runs. With ``key`` the records come from the ``records_by_key`` index, not a scan of the
+        topic. Unknown (partition, offset) pairs in the answer raise :class:`ValueError`.
+        """
+        if key is not None and not isinstance(key, bytes):
+            raise TypeError("key must be bytes")
+        if refuse_key and key is None:
+            raise ValueError("refuse_key requires key")
+        changed = 0
+
+        def apply(conn: sqlite3.Connection, state: _WriterState) -> None:
+            nonlocal changed
+            records = _records_of(conn, topic, key)
+            try:
+                edits = _checked_plan(plan(records), records)
+            except Exception as exc:
+                # Nothing is written yet: fail this rewrite only, not the appends it shares with.
+                raise _Rejected(exc) from exc
+            updates = [
+                (value, topic, partition, offset)
+                for (partition, offset), value in edits.items()
+                if value is not None
+            ]
+            deletes = [
+                (topic, partition, offset)
+                for (partition, offset), value in edits.items()
+                if value is None
+            ]
+            conn.executemany(
+                "UPDATE records SET value = ?"
+                " WHERE topic = ? AND partition = ? AND record_offset = ?",
+                updates,
+            )
+            conn.executemany(
+                "DELETE FROM records WHERE topic = ? AND partition = ? AND record_offset = ?",
+                deletes,
+            )
+            # Remember where every partition we deleted from ends, in case that was its tail.
+            ends = sorted({(topic, partition) for _, partition, _ in deletes})
+            conn.executemany(
+                "INSERT INTO partition_ends (topic, partition, next_offset) VALUES (?, ?, ?)"
+                " ON CONFLICT (topic, partition)"
+                " DO UPDATE SET next_offset = MAX(next_offset, excluded.next_offset)",
+                [(*tp, state.next_offsets[tp]) for tp in ends],
+            )
+            if refuse_key:
+                assert key is not None
+                state.refusing.add((topic, key))
+            changed = len(updates) + len(deletes)
+
+        await self._submit(_Op(apply, checkpoint=True))
+        if changed:
+            # Only a reader still before a changed record can see it, but let it see it now.
+            self._signal.notify()
+        return changed
 
     # -- internals used by readers ------------------------------------------------------------
 
@@ -386,10 +527,17 @@ class SqliteEventLog:
     def _commit_group(
         self, conn: sqlite3.Connection, state: _WriterState, group: list[_Op]
     ) -> None:
+        # An op rejecting its work changed nothing, so it fails alone; but only once the group
+        # committed: an append refused because of a rewrite in a group that then rolls back was
+        # not really refused, and fails (retryably) with the group instead.
+        rejected: dict[_Op, Exception] = {}
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op in group:
-                op.apply(conn, state)
+                try:
+                    op.apply(conn, state)
+                except _Rejected as rejection:
+                    rejected[op] = rejection.error
             conn.execute("COMMIT")
         except Exception as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -397,13 +545,24 @@ class SqliteEventLog:
             # The in-memory counters may include the rolled-back rows; the file is the truth.
             with contextlib.suppress(sqlite3.Error):
                 state.load(conn)
+            state.refusing.clear()
             error = _unavailable(exc) if isinstance(exc, sqlite3.Error) else exc
             for op in group:
                 op.done.set_exception(error)
             return
+        state.refused |= state.refusing
+        state.refusing.clear()
+        if any(op.checkpoint for op in group if op not in rejected):
+            # Best effort: a reader in the middle of a read transaction makes it partial, and the
+            # WAL is overwritten from its start by the next writes anyway.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         for op in group:
-            op.done.set_result(None)
-        if any(op.records for op in group):
+            if op in rejected:
+                op.done.set_exception(rejected[op])
+            else:
+                op.done.set_result(None)
+        if any(op.records for op in group if op not in rejected):
             self._signal.notify()
 
     def _fail_leftovers(self) -> None:
@@ -422,13 +581,56 @@ def _end_offsets(conn: sqlite3.Connection, topic: str) -> dict[TopicPartition, i
     ends = {}
     for partition in range(count):
         # One MAX per partition is a single seek down the primary key; a GROUP BY over the topic
-        # read every record (O(records) per lookup, and every account write makes one).
-        (last,) = conn.execute(
-            "SELECT MAX(record_offset) FROM records WHERE topic = ? AND partition = ?",
+        # read every record (O(records) per lookup, and every account write makes one). The
+        # stored end counts too: the partition's last records may have been deleted.
+        after_last, stored = conn.execute(
+            "SELECT (SELECT MAX(record_offset) + 1 FROM records"
+            "        WHERE topic = ?1 AND partition = ?2),"
+            " (SELECT next_offset FROM partition_ends WHERE topic = ?1 AND partition = ?2)",
             (topic, partition),
         ).fetchone()
-        ends[TopicPartition(topic, partition)] = 0 if last is None else int(last) + 1
+        ends[TopicPartition(topic, partition)] = max(int(after_last or 0), int(stored or 0))
     return ends
+
+
+def _records_of(conn: sqlite3.Connection, topic: str, key: bytes | None) -> list[Delivered]:
+    """The records of ``topic`` (of ``key`` only, when given) in (partition, offset) order."""
+    if key is None:
+        rows = conn.execute(
+            "SELECT partition, record_offset, key, value, timestamp_ms FROM records"
+            " WHERE topic = ? ORDER BY partition, record_offset",
+            (topic,),
+        )
+    else:
+        rows = conn.execute(
+            "SELECT partition, record_offset, key, value, timestamp_ms FROM records"
+            " INDEXED BY records_by_key WHERE topic = ? AND key = ?"
+            " ORDER BY partition, record_offset",
+            (topic, key),
+        )
+    return [
+        Delivered(topic, partition, offset, record_key, value, timestamp_ms)
+        for partition, offset, record_key, value, timestamp_ms in rows
+    ]
+
+
+def _checked_plan(
+    answer: Rewrite, records: Sequence[Delivered]
+) -> dict[tuple[int, int], bytes | None]:
+    """The real changes in ``plan``'s answer: raises unless it only names records handed to it.
+
+    A new value equal to the current one is dropped (it is no change and is not counted).
+    """
+    current = {(record.partition, record.offset): record.value for record in records}
+    edits: dict[tuple[int, int], bytes | None] = {}
+    for position, value in answer.items():
+        if position not in current:
+            raise ValueError(f"plan names {position}, which is not a record handed to it")
+        if value is not None and not isinstance(value, bytes):
+            raise TypeError(f"plan's new value for {position} is not bytes or None")
+        if value != current[position]:
+            edits[position] = value
+    return edits
 
 
 class _ReadConnection:
@@ -519,7 +721,9 @@ class _SqliteLogReader:
         deadline = time.monotonic() + max(timeout_s, 0.0)
         while True:
             seen = self._log._signal.generation
-            delivered = await self._db.run(self._reader_query(max_records))
+            delivered, skipped = await self._db.run(self._reader_query(max_records))
+            # Past a partition's erased tail, as a Kafka consumer moves past compacted offsets.
+            self._positions.update(skipped)
             remaining = deadline - time.monotonic()
             if delivered or remaining <= 0:
                 for record in delivered:
@@ -529,26 +733,47 @@ class _SqliteLogReader:
                 return delivered
             await self._log._signal.wait(seen, min(remaining, _POLL_INTERVAL_S))
 
-    def _reader_query(self, max_records: int) -> Callable[[sqlite3.Connection], list[Delivered]]:
+    def _reader_query(
+        self, max_records: int
+    ) -> Callable[[sqlite3.Connection], tuple[list[Delivered], dict[TopicPartition, int]]]:
+        """The query of one fetch: the records, and the new position of every partition whose
+        records from the current position on were all erased (its end, otherwise never reached).
+        One read transaction, so a record appended meanwhile is never skipped over."""
         # Start at a different partition each call so one busy partition cannot starve others.
         order = list(self._positions.items())
         if order:
             self._rotation = (self._rotation + 1) % len(order)
             order = order[self._rotation :] + order[: self._rotation]
 
-        def query(conn: sqlite3.Connection) -> list[Delivered]:
+        def query(conn: sqlite3.Connection) -> tuple[list[Delivered], dict[TopicPartition, int]]:
             out: list[Delivered] = []
-            for tp, position in order:
-                if len(out) >= max_records:
-                    break
-                for offset, key, value, timestamp_ms in conn.execute(
-                    "SELECT record_offset, key, value, timestamp_ms FROM records"
-                    " WHERE topic = ? AND partition = ? AND record_offset >= ?"
-                    " ORDER BY record_offset LIMIT ?",
-                    (tp.topic, tp.partition, position, max_records - len(out)),
-                ):
-                    out.append(Delivered(tp.topic, tp.partition, offset, key, value, timestamp_ms))
-            return out
+            skipped: dict[TopicPartition, int] = {}
+            conn.execute("BEGIN")
+            try:
+                for tp, position in order:
+                    if len(out) >= max_records:
+                        break
+                    found = len(out)
+                    for offset, key, value, timestamp_ms in conn.execute(
+                        "SELECT record_offset, key, value, timestamp_ms FROM records"
+                        " WHERE topic = ? AND partition = ? AND record_offset >= ?"
+                        " ORDER BY record_offset LIMIT ?",
+                        (tp.topic, tp.partition, position, max_records - len(out)),
+                    ):
+                        out.append(
+                            Delivered(tp.topic, tp.partition, offset, key, value, timestamp_ms)
+                        )
+                    if len(out) == found:
+                        (stored,) = conn.execute(
+                            "SELECT next_offset FROM partition_ends"
+                            " WHERE topic = ? AND partition = ?",
+                            (tp.topic, tp.partition),
+                        ).fetchone() or (0,)
+                        if int(stored) > position:
+                            skipped[tp] = int(stored)
+            finally:
+                conn.execute("COMMIT")
+            return out, skipped
 
         return query
 

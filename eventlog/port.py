@@ -14,13 +14,16 @@ Semantics every adapter keeps:
 * A ``LogReader`` of a group sees every record from the group's committed position on; a record is
   delivered again after a restart unless its offset was committed (at-least-once). Processors
   write their output first and commit after.
+
+Erasure (GDPR account/data deletion) is not part of :class:`EventLog`: a Kafka log is immutable,
+so only the embedded adapter offers it, as the separate :class:`RewritableLog` capability.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 
 class LogError(Exception):
@@ -29,6 +32,10 @@ class LogError(Exception):
 
 class LogUnavailable(LogError):
     """The log cannot durably store or serve records now; nothing is acknowledged. Retry."""
+
+
+class RecordRefused(LogError):
+    """The log refuses this record for good (its key was erased); do not retry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,4 +117,51 @@ class EventLog(Protocol):
 
     def reader(self, topics: Sequence[str], group: str) -> LogReader:
         """A new, not yet started, consumer-group member for ``topics``."""
+        ...
+
+
+# (partition, offset) -> the record's new value, or None to delete the record
+Rewrite: TypeAlias = Mapping[tuple[int, int], bytes | None]
+
+
+class RewritableLog(Protocol):
+    """A log whose records can be changed or deleted in place: erasing a user's data (GDPR).
+
+    Only the embedded adapter has it; Kafka cannot rewrite a partition.
+    """
+
+    async def rewrite(
+        self,
+        topic: str,
+        plan: Callable[[Sequence[Delivered]], Rewrite],
+        *,
+        key: bytes | None = None,
+        refuse_key: bool = False,
+    ) -> int:
+        """Change or delete records of ``topic``; return how many records were changed or deleted.
+
+        The records of ``topic`` (only those whose key equals ``key`` when it is given; all of
+        them otherwise, so mind the memory) are read in (partition, offset) order and handed to
+        ``plan``, a pure, blocking function; its answer maps (partition, offset) to the record's
+        new value, or to ``None`` to delete the record. The read, ``plan`` and the writes are ONE
+        transaction, atomic with respect to appends: no append can land between the read and the
+        write, so a record of ``key`` is either handed to ``plan`` or appended after the rewrite.
+        ``plan`` holds up every append while it runs, so it must be quick.
+
+        Deleting a record leaves a gap in the offsets, which readers simply skip: offsets are
+        never reused, end offsets never move backwards (not even after a restart), and committed
+        group positions stay valid. A new value keeps the record's offset, key and timestamp.
+        A "new" value equal to the current one is no change and is not counted.
+
+        If ``plan`` raises, or its answer names a (partition, offset) that was not handed to it
+        (:class:`ValueError`) or holds a value that is neither bytes nor None
+        (:class:`TypeError`), that exception is raised and nothing is changed.
+
+        With ``refuse_key=True`` (requires ``key``), every later ``append`` to this log instance
+        of a record with this topic and key raises :class:`RecordRefused` and stores nothing of
+        that call; an append already waiting when the rewrite runs lands before it and is handed
+        to ``plan``. The refusal is kept in memory only, and only once the rewrite succeeded:
+        after a restart the application no longer holds credentials for an erased user, so
+        nothing appends for them any more.
+        """
         ...

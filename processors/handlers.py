@@ -9,6 +9,13 @@ produces the same rows. The runner commits the log position only after ``handle`
 Deletions commute with everything: a tombstone hides its heartbeat whenever the heartbeat is
 inserted, before or after it (a redelivered or re-sent heartbeat stays deleted), so the tables
 do not depend on how the log is cut into batches, which is what lets a replay equal the live run.
+
+Erasures (:class:`UserDataErased`) do not commute: they remove what came before them in the log
+and leave what comes after. So a batch is projected in segments cut at each erasure, each
+segment before the erasure that follows it, exactly as if the erasure had its own batch; a
+redelivered suffix of the log is projected again in the same order, so it ends the same. After a
+full erasure (the account was deleted) the projector drops whatever else of the user it reads,
+and it archives nothing more of the account.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Protocol, TypeAlias
 
 from pydantic import ValidationError
@@ -32,12 +40,14 @@ from projections.leaderboard import Member, WeeklyRow, iso_week_id, week_of, wee
 from schemas.events import (
     ACCOUNTS_TOPIC,
     AccountCreated,
+    AccountDeleted,
     AccountEvent,
     ApiKeyCreated,
     ApiKeyRevoked,
     HeartbeatsDeleted,
     HeartbeatsReceived,
     ProfileUpdated,
+    UserDataErased,
     decode_event,
     encode_event,
 )
@@ -55,7 +65,7 @@ _log = logging.getLogger(__name__)
 
 DayKey = tuple[str, date]
 # The events of the heartbeats topic.
-HeartbeatEvent: TypeAlias = HeartbeatsReceived | HeartbeatsDeleted
+HeartbeatEvent: TypeAlias = HeartbeatsReceived | HeartbeatsDeleted | UserDataErased
 # A day left without heartbeats (all deleted) is reported in UTC (its row holds only zeros).
 EMPTY_DAY_TIMEZONE = "UTC"
 
@@ -83,6 +93,18 @@ class ProjectionWriter(Protocol):
 
     def upsert_members(self, members: Sequence[Member]) -> None: ...
 
+    def erase_user(self, user_id: str) -> None: ...
+
+    def erase_heartbeats(
+        self, user_id: str, start_epoch: float | None, end_epoch: float | None
+    ) -> set[date]: ...
+
+    def days_with_rows(self, user_id: str, first: date, last: date) -> set[date]: ...
+
+    def drop_days(self, user_id: str, dates: Iterable[date]) -> None: ...
+
+    def drop_weeks(self, user_id: str, mondays: Iterable[date]) -> None: ...
+
     def leaderboard(
         self, week: date, *, limit: int = 100, offset: int = 0
     ) -> tuple[int, list[LeaderboardEntry]]: ...
@@ -98,6 +120,17 @@ class BatchResult:
     days: int
     skipped_records: int = 0
     deleted_ids: int = 0
+    # Erasures projected: on the embedded log, the runner then erases the records themselves.
+    erasures: tuple[UserDataErased, ...] = ()
+
+    def __add__(self, other: BatchResult) -> BatchResult:
+        return BatchResult(
+            self.heartbeats + other.heartbeats,
+            self.days + other.days,
+            self.skipped_records + other.skipped_records,
+            self.deleted_ids + other.deleted_ids,
+            self.erasures + other.erasures,
+        )
 
 
 def heartbeat_event(raw: bytes) -> HeartbeatEvent | None:
@@ -106,7 +139,11 @@ def heartbeat_event(raw: bytes) -> HeartbeatEvent | None:
     Raises ``pydantic.ValidationError`` when the value is not an event at all.
     """
     event = decode_event(raw)
-    return event if isinstance(event, HeartbeatsReceived | HeartbeatsDeleted) else None
+    return (
+        event
+        if isinstance(event, HeartbeatsReceived | HeartbeatsDeleted | UserDataErased)
+        else None
+    )
 
 
 def decode_heartbeat_events(records: Sequence[Delivered]) -> tuple[list[HeartbeatEvent], int]:
@@ -174,8 +211,23 @@ class HeartbeatProjector:
         self._today = today  # which week's board a membership change moves (UTC, as the API)
         # Live push after the writes (None: replays and tools publish nothing).
         self._publisher = publisher if publisher is not None and publisher.active else None
+        # Users whose data was erased whole in this run: whatever else of theirs is read (a
+        # request in flight when the account was deleted, a replay) is dropped.
+        self._erased: set[str] = set()
 
     def handle(self, events: Sequence[HeartbeatEvent]) -> BatchResult:
+        """Project events of the heartbeats topic, in segments cut at each erasure."""
+        result = BatchResult(0, 0)
+        segment: list[HeartbeatsReceived | HeartbeatsDeleted] = []
+        for event in events:
+            if isinstance(event, UserDataErased):
+                result += self._project(segment) + self._erase(event)
+                segment = []
+            elif event.user_id not in self._erased:
+                segment.append(event)
+        return result + self._project(segment)
+
+    def _project(self, events: Sequence[HeartbeatsReceived | HeartbeatsDeleted]) -> BatchResult:
         heartbeats = [
             hb
             for event in events
@@ -187,19 +239,65 @@ class HeartbeatProjector:
             return BatchResult(0, 0)
         self._store.insert_heartbeats(heartbeats)
         self._store.delete_heartbeats(deletions)
-        fetched = self._store.beats_for_days(touched_days(heartbeats) | deleted_days(deletions))
+        rows = self._recompute(touched_days(heartbeats) | deleted_days(deletions), heartbeats)
+        deleted_ids = sum(len(event.ids) for event in deletions)
+        return BatchResult(len(heartbeats), len(rows), deleted_ids=deleted_ids)
+
+    def _erase(self, erasure: UserDataErased) -> BatchResult:
+        """Remove the erased rows from every projection and recompute what they were part of."""
+        user_id = erasure.user_id
+        if erasure.everything:
+            self._erased.add(user_id)
+            self._leave_boards(user_id, partial(self._store.erase_user, user_id))
+            return BatchResult(0, 0, erasures=(erasure,))
+        # Every day the range may touch is recomputed, whether or not rows were found in it:
+        # a replay of the rewritten embedded log finds no heartbeats there, yet must end equal.
+        first, last = erasure_window(erasure)
+        days = self._store.erase_heartbeats(user_id, erasure.start, erasure.end)
+        days |= self._store.days_with_rows(user_id, first, last)
+        rows = self._recompute({(user_id, day) for day in days}, (), drop_empty=True)
+        return BatchResult(0, len(rows), erasures=(erasure,))
+
+    def _leave_boards(self, user_id: str, erase: Callable[[], None]) -> None:
+        """Run ``erase`` (which takes the user off the boards) and publish the ranks it moved."""
+        week = {(user_id, week_of(self._today())): None}
+        before = self._positions(week)
+        erase()
+        if self._publisher is not None:
+            self._publish_ranks(self._publisher, before, self._positions(week))
+
+    def _recompute(
+        self, days: set[DayKey], heartbeats: Sequence[Heartbeat], *, drop_empty: bool = False
+    ) -> list[DailyRow]:
+        """Replace the rows of ``days`` and of their weeks from the archive; publish the change.
+
+        With ``drop_empty`` (erasures) a day left without heartbeats loses its row instead of
+        getting a row of zeros, and so does a week left without days.
+        """
+        if not days:
+            return []
+        fetched = self._store.beats_for_days(days)
         rows = day_rows(fetched, timeout_s=self._timeout_s)
-        self._store.upsert_daily(rows)
+        empty = [r for r in rows if drop_empty and not fetched[(r.user_id, r.date)]]
+        for user_id, dates in _by_user((r.user_id, r.date) for r in empty).items():
+            self._store.drop_days(user_id, dates)
+        self._store.upsert_daily([r for r in rows if r not in empty])
         # Weeks after days: a week is the sum of its (just written) daily rows.
         weeks = self._store.daily_rows_for_weeks({(r.user_id, week_of(r.date)) for r in rows})
         before = self._positions(weeks)
+        gone = [key for key, days_of_week in weeks.items() if drop_empty and not days_of_week]
+        for user_id, mondays in _by_user(gone).items():
+            self._store.drop_weeks(user_id, mondays)
         self._store.upsert_weekly(
-            [weekly_row(user_id, monday, days) for (user_id, monday), days in weeks.items()]
+            [
+                weekly_row(user_id, monday, days_of_week)
+                for (user_id, monday), days_of_week in weeks.items()
+                if (user_id, monday) not in gone
+            ]
         )
         if self._publisher is not None:
             self._publish(self._publisher, heartbeats, rows, before, self._positions(weeks))
-        deleted_ids = sum(len(event.ids) for event in deletions)
-        return BatchResult(len(heartbeats), len(rows), deleted_ids=deleted_ids)
+        return rows
 
     def _positions(self, weeks: Mapping[tuple[str, date], object]) -> dict[date, Positions]:
         """Where the batch's users rank on each board the batch touches (only when publishing)."""
@@ -255,8 +353,38 @@ class HeartbeatProjector:
 
         The profile events are archived (secret hashes left out), then every touched account is
         folded again from all of its archived events, so redelivery, batching and replay give the
-        same member rows. Returns how many members were written.
+        same member rows. An ``AccountDeleted`` erases the account from every projection (its
+        heartbeats too: the ``UserDataErased`` behind them may be read later, or not at all when
+        appending it failed). Returns how many members were written.
         """
+        return self._accounts(events)[0]
+
+    def _accounts(
+        self, events: Sequence[tuple[int, AccountEvent]]
+    ) -> tuple[int, tuple[UserDataErased, ...]]:
+        written = 0
+        erasures: list[UserDataErased] = []
+        segment: list[tuple[int, AccountEvent]] = []
+        for offset, event in events:
+            if event.user_id in self._erased:
+                continue
+            if isinstance(event, AccountDeleted):
+                written += self._members(segment)
+                segment = []
+                self._erased.add(event.user_id)
+                self._leave_boards(event.user_id, partial(self._store.erase_user, event.user_id))
+                erasures.append(
+                    UserDataErased(
+                        event_id=event.event_id,
+                        user_id=event.user_id,
+                        occurred_at=event.occurred_at,
+                    )
+                )
+            else:
+                segment.append((offset, event))
+        return written + self._members(segment), tuple(erasures)
+
+    def _members(self, events: Sequence[tuple[int, AccountEvent]]) -> int:
         archived = [
             (event.user_id, offset, encode_event(_without_secrets(event)).decode())
             for offset, event in events
@@ -284,8 +412,38 @@ class HeartbeatProjector:
             [r for r in records if r.topic == ACCOUNTS_TOPIC]
         )
         result = self.handle(events)
-        self.handle_accounts(accounts)
-        return dataclasses.replace(result, skipped_records=skipped + skipped_accounts)
+        _, erasures = self._accounts(accounts)
+        return dataclasses.replace(
+            result,
+            skipped_records=skipped + skipped_accounts,
+            erasures=result.erasures + erasures,
+        )
+
+
+def erasure_window(erasure: UserDataErased) -> tuple[date, date]:
+    """Pure: the local dates a heartbeat in the erased range can be on, in any timezone (UTC
+    offsets span -12 to +14 hours), within what a ClickHouse ``Date`` holds."""
+    first, last = date(1970, 1, 1), date(2149, 6, 1)
+
+    def utc_date(epoch: float) -> date:  # clamped first: any float must give a date
+        bounded = min(max(epoch, 0.0), _EPOCH_2149)
+        return datetime.fromtimestamp(bounded, UTC).date()
+
+    if erasure.start is not None:
+        first = max(first, utc_date(erasure.start) - timedelta(days=1))
+    if erasure.end is not None:
+        last = min(last, utc_date(erasure.end) + timedelta(days=1))
+    return first, min(max(first, last), date(2149, 6, 1))
+
+
+_EPOCH_2149 = datetime(2149, 6, 1, tzinfo=UTC).timestamp()
+
+
+def _by_user(keys: Iterable[tuple[str, date]]) -> dict[str, list[date]]:
+    grouped: dict[str, list[date]] = {}
+    for user_id, day in keys:
+        grouped.setdefault(user_id, []).append(day)
+    return grouped
 
 
 Positions: TypeAlias = dict[str, LeaderboardEntry]
@@ -394,6 +552,8 @@ def decode_account_events(
             skipped += 1
             _log.error("skipping undecodable account record at offset %s", record.offset)
             continue
-        if isinstance(event, AccountCreated | ApiKeyCreated | ApiKeyRevoked | ProfileUpdated):
+        if isinstance(
+            event, AccountCreated | ApiKeyCreated | ApiKeyRevoked | ProfileUpdated | AccountDeleted
+        ):
             events.append((record.offset, event))
     return events, skipped

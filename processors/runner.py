@@ -8,13 +8,17 @@ distributed mode.
 Delivery is at-least-once: a batch is written, then its offsets are committed. When the store is
 unavailable the runner keeps the batch, waits and retries it (it never skips ahead); when the log
 is unavailable it waits and reads again.
+
+Given an ``eraser`` (``codetrackr serve`` on the embedded log), every erasure a batch projected is
+then carried out on the log itself, before the batch is committed: a crash in between projects
+the erasure again and erases again, both idempotent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from eventlog.port import Delivered, EventLog, LogError, LogReader, TopicPartition
@@ -23,7 +27,7 @@ from processors.handlers import (
     HeartbeatProjector,
 )
 from projections.clickhouse import ProjectionStoreUnavailable
-from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
+from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC, UserDataErased
 
 _log = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ class ProjectionRunner:
         retry_s: float = 0.5,
         on_batch: Callable[[int, BatchResult], None] | None = None,
         max_batch_bytes: int = 16 * 1024 * 1024,
+        eraser: Callable[[UserDataErased], Awaitable[object]] | None = None,
     ) -> None:
         self._log = log
         self._projector = projector
@@ -81,6 +86,7 @@ class ProjectionRunner:
         self._on_batch = on_batch
         # About 20k heartbeats (~800 B each encoded) per projected batch.
         self._max_batch_bytes = max_batch_bytes
+        self._eraser = eraser
         # One thread for all store calls: chdb wants one client per thread, and batches are
         # handled strictly one after another anyway.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="projector")
@@ -126,6 +132,8 @@ class ProjectionRunner:
         # so a fetch of big import records would otherwise become one huge batch in memory.
         for chunk in split_by_size(records, self._max_batch_bytes):
             result = await self._project(chunk)
+            for erasure in result.erasures:
+                await self._erase(erasure)
             await self._commit(next_offsets(chunk))
             if self._on_batch is not None:
                 self._on_batch(len(chunk), result)
@@ -146,6 +154,17 @@ class ProjectionRunner:
                 _log.warning("projection store unavailable, retrying in %.1fs: %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+    async def _erase(self, erasure: UserDataErased) -> None:
+        if self._eraser is None:
+            return
+        while True:
+            try:
+                await self._eraser(erasure)
+                return
+            except LogError as exc:
+                _log.warning("erasing from the event log failed, retrying: %s", exc)
+                await asyncio.sleep(self._retry_s)
 
     async def _commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         assert self._reader is not None

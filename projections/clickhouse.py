@@ -974,6 +974,104 @@ class ClickHouseProjectionStore:
             rows = self._query(sql, {"user": user_id})
         return int(rows[0][0])
 
+    # ---- erasure ------------------------------------------------------------------------------
+
+    def erase_user(self, user_id: str) -> None:
+        """Remove every row of the user from every projection table (the account was deleted).
+
+        Every table with a ``user_id`` column is covered, including tables added later. The rows
+        are rewritten away (a synchronous mutation), not only hidden, so the data is physically
+        gone when this returns. Idempotent; costly on big tables, so only for rare erasures.
+        """
+        for table in self._tables_with_user_id():
+            self._mutate_delete(table, "user_id = {user:String}", {"user": user_id})
+
+    def erase_heartbeats(
+        self, user_id: str, start_epoch: float | None, end_epoch: float | None
+    ) -> set[date]:
+        """Remove the user's archived heartbeats with ``start_epoch <= time < end_epoch``
+        (``None``: no bound on that side).
+
+        Returns the local dates the removed rows were on: the caller recomputes those days (and
+        their weeks). Tombstones stay (they hold ids only). Idempotent.
+        """
+        condition = "user_id = {user:String}"
+        parameters: dict[str, Any] = {"user": user_id}
+        if start_epoch is not None:
+            condition += " AND time >= fromUnixTimestamp64Milli({t0:Int64}, 'UTC')"
+            parameters["t0"] = round(start_epoch * 1000)
+        if end_epoch is not None:
+            condition += " AND time < fromUnixTimestamp64Milli({t1:Int64}, 'UTC')"
+            parameters["t1"] = round(end_epoch * 1000)
+        with self._edge("find erased days"):
+            rows = self._query(
+                f"SELECT DISTINCT local_date FROM {self._db}.heartbeats WHERE {condition}",
+                parameters,
+            )
+        self._mutate_delete("heartbeats", condition, parameters)
+        return {row[0] for row in rows}
+
+    def days_with_rows(self, user_id: str, first: date, last: date) -> set[date]:
+        """The dates between ``first`` and ``last`` (inclusive) the user has a daily row on."""
+        with self._edge("read daily dates"):
+            rows = self._query(
+                f"SELECT DISTINCT date FROM {self._db}.daily_stats"
+                " WHERE user_id = {user:String} AND date BETWEEN {d0:Date} AND {d1:Date}",
+                {"user": user_id, "d0": first, "d1": last},
+            )
+        return {row[0] for row in rows}
+
+    def drop_days(self, user_id: str, dates: Iterable[date]) -> None:
+        """Remove the user's daily rows of ``dates``, every version (an erasure left them empty:
+        a row of zeros would be a trace the log no longer explains)."""
+        wanted = sorted(set(dates))
+        if wanted:
+            self._mutate_delete(
+                "daily_stats",
+                "user_id = {user:String} AND date IN {dates:Array(Date)}",
+                {"user": user_id, "dates": wanted},
+            )
+
+    def drop_weeks(self, user_id: str, mondays: Iterable[date]) -> None:
+        """Remove the user's weekly rows of the weeks starting on ``mondays``, every version."""
+        wanted = sorted(set(mondays))
+        if wanted:
+            self._mutate_delete(
+                "weekly_stats",
+                "user_id = {user:String} AND week IN {weeks:Array(Date)}",
+                {"user": user_id, "weeks": wanted},
+            )
+
+    def rows_of_user(self, user_id: str) -> dict[str, int]:
+        """How many stored rows (unmerged copies included) each table holds for the user."""
+        counts = {}
+        for table in self._tables_with_user_id():
+            with self._edge(f"count {table}"):
+                rows = self._query(
+                    f"SELECT count() FROM {self._db}.`{table}` WHERE user_id = {{user:String}}",
+                    {"user": user_id},
+                )
+            counts[table] = int(rows[0][0])
+        return counts
+
+    def _tables_with_user_id(self) -> list[str]:
+        sql = (
+            "SELECT DISTINCT table FROM system.columns WHERE database = {db:String}"
+            " AND name = 'user_id' AND table != {migrations:String} ORDER BY table"
+        )
+        with self._edge("list tables"):
+            rows = self._query(sql, {"db": self._database, "migrations": _MIGRATIONS_TABLE})
+        return [str(row[0]) for row in rows]
+
+    def _mutate_delete(self, table: str, condition: str, parameters: dict[str, Any]) -> None:
+        # mutations_sync = 2: return once every replica rewrote its parts (on a single server,
+        # once this one did), so the rows are gone from disk, not just masked.
+        sql = (
+            f"ALTER TABLE {self._db}.`{table}` DELETE WHERE {condition} SETTINGS mutations_sync = 2"
+        )
+        with self._edge(f"erase from {table}"):
+            self._client().command(sql, parameters=parameters)
+
     # ---- operations -------------------------------------------------------------------------
 
     def table_names(self) -> list[str]:

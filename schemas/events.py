@@ -2,8 +2,9 @@
 
 Two topics carry them. ``codetrackr.heartbeats`` holds :class:`HeartbeatsReceived`, one record per
 accepted request, keyed by user id so one user's heartbeats stay ordered and the whole request is
-appended atomically, and :class:`HeartbeatsDeleted`, keyed the same way. ``codetrackr.accounts``
-holds account events (accounts, keys, sessions, profiles, follows, contact messages) on a single
+appended atomically, and :class:`HeartbeatsDeleted` and :class:`UserDataErased`, keyed the same
+way. ``codetrackr.accounts`` holds account events (accounts, keys, sessions, profiles, follows,
+contact messages, deletions) on a single
 partition, so their order is global: uniqueness (usernames, account numbers, identities) and
 single use (refresh tokens, OAuth states) are decided by that order, the first event winning.
 """
@@ -50,6 +51,32 @@ class HeartbeatsDeleted(_Event):
     version: Literal[1] = 1
     date: dt.date
     ids: tuple[str, ...]
+
+
+class UserDataErased(_Event):
+    """Erase the user's heartbeats whose ``time`` is in ``[start, end)`` (epoch seconds).
+
+    Both bounds ``None`` erases everything the user ever sent: the account was deleted
+    (:class:`AccountDeleted` is on the accounts topic). On the heartbeats topic, keyed by the user
+    id, so it follows every heartbeat of theirs appended before it and precedes the ones after
+    it: heartbeats received later stay (new activity), except after a full erasure, when nothing
+    of the user is projected again. Unlike :class:`HeartbeatsDeleted` (tombstones, the rows
+    stay hidden), an erasure removes the rows themselves from every projection, and on the
+    embedded log the records themselves.
+    """
+
+    type: Literal["UserDataErased"] = "UserDataErased"
+    version: Literal[1] = 1
+    start: float | None = None
+    end: float | None = None
+
+    @property
+    def everything(self) -> bool:
+        return self.start is None and self.end is None
+
+    def covers(self, time: float) -> bool:
+        """Whether a heartbeat at ``time`` is erased."""
+        return (self.start is None or time >= self.start) and (self.end is None or time < self.end)
 
 
 class AccountCreated(_Event):
@@ -210,6 +237,15 @@ class ContactMessageSent(_Event):
     message: str
 
 
+class AccountDeleted(_Event):
+    """The user deleted their account: it is gone at once, with its keys, sessions, follows (both
+    ways) and hire inquiries (received and sent); its username, account number and identity are
+    free again. Its heartbeats are erased by the :class:`UserDataErased` appended after it."""
+
+    type: Literal["AccountDeleted"] = "AccountDeleted"
+    version: Literal[1] = 1
+
+
 AccountEvent = Annotated[
     AccountCreated
     | ApiKeyCreated
@@ -221,12 +257,14 @@ AccountEvent = Annotated[
     | SessionRevoked
     | UserFollowed
     | UserUnfollowed
-    | ContactMessageSent,
+    | ContactMessageSent
+    | AccountDeleted,
     Field(discriminator="type"),
 ]
 Event = Annotated[
     HeartbeatsReceived
     | HeartbeatsDeleted
+    | UserDataErased
     | AccountCreated
     | ApiKeyCreated
     | ApiKeyRevoked
@@ -237,7 +275,8 @@ Event = Annotated[
     | SessionRevoked
     | UserFollowed
     | UserUnfollowed
-    | ContactMessageSent,
+    | ContactMessageSent
+    | AccountDeleted,
     Field(discriminator="type"),
 ]
 

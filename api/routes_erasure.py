@@ -19,14 +19,14 @@ moment later (``docs/accounts.md``, "Deleting your data").
 # dependency alias (`LoggedIn`) when the routes are declared.
 
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as clock
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator, model_validator
 
 from accounts.directory import AccountDirectory, new_event_id
 from api.account_forms import iso, json_body, parse, unavailable
@@ -34,6 +34,9 @@ from eventlog.port import EventLog, LogError, Record
 from http_edge.auth import AuthGuards, Principal
 from http_edge.errors import ApiError, error_responses
 from schemas.events import HEARTBEATS_TOPIC, AccountDeleted, UserDataErased, encode_event
+
+# What the projections can hold (a ClickHouse Date), with a day of margin for timezones.
+_FIRST_DAY, _LAST_DAY = date(1970, 1, 2), date(2149, 5, 31)
 
 
 class DeleteAccountIn(BaseModel):
@@ -51,6 +54,14 @@ class DeleteRangeIn(BaseModel):
     start: AwareDatetime | date
     end: AwareDatetime | date
 
+    @field_validator("start", "end")
+    @classmethod
+    def _in_range(cls, value: datetime | date) -> datetime | date:
+        day = value.date() if isinstance(value, datetime) else value
+        if not _FIRST_DAY <= day <= _LAST_DAY:
+            raise ValueError(f"must be between {_FIRST_DAY} and {_LAST_DAY}")
+        return value
+
     @model_validator(mode="after")
     def _ordered(self) -> "DeleteRangeIn":
         # Compared as instants in UTC; the exact bounds are computed in the user's timezone.
@@ -63,7 +74,7 @@ class DeleteRangeIn(BaseModel):
         return _instant(self.start, tz, end=False), _instant(self.end, tz, end=True)
 
 
-def _instant(value: datetime | date, tz: ZoneInfo | Any, *, end: bool) -> float:
+def _instant(value: datetime | date, tz: tzinfo, *, end: bool) -> float:
     if isinstance(value, datetime):
         return value.timestamp()
     day = value + timedelta(days=1) if end else value

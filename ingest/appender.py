@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date
 
-from eventlog.port import EventLog, LogUnavailable, Record
+from eventlog.port import EventLog, LogUnavailable, Record, RecordRefused
 from http_edge.errors import ApiError
 from schemas.events import HEARTBEATS_TOPIC, HeartbeatsDeleted, HeartbeatsReceived, encode_event
 from schemas.heartbeat import Heartbeat
@@ -82,6 +82,9 @@ class HeartbeatAppender:
     async def _append(self, records: list[Record]) -> None:
         try:
             await self._log.append(records)
+        except RecordRefused:
+            # The user was erased (account deleted) while this request was in flight.
+            raise ApiError(401, "this account no longer exists") from None
         except LogUnavailable:
             raise ApiError(
                 503,

@@ -181,6 +181,16 @@ def test_a_range_erasure_removes_only_that_range(world: World) -> None:
         "/api/v1/user/data/delete", headers=bob.bearer, json={"start": end, "end": start}
     )
     assert bad.status_code == 400
+    for body in (
+        {"start": "1900-01-01", "end": "2026-01-01"},
+        {"start": "2026-01-01", "end": "9999-12-31"},
+        {"start": "2026-01-01"},
+        {"start": "2026-01-01T10:00:00", "end": "2026-01-02T10:00:00"},  # no offset
+        {"start": "2026-01-01", "end": "2026-01-02", "extra": 1},
+    ):
+        refused = bob.http.post("/api/v1/user/data/delete", headers=bob.bearer, json=body)
+        assert refused.status_code == 400, (body, refused.text)
+        assert refused.json()["error"]["code"] == "validation_error"
     by_key = bob.http.post(
         "/api/v1/user/data/delete", headers=bob.key_header, json={"start": start, "end": end}
     )

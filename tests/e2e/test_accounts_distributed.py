@@ -144,3 +144,36 @@ def test_one_username_claimed_through_two_processes_has_one_owner(
         ]
         assert names.count(name) == 1
         assert names.index(name) == statuses.index(200)
+
+
+def test_an_account_deleted_through_one_process_is_gone_in_every_process(
+    cluster: Cluster,
+) -> None:
+    user = Client(cluster.one.url)
+    other = Client(cluster.two.url)
+    assert beat(cluster.ingest, user.key_header) == 200
+
+    deleted = httpx.request(
+        "DELETE",
+        f"{cluster.one.url}/api/v1/user/me",
+        headers=user.bearer,
+        json={"confirm": user.username},
+        timeout=30,
+    )
+
+    assert deleted.status_code == 202, deleted.text
+    # The very next request anywhere: the token, the key and the account number are refused,
+    # and the name is free.
+    assert me(cluster.two, user.bearer) == 401
+    assert me(cluster.two, user.key_header) == 401
+    assert beat(cluster.ingest, user.key_header) == 401
+    login = httpx.post(
+        f"{cluster.two.url}/auth/anonymous/login", json={"account_number": user.account_number}
+    )
+    assert login.status_code == 401
+    renamed = httpx.post(
+        f"{cluster.two.url}/api/v1/user/profile/update",
+        headers=other.bearer,
+        json={"username": user.username},
+    )
+    assert renamed.status_code == 200, renamed.text

@@ -233,6 +233,20 @@ class AccountDirectory:
             return None
         return await self._fresh(lambda: self._state.sessions.get(session_id))
 
+    def holds(self, user_id: str, session_id: str | None, key_id: str | None) -> bool:
+        """Whether the account still exists and, if named, the session is alive and the key
+        not deleted, as far as this process has read the log (no sync: it is polled by long-
+        lived connections, which learn of a revocation within the tail's interval)."""
+        if user_id not in self._state.users:
+            return False
+        if session_id is not None:
+            session = self._state.sessions.get(session_id)
+            return session is not None and session.user_id == user_id
+        if key_id is not None:
+            key = self._state.keys_by_id.get(key_id)
+            return key is not None and key.user_id == user_id
+        return True
+
     async def session_by_refresh_hash(self, refresh_hash: str) -> Session | None:
         def lookup() -> Session | None:
             session_id = self._state.session_by_refresh_hash.get(refresh_hash)

@@ -12,6 +12,11 @@ messages as JSON text frames. Client frames are read and ignored. Each socket fo
 own bounded subscription: a slow client loses the oldest messages (it gets a ``dropped`` notice)
 and never holds up anyone else; one that accepts nothing for ``send_timeout_s`` is closed with
 1013 (try again later). When the server shuts down, sockets are closed with 1001.
+
+A user socket lives only as long as the credential its ticket was minted with: the ticket names
+the session (login token) or API key, and every ``revalidate_s`` the socket checks it; once the
+session ended (logout, revoked), the key was deleted or the account was deleted, the socket is
+closed with 1008.
 """
 
 import asyncio
@@ -19,6 +24,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
@@ -34,10 +40,38 @@ from schemas.live import Subscribed
 
 Authenticate = Callable[[Request], Awaitable[Principal]]
 
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Who opened a user socket, and with which credential (a session or an API key)."""
+
+    user_id: str
+    session_id: str | None = None
+    key_id: str | None = None
+
+    def encode(self) -> str:
+        credential = f"session:{self.session_id}" if self.session_id else f"key:{self.key_id or ''}"
+        return f"{self.user_id} {credential}"
+
+    @classmethod
+    def decode(cls, owner: str) -> "Grant":
+        user_id, _, credential = owner.partition(" ")
+        kind, _, value = credential.partition(":")
+        return cls(
+            user_id,
+            session_id=value if kind == "session" and value else None,
+            key_id=value if kind == "key" and value else None,
+        )
+
+
+# Whether a grant still holds (cheap, no I/O: it runs every ``revalidate_s`` per socket).
+GrantCheck = Callable[[Grant], bool]
+
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 GOING_AWAY = 1001
 _CLOSE_TIMEOUT_S = 2.0
+_REVOKED = "the session or key this socket was opened with has ended"
 _log = logging.getLogger(__name__)
 
 
@@ -54,6 +88,8 @@ def build_live_router(
     queue_size: int = DEFAULT_QUEUE_SIZE,
     send_timeout_s: float = 10.0,
     max_public_sockets: int = 1000,
+    still_valid: GrantCheck | None = None,
+    revalidate_s: float = 2.0,
 ) -> APIRouter:
     router = APIRouter(tags=["live"])
     CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
@@ -66,7 +102,8 @@ def build_live_router(
     )
     async def ws_ticket(principal: CurrentPrincipal) -> WsTicket:
         try:
-            ticket = await tickets.mint(principal.user.user_id)
+            grant = Grant(principal.user.user_id, principal.session_id, principal.key_id)
+            ticket = await tickets.mint(grant.encode())
         except TicketStoreUnavailable:
             raise ApiError(
                 503, "live push is temporarily unavailable; retry", headers={"Retry-After": "5"}
@@ -76,14 +113,18 @@ def build_live_router(
     @router.websocket("/ws")
     async def user_socket(websocket: WebSocket, ticket: str = "") -> None:
         try:
-            user_id = await tickets.redeem(ticket)
+            owner = await tickets.redeem(ticket)
         except TicketStoreUnavailable:
             await _refuse(websocket, TRY_AGAIN_LATER, "live push is temporarily unavailable")
             return
-        if user_id is None:
+        if owner is None:
             await _refuse(websocket, POLICY_VIOLATION, "invalid, used or expired ticket")
             return
-        await _serve(websocket, user_channel(user_id))
+        grant = Grant.decode(owner)
+        if still_valid is not None and not still_valid(grant):
+            await _refuse(websocket, POLICY_VIOLATION, _REVOKED)
+            return
+        await _serve(websocket, user_channel(grant.user_id), grant)
 
     @router.websocket("/ws/public")
     async def public_socket(websocket: WebSocket) -> None:
@@ -97,7 +138,17 @@ def build_live_router(
         finally:
             public_sockets -= 1
 
-    async def _serve(websocket: WebSocket, name: str) -> None:
+    async def _until_revoked(grant: Grant | None) -> None:
+        if grant is None or still_valid is None:
+            await asyncio.Event().wait()  # public sockets: never
+            return
+        # Polled: the accounts state changes as the log is folded, with nothing to wait on.
+        while True:
+            await asyncio.sleep(revalidate_s)
+            if not still_valid(grant):
+                return
+
+    async def _serve(websocket: WebSocket, name: str, grant: Grant | None = None) -> None:
         try:
             subscription = await channel.subscribe(name, queue_size=queue_size)
         except RuntimeError:  # the channel is closed: the server is shutting down
@@ -109,15 +160,19 @@ def build_live_router(
             await websocket.send_text(Subscribed(channel=name).model_dump_json())
             forward = asyncio.create_task(_forward(websocket, subscription, send_timeout_s))
             listen = asyncio.create_task(_until_disconnect(websocket))
+            revoked = asyncio.create_task(_until_revoked(grant))
+            tasks = {forward, listen, revoked}
             try:
-                done, _ = await asyncio.wait({forward, listen}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (forward, listen):
+                for task in tasks:
                     task.cancel()
-                await asyncio.gather(forward, listen, return_exceptions=True)
+                await asyncio.gather(*tasks, return_exceptions=True)
             finished = forward in done and not forward.cancelled() and not forward.exception()
             if finished and forward.result() == "slow":
                 code, reason = TRY_AGAIN_LATER, "too slow to keep up; reconnect"
+            if revoked in done and not revoked.cancelled() and not revoked.exception():
+                code, reason = POLICY_VIOLATION, _REVOKED
         except (OSError, WebSocketDisconnect):
             pass  # the client went away mid-send
         finally:

@@ -199,7 +199,14 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(build_leaderboards_router(store))
         assert live is not None
         assert tickets is not None
-        app.include_router(build_live_router(authenticate, live, tickets))
+        app.include_router(
+            build_live_router(
+                authenticate,
+                live,
+                tickets,
+                still_valid=lambda g: directory.holds(g.user_id, g.session_id, g.key_id),
+            )
+        )
         include_aliased(
             app,
             build_wakatime_router(

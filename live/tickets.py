@@ -48,11 +48,16 @@ class TicketStore(Protocol):
     def ttl_s(self) -> float: ...
 
     async def mint(self, user_id: str) -> str:
-        """A new ticket for ``user_id``, valid for :attr:`ttl_s` seconds, once."""
+        """A new ticket for ``user_id``, valid for :attr:`ttl_s` seconds, once.
+
+        ``user_id`` is stored and answered as it is: the live route puts the credential the
+        ticket was minted with next to the user id (see :mod:`api.routes_live`).
+        """
         ...
 
     async def redeem(self, ticket: str) -> str | None:
-        """The ticket's user id the first time it is redeemed in time; None otherwise."""
+        """The ticket's user id (as minted) the first time it is redeemed in time; None
+        otherwise."""
         ...
 
     async def close(self) -> None: ...

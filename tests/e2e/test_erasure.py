@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually, run_cli, snapshot_tables
 
@@ -95,6 +97,17 @@ def heartbeat_times(records: list[tuple[str, bytes, bytes]], user_id: str) -> li
         if topic == "codetrackr.heartbeats" and key == user_id.encode():
             times += [hb["time"] for hb in event.get("heartbeats", ())]
     return sorted(times)
+
+
+def close_code(ws: ClientConnection) -> int | None:
+    """The code the server closes ``ws`` with, past any messages still on their way."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            ws.recv(timeout=deadline - time.monotonic())
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd is not None else None
+    raise AssertionError("the socket stayed open")
 
 
 @pytest.fixture(scope="module")
@@ -217,12 +230,17 @@ def test_a_range_erasure_removes_only_that_range(world: World) -> None:
 def test_deleting_the_account_removes_it_everywhere(world: World) -> None:
     alice, bob, carol = world.alice, world.bob, world.carol
     assert mentions(log_records(world.data), world.alice_id)  # the check below can fail
+    ticket = alice.http.post("/api/v1/ws-ticket", headers=alice.bearer).json()["ticket"]
+    with connect(f"ws://127.0.0.1:{world.server.port}/ws?ticket={ticket}") as dashboard:
+        assert json.loads(dashboard.recv(timeout=10))["type"] == "subscribed"
 
-    deleted = alice.http.request(
-        "DELETE", "/api/v1/user/me", headers=alice.bearer, json={"confirm": alice.username}
-    )
+        deleted = alice.http.request(
+            "DELETE", "/api/v1/user/me", headers=alice.bearer, json={"confirm": alice.username}
+        )
 
-    assert deleted.status_code == 202, deleted.text
+        assert deleted.status_code == 202, deleted.text
+        # Her open dashboard is closed too, not left streaming.
+        assert close_code(dashboard) == 1008
     assert deleted.json()["data"]["status"] == "deleted"
     # Gone at once: credentials, profile, follows, messages; the name is free again.
     assert alice.http.get("/api/v1/user/me", headers=alice.bearer).status_code == 401

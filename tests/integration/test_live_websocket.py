@@ -26,7 +26,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from accounts.state import User
-from api.routes_live import build_live_router
+from api.routes_live import _REVOKED as REVOKED
+from api.routes_live import Grant, build_live_router
 from http_edge.auth import Principal
 from http_edge.errors import ApiError, install_error_handlers
 from live.inprocess import InProcessLiveChannel
@@ -53,12 +54,16 @@ def _free_port() -> int:
 
 
 async def _authenticate(request: Request) -> Principal:
-    """Stands in for the real authenticator: ``X-Test-User: <user id>``."""
+    """Stands in for the real authenticator: ``X-Test-User: <user id>``, and a login session
+    with ``X-Test-Session: <session id>``."""
     user_id = request.headers.get("x-test-user")
     if not user_id:
         raise ApiError(401, "missing X-Test-User")
     user = User(user_id=user_id, username=user_id, timezone="UTC", created_at=0.0)
-    return Principal(user=user, via="api_key")
+    session_id = request.headers.get("x-test-session")
+    if session_id:
+        return Principal(user=user, via="jwt", session_id=session_id)
+    return Principal(user=user, via="api_key", key_id=f"key-of-{user_id}")
 
 
 class LiveServer:
@@ -114,10 +119,11 @@ class LiveServer:
         self._thread.join(20)
         assert not self._thread.is_alive(), "the live test server did not stop"
 
-    def ticket(self, user_id: str) -> str:
-        response = httpx.post(
-            f"{self.http_url}/api/v1/ws-ticket", headers={"X-Test-User": user_id}, timeout=10
-        )
+    def ticket(self, user_id: str, session_id: str | None = None) -> str:
+        headers = {"X-Test-User": user_id}
+        if session_id is not None:
+            headers["X-Test-Session"] = session_id
+        response = httpx.post(f"{self.http_url}/api/v1/ws-ticket", headers=headers, timeout=10)
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["expires_in"] == 30
@@ -406,3 +412,41 @@ def test_live_redis_down_refuses_tickets_and_sockets_then_recovers(redis_setup: 
                     break
         else:
             pytest.fail("live messages did not resume after Redis came back")
+
+
+def test_live_socket_closes_once_its_session_or_key_ends(setup: Setup) -> None:
+    ended: set[str] = set()
+
+    def still_valid(grant: Grant) -> bool:
+        return not {grant.user_id, grant.session_id, grant.key_id} & ended
+
+    server = setup.open_server(still_valid=still_valid, revalidate_s=0.05)
+    laptop, phone = server.ticket("alice", "s-laptop"), server.ticket("alice", "s-phone")
+    by_key = server.ticket("bob")
+    ended_early = server.ticket("alice", "s-old")
+    ended.add("s-old")
+    with (
+        socket(f"{server.ws_url}/ws?ticket={laptop}") as first,
+        socket(f"{server.ws_url}/ws?ticket={phone}") as second,
+        socket(f"{server.ws_url}/ws?ticket={by_key}") as third,
+        socket(f"{server.ws_url}/ws?ticket={ended_early}") as stale,
+    ):
+        assert close_of(stale) == (1008, REVOKED)  # a ticket outliving its session opens nothing
+        for ws in (first, second, third):
+            subscribed(ws)
+
+        ended.add("s-laptop")  # a logout: only that device's socket closes
+
+        assert close_of(first) == (1008, REVOKED)
+        server.publish(user_channel("alice"), event(1))
+        assert recv_json(second) == event(1)
+        ended.add("key-of-bob")  # a deleted key
+        assert close_of(third) == (1008, REVOKED)
+        ended.add("alice")  # a deleted account
+        assert close_of(second) == (1008, REVOKED)
+
+
+def test_live_grant_round_trips_through_a_ticket() -> None:
+    for grant in (Grant("u1", session_id="s1"), Grant("u1", key_id="k1"), Grant("u1")):
+        assert Grant.decode(grant.encode()) == grant
+    assert Grant.decode("u1") == Grant("u1")  # a ticket minted before grants existed

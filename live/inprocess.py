@@ -2,7 +2,8 @@
 
 Publishing hands the message's JSON text to every local subscription of the channel right away;
 only the subscriptions' own bounded queues hold messages. It has no transport to lose, so it never
-drops for an outage, only for slow subscribers.
+drops for an outage, only for slow subscribers, and :meth:`InProcessLiveChannel.listened` always
+knows the answer: it reads the subscriber registry itself, from any thread, without the loop.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import asyncio
 import dataclasses
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from live.port import LiveStats, check_channel, publish_from_any_thread
+from live.port import LiveStats, check_channel, check_channels, publish_from_any_thread
 from live.subscription import DEFAULT_QUEUE_SIZE, Subscription, dumps
 
 __all__ = ["InProcessLiveChannel"]
@@ -29,6 +30,9 @@ class InProcessLiveChannel:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._subscriptions: dict[str, set[Subscription]] = {}
+        # Held while the registry's keys change (on the loop) and while ``listened`` reads them
+        # (in a processor's thread): a dict must not be read while another thread resizes it.
+        self._registry_lock = threading.Lock()
         self._stats = LiveStats()
         self._closed = False
 
@@ -38,10 +42,12 @@ class InProcessLiveChannel:
 
     async def close(self) -> None:
         self._closed = True
-        for subscriptions in self._subscriptions.values():
+        with self._registry_lock:
+            ended = list(self._subscriptions.values())
+            self._subscriptions.clear()
+        for subscriptions in ended:
             for subscription in subscriptions:
                 subscription.end()
-        self._subscriptions.clear()
 
     async def publish(self, channel: str, message: Mapping[str, Any]) -> None:
         check_channel(channel)
@@ -76,15 +82,25 @@ class InProcessLiveChannel:
         if self._closed:
             raise RuntimeError("the live channel is closed")
         subscription = Subscription(channel, queue_size, self._forget)
-        self._subscriptions.setdefault(channel, set()).add(subscription)
+        with self._registry_lock:
+            self._subscriptions.setdefault(channel, set()).add(subscription)
         return subscription
 
     def _forget(self, subscription: Subscription) -> None:
-        subscriptions = self._subscriptions.get(subscription.channel)
-        if subscriptions is not None:
-            subscriptions.discard(subscription)
-            if not subscriptions:
-                del self._subscriptions[subscription.channel]
+        with self._registry_lock:
+            subscriptions = self._subscriptions.get(subscription.channel)
+            if subscriptions is not None:
+                subscriptions.discard(subscription)
+                if not subscriptions:
+                    del self._subscriptions[subscription.channel]
+
+    def listened(self, channels: Collection[str]) -> set[str]:
+        """The channels of ``channels`` with a local subscription: the whole answer, as nothing
+        outside this process can subscribe. Never blocks on the loop; only a channel's last
+        subscription leaving removes it (an empty set of subscriptions is never kept)."""
+        names = check_channels(channels)
+        with self._registry_lock:
+            return {name for name in names if name in self._subscriptions}
 
     def stats(self) -> LiveStats:
         subscribers = sum(len(s) for s in self._subscriptions.values())

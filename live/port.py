@@ -10,12 +10,17 @@ Messages are JSON objects (:mod:`schemas.live` types them).
 Semantics every adapter keeps:
 
 * ``start`` binds the channel to the running event loop; every other method but
-  :meth:`LiveChannel.publish_threadsafe` runs on that loop.
+  :meth:`LiveChannel.publish_threadsafe` and :meth:`LiveChannel.listened` runs on that loop.
 * ``publish`` never blocks on a subscriber and never raises because the transport failed: when
   Redis is down the message is logged, counted (``stats().publish_failures``) and dropped. It
   raises TypeError/ValueError only for a message that is not JSON (a caller's bug).
 * ``publish_threadsafe`` is the same from any thread (processors project in worker threads); it
   returns at once and never raises.
+* ``listened`` tells, from any thread, which of some channels have a subscriber anywhere (on any
+  process of the deployment), so that a processor can skip preparing messages nobody would
+  receive. It blocks for at most about a second and never raises for the transport: when it
+  cannot tell (Redis down, the loop not running, too slow) it answers that every channel is
+  listened, which only costs the work it was meant to save.
 * A subscription receives every message published on its channel after ``subscribe`` returned
   (one published just before may or may not arrive: it can still be in flight), in publish order
   per publisher, unless it is slow: its queue is bounded, the oldest messages
@@ -29,9 +34,10 @@ Semantics every adapter keeps:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,6 +52,7 @@ from schemas.live import (
 
 __all__ = [
     "DEFAULT_QUEUE_SIZE",
+    "LISTENED_TIMEOUT_S",
     "PUBLIC_LEADERBOARD",
     "LiveChannel",
     "LivePublisher",
@@ -53,12 +60,15 @@ __all__ = [
     "Subscription",
     "UserMessage",
     "check_channel",
+    "check_channels",
     "is_channel_name",
     "user_channel",
 ]
 
 PUBLIC_LEADERBOARD = "public:leaderboard"
 _USER_PREFIX = "user:"
+# How long ``listened`` may keep a processor's batch waiting before it gives up (and fails open).
+LISTENED_TIMEOUT_S = 1.0
 _log = logging.getLogger(__name__)
 
 UserMessage = HeartbeatAccepted | StatsChanged | LeaderboardChanged | PluginEvent
@@ -81,6 +91,11 @@ def check_channel(name: str) -> str:
     if not is_channel_name(name):
         raise ValueError(f"not a live channel name: {name!r}")
     return name
+
+
+def check_channels(names: Collection[str]) -> frozenset[str]:
+    """``names`` as a set, or ValueError if one is not a live channel name (shared by adapters)."""
+    return frozenset(check_channel(name) for name in names)
 
 
 @dataclass(slots=True)
@@ -121,6 +136,18 @@ class LiveChannel(Protocol):
         """A new subscription; everything published on ``channel`` from now on reaches it."""
         ...
 
+    def listened(self, channels: Collection[str]) -> set[str]:
+        """Which of ``channels`` have at least one subscription, on any process; from any thread.
+
+        Blocks for at most about :data:`LISTENED_TIMEOUT_S`. When the adapter cannot tell (its
+        transport is down, its loop is not running, the answer is late; for an adapter that asks
+        its transport, also a call on its own loop thread, where waiting would deadlock) every
+        channel is reported listened: a wrong "listened" costs work, a wrong "not listened"
+        would lose messages. A subscription that just closed may still count for a moment.
+        Raises ValueError only for a name that is not a live channel (a caller's bug).
+        """
+        ...
+
     def stats(self) -> LiveStats: ...
 
 
@@ -157,6 +184,52 @@ def publish_from_any_thread(
         stats.publish_failures += 1
 
 
+def listened_from_any_thread(
+    channels: Collection[str],
+    *,
+    loop: asyncio.AbstractEventLoop | None,
+    loop_thread: int | None,
+    closed: bool,
+    ask: Callable[[frozenset[str]], Coroutine[Any, Any, set[str]]],
+    timeout_s: float = LISTENED_TIMEOUT_S,
+) -> set[str]:
+    """The ``listened`` of every adapter that must ask its transport on its own loop: check the
+    names here, run ``ask(names)`` on the adapter's loop and wait at most ``timeout_s`` for it.
+
+    Fails open: every name is reported listened when the loop is missing, closed, not running or
+    is the calling thread (blocking it on itself would deadlock), when the answer is late (the
+    call is then cancelled) or when ``ask`` failed. ``ask`` should fail open itself for the
+    transport (it knows the outage); anything it raises is logged here. Raises ValueError only
+    for a name that is not a live channel.
+    """
+    names = check_channels(channels)
+    if not names:
+        return set()
+    if (
+        loop is None
+        or closed
+        or threading.get_ident() == loop_thread
+        or loop.is_closed()
+        or not loop.is_running()
+    ):
+        return set(names)
+    question = ask(names)
+    try:
+        future = asyncio.run_coroutine_threadsafe(question, loop)
+    except RuntimeError:  # the loop closed meanwhile: the process is shutting down
+        question.close()
+        return set(names)
+    try:
+        answer = future.result(timeout_s)
+    except (TimeoutError, concurrent.futures.CancelledError):
+        future.cancel()
+        return set(names)
+    except Exception:
+        _log.exception("live push: asking who listens failed; treating every channel as listened")
+        return set(names)
+    return answer & names
+
+
 class LivePublisher:
     """What processors call once a projection is written: thread-safe, non-blocking, never raises.
 
@@ -172,6 +245,21 @@ class LivePublisher:
     def active(self) -> bool:
         """False for ``LivePublisher(None)``: callers may skip preparing messages."""
         return self._channel is not None
+
+    def listening(self, channels: Collection[str]) -> set[str]:
+        """Which of ``channels`` somebody listens to (:meth:`LiveChannel.listened`), so that a
+        processor prepares only messages that would reach a socket. Empty when publishing
+        nothing; every channel when the answer cannot be had (even a caller's bad name: the
+        failure is logged and counted, never raised), as publishing to them is always harmless.
+        """
+        if self._channel is None:
+            return set()
+        try:
+            return self._channel.listened(channels)
+        except Exception:
+            self.failures += 1
+            _log.exception("live push: asking who listens failed; treating all as listened")
+            return set(channels)
 
     def publish_user(self, user_id: str, message: UserMessage) -> None:
         self._publish(lambda: user_channel(user_id), message)

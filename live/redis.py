@@ -13,6 +13,10 @@ Redis going away never reaches a caller:
 * The subscriber side reconnects with jittered back-off and SUBSCRIBEs again to every channel it
   needs; once Redis confirms a channel, its local subscribers receive a ``dropped`` notice with
   ``count`` None (messages published meanwhile are lost).
+* ``listened`` asks ``PUBSUB NUMSUB``, which counts the pub/sub connections of every process (each
+  subscribes per channel, once for all its sockets). When Redis does not answer in time it reports
+  every channel listened (the processors then do the work as if somebody were), logged once per
+  outage; for a back-off period (as for publishing) it does not ask again.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import logging
 import random
 import threading
 from collections import deque
-from collections.abc import Coroutine, Mapping
+from collections.abc import Collection, Coroutine, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +39,13 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from live.port import LiveStats, check_channel, publish_from_any_thread
+from live.port import (
+    LISTENED_TIMEOUT_S,
+    LiveStats,
+    check_channel,
+    listened_from_any_thread,
+    publish_from_any_thread,
+)
 from live.subscription import DEFAULT_QUEUE_SIZE, Subscription, dumps
 
 __all__ = ["DEFAULT_PREFIX", "RedisLiveChannel", "redis_client"]
@@ -93,6 +103,7 @@ class RedisLiveChannel:
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
         confirm_timeout_s: float = 2.0,
+        listened_timeout_s: float = LISTENED_TIMEOUT_S,
     ) -> None:
         if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
             raise ValueError(f"Redis URL {url!r}: expected redis://, rediss:// or unix://")
@@ -103,6 +114,7 @@ class RedisLiveChannel:
         self._op_timeout_s = op_timeout_s
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._confirm_timeout_s = confirm_timeout_s
+        self._listened_timeout_s = listened_timeout_s
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -125,6 +137,10 @@ class RedisLiveChannel:
         self._gap_pending: set[str] = set()  # resubscribed after an outage, not yet confirmed
         self._pubsub_lock = asyncio.Lock()
         self._settled = asyncio.Event()  # the first connection attempt succeeded or failed
+        # asking who listens (loop time; the back-off mirrors publishing's)
+        self._numsub_paused_until = 0.0
+        self._numsub_backoff = backoff_initial_s
+        self._numsub_degraded = False
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -263,6 +279,57 @@ class RedisLiveChannel:
             del self._local[subscription.channel]
             if not self._closed:
                 self._spawn(self._sync_channel(subscription.channel), "live-redis-unsubscribe")
+
+    # ---- who listens --------------------------------------------------------------------------
+
+    def listened(self, channels: Collection[str]) -> set[str]:
+        return listened_from_any_thread(
+            channels,
+            loop=self._loop,
+            loop_thread=self._loop_thread,
+            closed=self._closed,
+            ask=self._numsub,
+            timeout_s=self._listened_timeout_s,
+        )
+
+    async def _numsub(self, names: frozenset[str]) -> set[str]:
+        """On the loop: which of ``names`` have a subscriber on any process; all when unsure.
+
+        A channel with a local subscription is listened whatever Redis says (it may not have
+        confirmed it yet). For the others, ``PUBSUB NUMSUB`` counts every process's pub/sub
+        connection subscribed to them; one that just unsubscribed may still count for a moment.
+        """
+        local = {name for name in names if name in self._local}
+        remote = sorted(names - local)
+        if not remote:
+            return local
+        loop = asyncio.get_running_loop()
+        if self._client is None or loop.time() < self._numsub_paused_until:
+            return set(names)
+        try:
+            async with asyncio.timeout(self._listened_timeout_s):
+                counts = await self._client.pubsub_numsub(*(self._prefix + n for n in remote))
+        except _TRANSPORT_ERRORS as exc:
+            if not self._numsub_degraded:
+                _log.warning(
+                    "live push: cannot ask Redis who listens (%s); preparing every live update"
+                    " as if somebody did until it answers",
+                    _describe(exc),
+                )
+                self._numsub_degraded = True
+            self._numsub_paused_until = loop.time() + self._numsub_backoff
+            self._numsub_backoff = min(self._numsub_backoff * 2, self._backoff[1])
+            return set(names)
+        if self._numsub_degraded:
+            _log.warning("live push: Redis answers who listens again")
+            self._numsub_degraded = False
+        self._numsub_backoff = self._backoff[0]
+        heard = set(local)
+        for raw, count in counts:
+            name = _text(raw)
+            if count and name is not None and name.startswith(self._prefix):
+                heard.add(name[len(self._prefix) :])
+        return heard & names
 
     async def _sync_channel(self, channel: str) -> None:
         """Make Redis's subscription to ``channel`` match the local need; never raises for I/O.

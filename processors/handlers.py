@@ -16,13 +16,19 @@ segment before the erasure that follows it, exactly as if the erasure had its ow
 redelivered suffix of the log is projected again in the same order, so it ends the same. After a
 full erasure (the account was deleted) the projector drops whatever else of the user it reads,
 and it archives nothing more of the account.
+
+Live push (when a publisher is given) follows the writes. Ranks are what it costs: where a user
+stands on a weekly board is a window over the whole board, and the public top 10 a sort of it.
+So each pass asks the live channel once who listens, and reads the boards before and after its
+writes only for that: the positions of the batch's users whose channel has a socket, and the
+top of each touched week while the public channel has one. Nobody listening, no board query.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -32,7 +38,7 @@ from pydantic import ValidationError
 
 from accounts.state import AccountState
 from eventlog.port import Delivered
-from live.port import LivePublisher
+from live.port import PUBLIC_LEADERBOARD, LivePublisher, user_channel
 from projections.clickhouse import LeaderboardEntry
 from projections.daily import DEFAULT_TIMEOUT_S, DailyRow, compute_day, local_date
 from projections.durations import Beat, FoldInput
@@ -260,11 +266,11 @@ class HeartbeatProjector:
 
     def _leave_boards(self, user_id: str, erase: Callable[[], None]) -> None:
         """Run ``erase`` (which takes the user off the boards) and publish the ranks it moved."""
-        week = {(user_id, week_of(self._today())): None}
-        before = self._positions(week)
+        audience = self._audience([(user_id, week_of(self._today()))])
+        before = self._boards(audience)
         erase()
         if self._publisher is not None:
-            self._publish_ranks(self._publisher, before, self._positions(week))
+            self._publish_boards(self._publisher, before, self._boards(audience))
 
     def _recompute(
         self, days: set[DayKey], heartbeats: Sequence[Heartbeat], *, drop_empty: bool = False
@@ -284,7 +290,8 @@ class HeartbeatProjector:
         self._store.upsert_daily([r for r in rows if r not in empty])
         # Weeks after days: a week is the sum of its (just written) daily rows.
         weeks = self._store.daily_rows_for_weeks({(r.user_id, week_of(r.date)) for r in rows})
-        before = self._positions(weeks)
+        audience = self._audience(weeks)
+        before = self._boards(audience)
         gone = [key for key, days_of_week in weeks.items() if drop_empty and not days_of_week]
         for user_id, mondays in _by_user(gone).items():
             self._store.drop_weeks(user_id, mondays)
@@ -296,57 +303,62 @@ class HeartbeatProjector:
             ]
         )
         if self._publisher is not None:
-            self._publish(self._publisher, heartbeats, rows, before, self._positions(weeks))
+            self._publish(self._publisher, heartbeats, rows, before, self._boards(audience))
         return rows
 
-    def _positions(self, weeks: Mapping[tuple[str, date], object]) -> dict[date, Positions]:
-        """Where the batch's users rank on each board the batch touches (only when publishing)."""
-        if self._publisher is None:
-            return {}
-        by_week: dict[date, set[str]] = {}
-        for user_id, monday in weeks:
-            by_week.setdefault(monday, set()).add(user_id)
-        return {
-            monday: self._store.leaderboard_positions(monday, users)
-            for monday, users in sorted(by_week.items())
-        }
+    def _audience(self, weeks: Iterable[tuple[str, date]]) -> Audience:
+        """Who listens to what a pass over these (user, week) boards could change.
+
+        One question to the live channel per pass, asked before the writes and kept for the
+        reads after them, so both sides of a comparison cover the same users and weeks. A
+        socket that subscribes while the pass writes is not covered by it (its snapshot may
+        predate the writes); the next pass that moves its rank tells it. Nobody when not
+        publishing; everybody when the channel cannot tell (its fail-open answer).
+        """
+        keys = list(weeks)
+        if self._publisher is None or not keys:
+            return NOBODY
+        return audience_of(keys, self._publisher.listening(board_channels(keys)))
+
+    def _boards(self, audience: Audience) -> Boards:
+        """The boards as the audience sees them now; no query for what nobody listens to."""
+        return Boards(
+            positions={
+                monday: self._store.leaderboard_positions(monday, users)
+                for monday, users in audience.users.items()
+            },
+            tops={
+                monday: self._store.leaderboard(monday, limit=PUBLIC_TOP)[1]
+                for monday in audience.tops
+            },
+        )
 
     def _publish(
         self,
         publisher: LivePublisher,
         heartbeats: Sequence[Heartbeat],
         rows: Sequence[DailyRow],
-        before: Mapping[date, Positions],
-        after: Mapping[date, Positions],
+        before: Boards,
+        after: Boards,
     ) -> None:
         """Tell each user's dashboards what the batch changed, and the public boards' new tops."""
         for user_id, message in heartbeat_messages(heartbeats):
             publisher.publish_user(user_id, message)
         for user_id, stats in stats_messages(rows):
             publisher.publish_user(user_id, stats)
-        self._publish_ranks(publisher, before, after)
+        self._publish_boards(publisher, before, after)
 
-    def _publish_ranks(
-        self,
-        publisher: LivePublisher,
-        before: Mapping[date, Positions],
-        after: Mapping[date, Positions],
-    ) -> None:
-        for monday, positions in after.items():
-            changes = rank_changes(iso_week_id(monday), before.get(monday, {}), positions)
-            for user_id, change in changes:
+    def _publish_boards(self, publisher: LivePublisher, before: Boards, after: Boards) -> None:
+        """Each listened user's rank where it moved, each listened top where it changed."""
+        for monday in sorted(after.positions.keys() | after.tops.keys()):
+            board = iso_week_id(monday)
+            old, new = before.positions.get(monday, {}), after.positions.get(monday, {})
+            for user_id, change in rank_changes(board, old, new):
                 publisher.publish_user(user_id, change)
-            if changes:
-                _, top = self._store.leaderboard(monday, limit=PUBLIC_TOP)
-                publisher.publish_public(
-                    LeaderboardUpdated(
-                        board=iso_week_id(monday),
-                        entries=[
-                            PublicEntry(rank=e.rank, username=e.username, total_seconds=e.seconds)
-                            for e in top
-                        ],
-                    )
-                )
+            if monday in after.tops:
+                update = top_update(board, before.tops.get(monday, []), after.tops[monday])
+                if update is not None:
+                    publisher.publish_public(update)
 
     def handle_accounts(self, events: Sequence[tuple[int, AccountEvent]]) -> int:
         """Fold ``(log_offset, event)`` pairs of the accounts topic into leaderboard members.
@@ -396,12 +408,13 @@ class HeartbeatProjector:
         history = self._store.account_events_of({user_id for user_id, _, _ in archived})
         members = [member_of(user_id, past) for user_id, past in sorted(history.items())]
         written = [member for member in members if member is not None]
-        # Joining or leaving the boards moves ranks on the current week's board.
-        week = {(m.user_id, week_of(self._today())): None for m in written}
-        before = self._positions(week)
+        # Joining or leaving the boards moves ranks on the current week's board (and a rename
+        # changes a top).
+        audience = self._audience([(m.user_id, week_of(self._today())) for m in written])
+        before = self._boards(audience)
         self._store.upsert_members(written)
         if self._publisher is not None:
-            self._publish_ranks(self._publisher, before, self._positions(week))
+            self._publish_boards(self._publisher, before, self._boards(audience))
         return len(written)
 
     def handle_records(self, records: Sequence[Delivered]) -> BatchResult:
@@ -448,6 +461,68 @@ def _by_user(keys: Iterable[tuple[str, date]]) -> dict[str, list[date]]:
 
 Positions: TypeAlias = dict[str, LeaderboardEntry]
 PUBLIC_TOP = 10  # entries of a board the public channel receives on each change
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who listens to a pass over the boards (see :meth:`HeartbeatProjector._audience`).
+
+    ``users``: per touched week (ascending), the batch's users whose channel has a subscriber;
+    weeks without one are left out. ``tops``: every touched week when the public channel has a
+    subscriber, else none.
+    """
+
+    users: dict[date, frozenset[str]]
+    tops: tuple[date, ...]
+
+
+NOBODY = Audience(users={}, tops=())
+
+
+@dataclass(frozen=True, slots=True)
+class Boards:
+    """What an audience can be told about its boards at one moment: ``positions[week]`` of its
+    users (the ranked ones), ``tops[week]`` (the first :data:`PUBLIC_TOP` entries)."""
+
+    positions: dict[date, Positions]
+    tops: dict[date, list[LeaderboardEntry]]
+
+
+def board_channels(keys: Iterable[tuple[str, date]]) -> list[str]:
+    """Pure: the channels a pass over these (user, week) boards could have news for: each
+    user's, and the public one."""
+    users = sorted({user_id for user_id, _ in keys if user_id})
+    return [*(user_channel(user_id) for user_id in users), PUBLIC_LEADERBOARD]
+
+
+def audience_of(keys: Iterable[tuple[str, date]], listened: Collection[str]) -> Audience:
+    """Pure: the :class:`Audience` of these (user, week) boards, given the listened channels."""
+    users: dict[date, set[str]] = {}
+    weeks: set[date] = set()
+    for user_id, monday in keys:
+        weeks.add(monday)
+        if user_id and user_channel(user_id) in listened:
+            users.setdefault(monday, set()).add(user_id)
+    return Audience(
+        users={monday: frozenset(users[monday]) for monday in sorted(users)},
+        tops=tuple(sorted(weeks)) if PUBLIC_LEADERBOARD in listened else (),
+    )
+
+
+def public_entries(top: Sequence[LeaderboardEntry]) -> list[PublicEntry]:
+    """Pure: a top as the public channel shows it (no user ids, no breakdowns)."""
+    return [PublicEntry(rank=e.rank, username=e.username, total_seconds=e.seconds) for e in top]
+
+
+def top_update(
+    board: str, before: Sequence[LeaderboardEntry], after: Sequence[LeaderboardEntry]
+) -> LeaderboardUpdated | None:
+    """Pure: the ``leaderboard.updated`` for ``board`` when what the public sees of its top
+    changed (who, in which order, with how much time), else None."""
+    entries = public_entries(after)
+    if entries == public_entries(before):
+        return None
+    return LeaderboardUpdated(board=board, entries=entries)
 
 
 def heartbeat_messages(heartbeats: Sequence[Heartbeat]) -> list[tuple[str, HeartbeatAccepted]]:

@@ -290,6 +290,125 @@ async def test_live_rejects_bad_channel_names_and_non_json_messages(live: Live) 
     assert live.channel.stats().publish_failures == before + 1
 
 
+# ---- who listens ----------------------------------------------------------------------------
+
+
+async def listened(channel: LiveChannel, *names: str) -> set[str]:
+    """``channel.listened`` as a processor calls it: from a worker thread, not the loop."""
+    return await asyncio.to_thread(channel.listened, names)
+
+
+async def until_listened(
+    channel: LiveChannel, name: str, expected: bool, timeout_s: float = 5.0
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (name in await listened(channel, name)) != expected:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{name} still {'not ' if expected else ''}listened after {timeout_s} s")
+        await asyncio.sleep(0.02)
+
+
+async def test_live_listened_is_empty_without_subscribers(live: Live) -> None:
+    assert await listened(live.channel, user_channel("nobody"), PUBLIC_LEADERBOARD) == set()
+    assert await listened(live.channel) == set()
+    other = await live.channel.subscribe(user_channel("other"))
+    assert await listened(live.channel, user_channel("nobody")) == set()
+    other.close()
+
+
+async def test_live_listened_names_the_subscribed_channels(live: Live) -> None:
+    await live.channel.subscribe(user_channel("u"))
+    await live.channel.subscribe(PUBLIC_LEADERBOARD)
+    asked = (user_channel("u"), user_channel("v"), PUBLIC_LEADERBOARD)
+    assert await listened(live.channel, *asked) == {user_channel("u"), PUBLIC_LEADERBOARD}
+
+
+async def test_live_listened_sees_subscriptions_of_other_processes(live: Live) -> None:
+    other = await live.open_another()  # in-process: the same channel; Redis: a second client
+    await other.subscribe(user_channel("u"))
+    assert await listened(live.channel, user_channel("u"), user_channel("v")) == {user_channel("u")}
+
+
+async def test_live_listened_ends_with_the_last_subscription(live: Live) -> None:
+    other = await live.open_another()
+    first = await live.channel.subscribe(user_channel("u"))
+    second = await other.subscribe(user_channel("u"))
+    first.close()
+    assert await listened(live.channel, user_channel("u")) == {user_channel("u")}
+    second.close()
+    await until_listened(live.channel, user_channel("u"), False)  # Redis: UNSUBSCRIBE is async
+    await live.channel.subscribe(user_channel("u"))
+    assert await listened(live.channel, user_channel("u")) == {user_channel("u")}
+
+
+async def test_live_listened_from_threads_while_subscriptions_come_and_go(live: Live) -> None:
+    """Worker threads ask while the loop subscribes and unsubscribes: no error, and a channel
+    subscribed throughout is always reported."""
+    kept = await live.channel.subscribe(user_channel("kept"))
+    stop = threading.Event()
+    answers: list[set[str]] = []
+    errors: list[BaseException] = []
+    names = [user_channel("kept"), *(user_channel(f"c{i}") for i in range(20))]
+
+    def ask() -> None:
+        try:
+            while not stop.is_set():
+                answers.append(live.channel.listened(names))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        for round_ in range(20):
+            churn = [await live.channel.subscribe(user_channel(f"c{i}")) for i in range(20)]
+            await asyncio.sleep(0.005 * (round_ % 3))
+            for subscription in churn:
+                subscription.close()
+    finally:
+        stop.set()
+        for thread in threads:
+            await asyncio.to_thread(thread.join, 10)
+    assert not errors, errors
+    assert answers
+    assert all(user_channel("kept") in answer for answer in answers)
+    assert all(answer <= set(names) for answer in answers)
+    kept.close()
+
+
+async def test_live_listened_on_the_loop_thread_never_blocks_and_never_misses(
+    live: Live,
+) -> None:
+    """On its own loop an adapter that must ask its transport cannot wait for the answer; it
+    may then over-report (fail open), never under-report."""
+    await live.channel.subscribe(user_channel("u"))
+    started = time.monotonic()
+    answer = live.channel.listened([user_channel("u"), user_channel("v")])
+    assert time.monotonic() - started < 0.5
+    assert user_channel("u") in answer
+    assert answer <= {user_channel("u"), user_channel("v")}
+
+
+async def test_live_listened_rejects_bad_channel_names(live: Live) -> None:
+    for name in ("", "user:", "users:1", "public:other"):
+        with pytest.raises(ValueError, match="channel"):
+            await listened(live.channel, name)
+
+
+async def test_live_publisher_listening(live: Live) -> None:
+    await live.channel.subscribe(user_channel("u1"))
+    publisher = LivePublisher(live.channel)
+    asked = [user_channel("u1"), user_channel("u2")]
+    assert await asyncio.to_thread(publisher.listening, asked) == {user_channel("u1")}
+    assert await asyncio.to_thread(publisher.listening, []) == set()
+    # A caller's bad name is logged and counted, and everything asked is treated as listened.
+    bad = [user_channel("u1"), "nope"]
+    assert await asyncio.to_thread(publisher.listening, bad) == set(bad)
+    assert publisher.failures == 1
+    assert LivePublisher(None).listening(asked) == set()  # publishes nothing: nobody to hear
+
+
 # ---- Redis outages --------------------------------------------------------------------------
 
 
@@ -385,6 +504,67 @@ async def test_live_redis_client_reconnects_pooled_connections_after_a_restart(
             await client.publish("ct-pool", str(i))
     finally:
         await client.aclose()
+
+
+@pytest.mark.redis
+async def test_live_redis_listened_fails_open_while_redis_is_down(
+    redis_server: RedisServer,
+) -> None:
+    channel = _redis_channel(redis_server, f"ct-{uuid.uuid4().hex[:8]}:")
+    await channel.start()
+    names = {user_channel("u"), user_channel("v"), PUBLIC_LEADERBOARD}
+    try:
+        await channel.subscribe(user_channel("u"))
+        assert await listened(channel, *names) == {user_channel("u")}
+
+        redis_server.kill()
+        for _ in range(5):  # the first failure, then the back-off: every answer is "all"
+            started = time.monotonic()
+            assert await listened(channel, *names) == names
+            assert time.monotonic() - started < 2.0, "listened must give up within a second"
+
+        redis_server.start()
+        deadline = time.monotonic() + 15
+        while await listened(channel, *names) != {user_channel("u")}:
+            assert time.monotonic() < deadline, "listened did not answer again after Redis"
+            await asyncio.sleep(0.1)
+    finally:
+        await asyncio.wait_for(channel.close(), 10)
+
+
+@pytest.mark.redis
+def test_live_redis_listened_fails_open_without_a_running_loop(redis_server: RedisServer) -> None:
+    """Not started, on a loop that is stuck or stopped, closed: every channel is listened,
+    answered within about the timeout. (A plain test: this thread is the processor's.)"""
+    prefix = f"ct-{uuid.uuid4().hex[:8]}:"
+    names = {user_channel("u"), PUBLIC_LEADERBOARD}
+    assert _redis_channel(redis_server, prefix).listened(names) == names  # never started
+
+    channel = RedisLiveChannel(redis_server.url, prefix=prefix, listened_timeout_s=0.3)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(channel.start(), loop).result(5)
+        assert channel.listened(names) == set()  # it can tell
+
+        loop.call_soon_threadsafe(time.sleep, 1.0)  # a stuck loop: the answer comes too late
+        started = time.monotonic()
+        assert channel.listened(names) == names
+        assert time.monotonic() - started < 0.9
+
+        loop.call_soon_threadsafe(loop.stop)  # a loop that stopped: nobody would answer
+        thread.join(5)
+        started = time.monotonic()
+        assert channel.listened(names) == names
+        assert time.monotonic() - started < 0.1
+    finally:
+        if thread.is_alive():
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(5)
+        loop.run_until_complete(asyncio.wait_for(channel.close(), 10))
+        loop.close()
+    assert channel.listened(names) == names  # closed
 
 
 # ---- tickets --------------------------------------------------------------------------------

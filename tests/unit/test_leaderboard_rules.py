@@ -6,7 +6,15 @@ from datetime import date
 
 import pytest
 
-from processors.handlers import member_of, rank_changes
+from live.port import PUBLIC_LEADERBOARD, user_channel
+from processors.handlers import (
+    Audience,
+    audience_of,
+    board_channels,
+    member_of,
+    rank_changes,
+    top_update,
+)
 from projections.clickhouse import LeaderboardEntry
 from projections.daily import DailyRow
 from projections.durations import DIMENSIONS
@@ -105,3 +113,46 @@ def test_rank_changes_only_for_moves() -> None:
     )
     assert (changes["d"].rank, changes["d"].previous_rank) == (4, None)
     assert rank_changes("w", before, before) == []
+
+
+def test_top_update_only_when_what_the_public_sees_changed() -> None:
+    top = [_entry("a", 1, 100), _entry("b", 2, 50)]
+    assert top_update("2026-W10", top, list(top)) is None
+    # A field the public channel does not show (the breakdown) is no change.
+    quieter = [_entry("a", 1, 100), _entry("b", 2, 50)]
+    quieter[0].breakdown["language"]["Go"] = 100.0
+    assert top_update("2026-W10", top, quieter) is None
+    for after in (
+        [_entry("a", 1, 101), _entry("b", 2, 50)],  # more time, same ranks
+        [_entry("b", 1, 150), _entry("a", 2, 100)],  # reordered
+        [_entry("a", 1, 100)],  # one left
+        [*top, _entry("c", 3, 5)],  # one joined
+    ):
+        update = top_update("2026-W10", top, after)
+        assert update is not None
+        assert update.board == "2026-W10"
+        assert [(e.rank, e.username, e.total_seconds) for e in update.entries] == [
+            (e.rank, e.username, e.seconds) for e in after
+        ]
+    assert top_update("w", [], []) is None
+    emptied = top_update("w", top, [])
+    assert emptied is not None
+    assert emptied.entries == []
+
+
+def test_audience_keeps_the_listened_users_per_week_and_the_public_tops() -> None:
+    w1, w2 = date(2026, 3, 2), date(2026, 3, 9)
+    keys = [("a", w1), ("b", w1), ("a", w2), ("c", w2)]
+    assert board_channels(keys) == [
+        user_channel("a"),
+        user_channel("b"),
+        user_channel("c"),
+        PUBLIC_LEADERBOARD,
+    ]
+    assert audience_of(keys, set()) == Audience(users={}, tops=())
+    assert audience_of(keys, {user_channel("a"), user_channel("zz")}) == Audience(
+        users={w1: frozenset({"a"}), w2: frozenset({"a"})}, tops=()
+    )
+    assert audience_of(keys, {user_channel("c"), PUBLIC_LEADERBOARD}) == Audience(
+        users={w2: frozenset({"c"})}, tops=(w1, w2)
+    )

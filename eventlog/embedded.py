@@ -389,7 +389,7 @@ class SqliteEventLog:
         plan: Callable[[Sequence[Delivered]], Rewrite],
         *,
         key: bytes | None = None,
-        refuse_key: bool = False,
+        refuse: bytes | None = None,
     ) -> int:
         """See :meth:`eventlog.port.RewritableLog.rewrite`.
 
@@ -397,10 +397,8 @@ class SqliteEventLog:
         runs. With ``key`` the records come from the ``records_by_key`` index, not a scan of the
         topic. Unknown (partition, offset) pairs in the answer raise :class:`ValueError`.
         """
-        if key is not None and not isinstance(key, bytes):
-            raise TypeError("key must be bytes")
-        if refuse_key and key is None:
-            raise ValueError("refuse_key requires key")
+        if any(k is not None and not isinstance(k, bytes) for k in (key, refuse)):
+            raise TypeError("key and refuse must be bytes")
         changed = 0
 
         def apply(conn: sqlite3.Connection, state: _WriterState) -> None:
@@ -438,9 +436,8 @@ class SqliteEventLog:
                 " DO UPDATE SET next_offset = MAX(next_offset, excluded.next_offset)",
                 [(*tp, state.next_offsets[tp]) for tp in ends],
             )
-            if refuse_key:
-                assert key is not None
-                state.refusing.add((topic, key))
+            if refuse is not None:
+                state.refusing.add((topic, refuse))
             changed = len(updates) + len(deletes)
 
         await self._submit(_Op(apply, checkpoint=True))

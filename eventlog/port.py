@@ -136,7 +136,7 @@ class RewritableLog(Protocol):
         plan: Callable[[Sequence[Delivered]], Rewrite],
         *,
         key: bytes | None = None,
-        refuse_key: bool = False,
+        refuse: bytes | None = None,
     ) -> int:
         """Change or delete records of ``topic``; return how many records were changed or deleted.
 
@@ -157,11 +157,11 @@ class RewritableLog(Protocol):
         (:class:`ValueError`) or holds a value that is neither bytes nor None
         (:class:`TypeError`), that exception is raised and nothing is changed.
 
-        With ``refuse_key=True`` (requires ``key``), every later ``append`` to this log instance
-        of a record with this topic and key raises :class:`RecordRefused` and stores nothing of
-        that call; an append already waiting when the rewrite runs lands before it and is handed
-        to ``plan``. The refusal is kept in memory only, and only once the rewrite succeeded:
-        after a restart the application no longer holds credentials for an erased user, so
-        nothing appends for them any more.
+        With ``refuse`` (a key, whether or not it is also ``key``), every later ``append`` to this
+        log instance of a record with this topic and that key raises :class:`RecordRefused` and
+        stores nothing of that call; an append already waiting when the rewrite runs lands before
+        it and is handed to ``plan`` (when ``plan`` sees that key). The refusal is kept in memory
+        only, and only once the rewrite succeeded: after a restart the application no longer
+        holds credentials for an erased user, so nothing appends for them any more.
         """
         ...

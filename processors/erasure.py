@@ -77,17 +77,12 @@ async def erase_from_log(log: RewritableLog, erasure: UserDataErased) -> int:
         HEARTBEATS_TOPIC,
         partial(heartbeats_erasure, erasure=erasure),
         key=key,
-        refuse_key=erasure.everything,
+        refuse=key if erasure.everything else None,
     )
     if erasure.everything:
-        # First refuse anything more of the account (a request authenticated just before the
-        # deletion, a key's last-use note), then erase what the topic holds.
-        await log.rewrite(ACCOUNTS_TOPIC, _nothing, key=key, refuse_key=True)
+        # Erased and closed to the account in one transaction: nothing more of it (a request
+        # authenticated just before the deletion, a key's last-use note) can be appended after.
         changed += await log.rewrite(
-            ACCOUNTS_TOPIC, partial(account_erasure, user_id=erasure.user_id)
+            ACCOUNTS_TOPIC, partial(account_erasure, user_id=erasure.user_id), refuse=key
         )
     return changed
-
-
-def _nothing(records: Sequence[Delivered]) -> dict[tuple[int, int], bytes | None]:
-    return {}

@@ -284,10 +284,10 @@ class HeartbeatProjector:
             return []
         fetched = self._store.beats_for_days(days)
         rows = day_rows(fetched, timeout_s=self._timeout_s)
-        empty = [r for r in rows if drop_empty and not fetched[(r.user_id, r.date)]]
-        for user_id, dates in _by_user((r.user_id, r.date) for r in empty).items():
+        empty = {key for key, beats in fetched.items() if drop_empty and not beats}
+        for user_id, dates in _by_user(empty).items():
             self._store.drop_days(user_id, dates)
-        self._store.upsert_daily([r for r in rows if r not in empty])
+        self._store.upsert_daily([r for r in rows if (r.user_id, r.date) not in empty])
         # Weeks after days: a week is the sum of its (just written) daily rows.
         weeks = self._store.daily_rows_for_weeks({(r.user_id, week_of(r.date)) for r in rows})
         audience = self._audience(weeks)

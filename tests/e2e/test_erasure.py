@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually, run_cli, snapshot_tables
+from tests.integration.test_erasure_projection import TABLES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse]
 
@@ -278,14 +279,7 @@ def test_nothing_of_the_account_is_left_in_any_table_after_restart_and_replay(
     world.server.stop()
     tables = snapshot_tables(url)
     # Every projection table is listed, and each is checked whole, not only by user_id.
-    assert set(tables) >= {
-        "heartbeats",
-        "daily_stats",
-        "weekly_stats",
-        "heartbeat_deletions",
-        "account_events",
-        "leaderboard_members",
-    }
+    assert set(tables) >= TABLES
     for name, rows in tables.items():
         dump = json.dumps(rows)
         assert world.alice_id not in dump, name

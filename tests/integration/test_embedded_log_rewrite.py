@@ -213,10 +213,7 @@ async def test_refused_key_cannot_be_appended_again(tmp_path: Path) -> None:
     async with opened(tmp_path / "log.sqlite") as log:
         await log.append([Record(_TOPIC, b"alice", b"a0"), Record(_TOPIC, b"bob", b"b0")])
 
-        with pytest.raises(ValueError, match="requires key"):
-            await log.rewrite(_TOPIC, delete_all, refuse_key=True)
-
-        assert await log.rewrite(_TOPIC, delete_all, key=b"alice", refuse_key=True) == 1
+        assert await log.rewrite(_TOPIC, delete_all, key=b"alice", refuse=b"alice") == 1
         ends = await log.end_offsets(_TOPIC)
 
         with pytest.raises(RecordRefused):
@@ -249,7 +246,7 @@ async def test_refusal_is_ordered_with_appends_in_the_writer(tmp_path: Path) -> 
         # append before the rewrite reaches its plan, the one after it is refused.
         before, changed, after, bob = await asyncio.gather(
             log.append([Record(_TOPIC, b"alice", b"a-before")]),
-            log.rewrite(_TOPIC, erase, key=b"alice", refuse_key=True),
+            log.rewrite(_TOPIC, erase, key=b"alice", refuse=b"alice"),
             log.append([Record(_TOPIC, b"alice", b"a-after")]),
             log.append([Record(_TOPIC, b"bob", b"b-after")]),
             return_exceptions=True,
@@ -275,14 +272,14 @@ async def test_a_failing_plan_changes_and_refuses_nothing(tmp_path: Path) -> Non
             return {**delete_all(records), (bobs[0].partition, bobs[0].offset): None}
 
         rewrite_failed, neighbour = await asyncio.gather(
-            log.rewrite(_TOPIC, boom, key=b"alice", refuse_key=True),
+            log.rewrite(_TOPIC, boom, key=b"alice", refuse=b"alice"),
             log.append([Record(_TOPIC, b"bob", b"b1")]),
             return_exceptions=True,
         )
         assert isinstance(rewrite_failed, RuntimeError)
         assert neighbour is None, "the failed rewrite fails alone, not its whole group"
         with pytest.raises(ValueError, match="not a record handed to it"):
-            await log.rewrite(_TOPIC, names_bobs_record, key=b"alice", refuse_key=True)
+            await log.rewrite(_TOPIC, names_bobs_record, key=b"alice", refuse=b"alice")
 
         after = await read_all(log, _TOPIC)
         assert [d for d in after if d.value != b"b1"] == before
@@ -379,3 +376,21 @@ async def test_erased_bytes_leave_the_wal_while_the_log_stays_open(tmp_path: Pat
         wal = path.with_name(path.name + "-wal")
         on_disk = path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
         assert secret not in on_disk
+
+
+async def test_a_rewrite_of_the_whole_topic_can_refuse_one_key(tmp_path: Path) -> None:
+    """The refusal is a key of its own: a plan over every record (the accounts erasure, which
+    also removes other users' records naming the user) closes the key in the same transaction."""
+    async with opened(tmp_path / "log.sqlite") as log:
+        await log.append([Record(_TOPIC, b"alice", b"a0"), Record(_TOPIC, b"bob", b"names alice")])
+
+        def plan(records: Sequence[Delivered]) -> Rewrite:
+            assert {d.key for d in records} == {b"alice", b"bob"}
+            return {(d.partition, d.offset): None for d in records if b"alice" in d.key + d.value}
+
+        assert await log.rewrite(_TOPIC, plan, refuse=b"alice") == 2
+
+        with pytest.raises(RecordRefused):
+            await log.append([Record(_TOPIC, b"alice", b"a1")])
+        await log.append([Record(_TOPIC, b"bob", b"b1")])
+        assert [d.value for d in await read_all(log, _TOPIC)] == [b"b1"]

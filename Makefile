@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install services run test test-unit lint fmt bench clean
+.PHONY: install services run test test-fast test-unit lint fmt bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -35,8 +35,13 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The whole suite; the ten slowest tests are printed at the end so a slow newcomer is seen.
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=10
+
+# The edit-test loop: unit and contract tests only (under two minutes on two cores).
+test-fast: install
+	$(BIN)/python -m pytest tests/unit tests/contract --durations=5
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit

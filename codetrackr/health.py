@@ -36,6 +36,9 @@ from processors.deadletters import pending_count
 from processors.supervision import ProjectorHealth, describe
 from schemas.events import HEARTBEATS_TOPIC
 
+# What serve_worker_health answers (the HTTP roles serve the same two through FastAPI).
+WORKER_HEALTH_PATHS = ("/healthz", "/readyz")
+
 
 class ProjectorProbe(Protocol):
     """What a projector shows the readiness check (``ProjectionRunner``, the faust worker)."""
@@ -59,12 +62,15 @@ class Readiness:
     now_ms: Callable[[], int] = lambda: int(time.time() * 1000)
 
     async def report(self) -> tuple[bool, dict[str, Any]]:
-        checks: dict[str, dict[str, Any]] = {"log": await self._check_log()}
+        # Concurrently, so the whole report takes about one timeout at worst.
+        pending: dict[str, Awaitable[dict[str, Any]]] = {"log": self._check_log()}
         if self.store_ping is not None:
-            checks["store"] = await self._check_store(self.store_ping)
+            pending["store"] = self._check_store(self.store_ping)
         if self.expects_projector:
-            checks["projector"] = await self._check_projectors()
-        checks["dead_letters"] = await self._check_dead_letters()
+            pending["projector"] = self._check_projectors()
+        pending["dead_letters"] = self._check_dead_letters()
+        results = await asyncio.gather(*pending.values())
+        checks = dict(zip(pending, results, strict=True))
         failing = sorted(name for name, check in checks.items() if not check["ok"])
         body: dict[str, Any] = {
             "status": "not_ready" if failing else "ready",
@@ -100,21 +106,21 @@ class Readiness:
     async def _check_projectors(self) -> dict[str, Any]:
         if not self.projectors:
             return {"ok": False, "error": "the projector has not started"}
+        lags = await asyncio.gather(
+            *(self._bounded(probe.lag_records()) for probe in self.projectors),
+            return_exceptions=True,
+        )
         out: dict[str, Any] = {"ok": True, "projectors": []}
-        for probe in self.projectors:
+        for probe, lag in zip(self.projectors, lags, strict=True):
             health = probe.health
-            lag: int | None
-            try:
-                lag = await self._bounded(probe.lag_records())
-            except Exception:
-                lag = None  # the log check says why
             out["projectors"].append(
                 {
                     "name": health.name,
                     "alive": health.alive,
                     "failure": health.failure,
                     "restarts": health.restarts,
-                    "lag_records": lag,
+                    # None when the log cannot tell now (the log check says why).
+                    "lag_records": lag if isinstance(lag, int) else None,
                     "lag_seconds": round(health.lag_seconds(self.now_ms()), 3),
                     "dead_letters_written": health.dead_letters,
                 }
@@ -169,8 +175,8 @@ async def serve_worker_health(readiness: Readiness, host: str, port: int) -> web
         return web.json_response(body, status=200 if ready else 503)
 
     app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    for path, handler in zip(WORKER_HEALTH_PATHS, (healthz, readyz), strict=True):
+        app.router.add_get(path, handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

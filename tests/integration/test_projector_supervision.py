@@ -6,6 +6,7 @@ restarted, and ``codetrackr dlq replay`` re-drives a dead letter exactly once.""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import uuid
@@ -19,19 +20,27 @@ from fastapi import FastAPI
 
 from codetrackr.health import Readiness, install_health_routes
 from eventlog.embedded import SqliteEventLog
-from eventlog.port import Record
+from eventlog.port import Delivered, Record
 from processors.deadletters import (
     DEAD_LETTER_TOPICS,
     DEAD_LETTERS_TOPIC,
+    DeadLetterWriter,
     list_pending,
     read_topic,
     redrive,
 )
+from processors.erasure import erase_from_log
 from processors.handlers import HeartbeatProjector
 from processors.runner import ProjectionRunner
 from processors.supervision import SupervisionPolicy
 from projections.clickhouse import ClickHouseProjectionStore, ProjectionStoreError
-from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC, HeartbeatsReceived, encode_event
+from schemas.events import (
+    ACCOUNTS_TOPIC,
+    HEARTBEATS_TOPIC,
+    HeartbeatsReceived,
+    UserDataErased,
+    encode_event,
+)
 from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
 from tests.integration.test_clickhouse_store import epoch, make_heartbeat
@@ -221,3 +230,20 @@ async def test_a_dead_projector_task_fails_readyz_at_once_and_is_restarted(
         restart.set()
         await asyncio.wait_for(task, 10)
         await runner.close()
+
+
+async def test_an_account_erasure_deletes_its_dead_letters_from_the_embedded_log(
+    log: SqliteEventLog, tmp_path: Path
+) -> None:
+    writer = DeadLetterWriter(log)
+    for user in ("mallory", "bob"):
+        poisoned = received(user, "secret-project-of-" + user, 1)
+        delivered = Delivered(HEARTBEATS_TOPIC, 0, 9, poisoned.key, poisoned.value, 0)
+        await writer(delivered, ProjectionStoreError("rejected"), 3)
+
+    await erase_from_log(log, UserDataErased(event_id="d", user_id="mallory", occurred_at=0))
+
+    assert [letter.key for _, letter in await list_pending(log)] == [b"bob"]
+    await log.close()
+    raw = (tmp_path / "eventlog.sqlite").read_bytes()
+    assert base64.b64encode(received("mallory", "secret-project-of-mallory", 1).value) not in raw

@@ -12,10 +12,11 @@
 * ``dead_letters``: dead letters pending on the log (written minus re-driven). Informational:
   a dead letter was handled (processing went on past it), so it never makes a process unready.
 
-Every check is bounded by ``CODETRACKR_READINESS_TIMEOUT_S``; a check that times out fails. The
-body is the same for 200 and 503 (``status``, ``role``, ``checks``); a 503 also carries the
-error envelope of the API (``error.details.failing`` names the failing checks). The faust worker
-has no API server, so :func:`serve_worker_health` serves the same two paths on its own port.
+Every check is bounded by ``CODETRACKR_READINESS_TIMEOUT_S``; a check that times out fails.
+A 200 body is ``{"status": "ready", "role", "checks"}``; a 503 body is the API's error envelope,
+``{"error": {"code": "not_ready", "message", "details": {"failing", "role", "checks"}}}``. The
+faust worker has no API server, so :func:`serve_worker_health` serves the same two paths on its
+own port.
 """
 
 from __future__ import annotations
@@ -72,18 +73,17 @@ class Readiness:
         results = await asyncio.gather(*pending.values())
         checks = dict(zip(pending, results, strict=True))
         failing = sorted(name for name, check in checks.items() if not check["ok"])
-        body: dict[str, Any] = {
-            "status": "not_ready" if failing else "ready",
-            "role": self.role,
-            "checks": checks,
-        }
-        if failing:
-            body["error"] = {
+        if not failing:
+            return True, {"status": "ready", "role": self.role, "checks": checks}
+        # Not ready is an error answer, so it is the API's one error envelope; the checks go in
+        # its details.
+        return False, {
+            "error": {
                 "code": "not_ready",
                 "message": f"not ready: {', '.join(failing)}",
-                "details": {"failing": failing},
+                "details": {"failing": failing, "role": self.role, "checks": checks},
             }
-        return not failing, body
+        }
 
     async def _bounded(self, call: Awaitable[Any]) -> Any:
         async with asyncio.timeout(self.timeout_s):

@@ -213,7 +213,7 @@ async def test_a_dead_projector_task_fails_readyz_at_once_and_is_restarted(
         status, body = await readyz(readiness)
         assert status == 503
         assert body["error"]["details"]["failing"] == ["projector"]
-        assert "reader state corrupted" in body["checks"]["projector"]["error"]
+        assert "reader state corrupted" in body["error"]["details"]["checks"]["projector"]["error"]
 
         restart.set()
         await log.append([received("carol", "core", 5)])

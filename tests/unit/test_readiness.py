@@ -65,19 +65,23 @@ async def test_a_dead_projector_and_an_unreachable_store_are_both_named() -> Non
         FakeLog(), store_ping=store_down, projectors=[Probe(dead, 0)], expects_projector=True
     ).report()
     assert not ready
-    assert body["status"] == "not_ready"
-    assert body["error"]["details"]["failing"] == ["projector", "store"]
-    assert body["checks"]["projector"]["error"] == "projector stopped: boom"
-    assert "connection refused" in body["checks"]["store"]["error"]
+    assert set(body) == {"error"}  # the API's one error envelope
+    assert body["error"]["code"] == "not_ready"
+    assert body["error"]["message"] == "not ready: projector, store"
+    details = body["error"]["details"]
+    assert details["failing"] == ["projector", "store"]
+    assert details["checks"]["projector"]["error"] == "projector stopped: boom"
+    assert "connection refused" in details["checks"]["store"]["error"]
 
 
 async def test_an_unreachable_log_fails_and_dead_letters_are_unknown_not_failing() -> None:
     ready, body = await readiness(FakeLog(fail=True)).report()
     assert not ready
-    assert body["error"]["details"]["failing"] == ["log"]
-    assert "NodeNotReadyError" in body["checks"]["log"]["error"]
-    assert body["checks"]["dead_letters"]["ok"]
-    assert body["checks"]["dead_letters"]["pending"] is None
+    details = body["error"]["details"]
+    assert details["failing"] == ["log"]
+    assert "NodeNotReadyError" in details["checks"]["log"]["error"]
+    assert details["checks"]["dead_letters"]["ok"]
+    assert details["checks"]["dead_letters"]["pending"] is None
 
 
 async def test_a_check_that_does_not_answer_in_time_fails() -> None:
@@ -85,7 +89,7 @@ async def test_a_check_that_does_not_answer_in_time_fails() -> None:
     log.hang = True
     ready, body = await readiness(log, timeout_s=0.05).report()
     assert not ready
-    assert body["checks"]["log"]["error"] == "no answer in time"
+    assert body["error"]["details"]["checks"]["log"]["error"] == "no answer in time"
 
 
 async def test_a_projector_role_without_a_running_projector_is_not_ready() -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -159,15 +160,16 @@ class ProjectionRunner:
         """
         failures = 0
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 if self._reader is None:
                     await self.start()
                 self.health.alive = True
                 self.health.failure = None
-                failures = 0
                 await self.run(stop)
             except Exception as exc:
-                failures += 1
+                # Back off further while it keeps dying soon after each restart.
+                failures = failures + 1 if time.monotonic() - started < 60 else 1
                 self.health.alive = False
                 self.health.failure = f"projector stopped: {describe(exc)}"
                 self.health.restarts += 1

@@ -32,6 +32,7 @@ from api.routes_oauth import build_oauth_router
 from api.routes_profiles import build_profiles_router
 from api.routes_stats import build_stats_router
 from api.routes_wakatime import build_shields_router, build_wakatime_router
+from codetrackr.health import Readiness, install_health_routes
 from codetrackr.settings import Settings
 from eventlog.embedded import SqliteEventLog
 from eventlog.factory import open_event_log
@@ -46,9 +47,11 @@ from ingest.routes import build_ingest_router
 from live.factory import open_live_channel, open_ticket_store
 from live.port import LiveChannel, LivePublisher
 from live.tickets import TicketStore
+from processors.deadletters import DEAD_LETTER_TOPICS
 from processors.erasure import erase_from_log
 from processors.handlers import HeartbeatProjector
 from processors.runner import ProjectionRunner
+from processors.supervision import SupervisionPolicy
 from projections.clickhouse import ClickHouseProjectionStore
 from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
 
@@ -60,6 +63,16 @@ def build_event_log(settings: Settings) -> EventLog:
     return open_event_log(settings.event_log_url, settings.data_dir)
 
 
+def supervision_policy(settings: Settings) -> SupervisionPolicy:
+    """The projectors' supervision policy (both runners) from the settings."""
+    return SupervisionPolicy(
+        max_attempts=settings.projector_max_attempts,
+        initial_delay_s=settings.projector_retry_initial_s,
+        max_delay_s=max(settings.projector_retry_max_s, settings.projector_retry_initial_s),
+        max_consecutive_dead_letters=settings.projector_max_consecutive_dead_letters,
+    )
+
+
 def build_store(settings: Settings) -> ClickHouseProjectionStore:
     return ClickHouseProjectionStore(
         settings.resolved_clickhouse_url(), database=settings.clickhouse_database
@@ -68,7 +81,9 @@ def build_store(settings: Settings) -> ClickHouseProjectionStore:
 
 async def prepare_log(log: EventLog, settings: Settings) -> None:
     await log.start()
-    await log.ensure_topics({HEARTBEATS_TOPIC: settings.heartbeat_partitions, ACCOUNTS_TOPIC: 1})
+    await log.ensure_topics(
+        {HEARTBEATS_TOPIC: settings.heartbeat_partitions, ACCOUNTS_TOPIC: 1, **DEAD_LETTER_TOPICS}
+    )
 
 
 def oauth_providers(settings: Settings) -> dict[str, OAuthProvider]:
@@ -117,6 +132,7 @@ class _Parts:
     live: LiveChannel | None = None
     tickets: TicketStore | None = None
     limiter: RateLimiter | None = None
+    readiness: Readiness | None = None
 
 
 def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
@@ -135,7 +151,14 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         if settings.rate_limit_enabled
         else None
     )
-    parts = _Parts(log, directory, store, live, tickets, limiter)
+    readiness = Readiness(
+        role,
+        log,
+        store_ping=store.table_names if store is not None else None,
+        expects_projector=role == "serve",
+        timeout_s=settings.readiness_timeout_s,
+    )
+    parts = _Parts(log, directory, store, live, tickets, limiter, readiness)
     budget = ApiKeyBudget(limiter)
 
     async def authenticate(request: Request) -> Principal:
@@ -217,11 +240,19 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
             build_shields_router(authenticate, Authenticator.carries_credentials, directory, store)
         )
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness and role of this process")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "role": role}
-
+    install_health_routes(app, role, readiness)
     return app
+
+
+def _runner_ended(runner: ProjectionRunner, task: asyncio.Task[None]) -> None:
+    """Say at once why the supervised runner ended, should its supervision itself fail."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        runner.health.alive = False
+        runner.health.failure = f"projector supervision stopped: {exc!r}"
+        _log.error("the projection runner stopped for good", exc_info=exc)
 
 
 @contextlib.asynccontextmanager
@@ -248,9 +279,14 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
                 if isinstance(parts.log, SqliteEventLog)
                 else None
             )
-            runner = ProjectionRunner(parts.log, projector, eraser=eraser)
+            runner = ProjectionRunner(
+                parts.log, projector, eraser=eraser, policy=supervision_policy(settings)
+            )
             await runner.start()
-            runner_task = asyncio.create_task(runner.run(stop), name="projection-runner")
+            runner_task = asyncio.create_task(runner.run_supervised(stop), name="projection-runner")
+            runner_task.add_done_callback(partial(_runner_ended, runner))
+            if parts.readiness is not None:
+                parts.readiness.projectors.append(runner)
         yield
     finally:
         stop.set()

@@ -1,9 +1,10 @@
-"""``codetrackr`` command line: serve, ingest, api, worker, replay."""
+"""``codetrackr`` command line: serve, ingest, api, worker, replay, dlq."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -46,9 +47,16 @@ def _serve(args: argparse.Namespace, role: str) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from faust import Worker
 
-    from codetrackr.bootstrap import build_event_log, build_store, prepare_log
+    from codetrackr.bootstrap import (
+        build_event_log,
+        build_store,
+        prepare_log,
+        supervision_policy,
+    )
+    from codetrackr.health import Readiness, serve_worker_health
     from live.factory import open_live_channel
     from live.port import LivePublisher
+    from processors.deadletters import DeadLetterWriter
     from processors.faust_worker import build_faust_app
     from processors.handlers import HeartbeatProjector
 
@@ -68,6 +76,9 @@ def _worker(args: argparse.Namespace) -> int:
 
     # Workers publish live updates only through Redis: nobody subscribes inside a worker.
     live = open_live_channel(settings.redis_url) if settings.redis_url else None
+    # Dead letters and the readiness checks go through the event log port (its producer starts
+    # on first use, on faust's loop).
+    log = build_event_log(settings)
     app = build_faust_app(
         bootstrap=settings.event_log_url.removeprefix("kafka://"),
         projector_factory=lambda: HeartbeatProjector(store, publisher=LivePublisher(live)),
@@ -75,7 +86,30 @@ def _worker(args: argparse.Namespace) -> int:
         partitions=settings.heartbeat_partitions,
         batch_size=settings.worker_batch_size,
         data_dir=str(settings.data_dir / "faust"),
+        policy=supervision_policy(settings),
+        dead_letter=DeadLetterWriter(log),
     )
+    readiness = Readiness(
+        "worker",
+        log,
+        store_ping=store.table_names,
+        projectors=list(app.probes),
+        expects_projector=True,
+        timeout_s=settings.readiness_timeout_s,
+    )
+
+    async def serve_health() -> None:
+        try:
+            runner = await serve_worker_health(readiness, settings.host, settings.port)
+        except OSError as exc:
+            logging.getLogger("codetrackr.worker").error(
+                "health endpoint not served on %s:%s: %s", settings.host, settings.port, exc
+            )
+        else:
+            app.stop_hooks.append(runner.cleanup)
+
+    app.stop_hooks.append(log.close)
+    app.task(serve_health)
     worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()
     return 0
@@ -118,6 +152,60 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dlq(args: argparse.Namespace) -> int:
+    from codetrackr.bootstrap import build_event_log, prepare_log
+    from processors.deadletters import list_pending, redrive
+
+    settings = _settings(args)
+
+    async def run() -> int:
+        log = build_event_log(settings)
+        await prepare_log(log, settings)
+        try:
+            if args.dlq_command == "list":
+                for letter_id, letter in await list_pending(log):
+                    print(
+                        json.dumps(
+                            {
+                                "id": letter_id,
+                                "topic": letter.topic,
+                                "partition": letter.partition,
+                                "offset": letter.offset,
+                                "key": letter.key.decode(errors="replace"),
+                                "error": letter.error,
+                                "attempts": letter.attempts,
+                                "failed_at": letter.failed_at,
+                                "payload_bytes": len(letter.payload),
+                                **(
+                                    {"payload": letter.payload.decode(errors="replace")}
+                                    if args.payload
+                                    else {}
+                                ),
+                            }
+                        )
+                    )
+                return 0
+            ids = None if args.all else args.ids
+            if not ids and not args.all:
+                print(
+                    "name the dead letters to replay (ids from `dlq list`) or --all",
+                    file=sys.stderr,
+                )
+                return 2
+            done = await redrive(log, ids)
+            for letter_id in done:
+                print(f"re-driven dead letter {letter_id}")
+            missing = sorted(set(ids or ()) - set(done))
+            if missing:
+                print(f"not pending (unknown or already re-driven): {missing}", file=sys.stderr)
+                return 1
+            return 0
+        finally:
+            await log.close()
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="codetrackr", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,11 +219,26 @@ def build_parser() -> argparse.ArgumentParser:
     with_server_flags(sub.add_parser("serve", help="everything in one process (embedded)"))
     with_server_flags(sub.add_parser("ingest", help="the ingest service (write endpoints)"))
     with_server_flags(sub.add_parser("api", help="the read API and accounts service"))
-    worker = sub.add_parser("worker", help="a faust projection worker (distributed mode)")
-    worker.add_argument("--data-dir", type=Path, default=None)
+    with_server_flags(
+        sub.add_parser(
+            "worker",
+            help="a faust projection worker (distributed mode); serves /healthz and /readyz",
+        )
+    )
     rep = sub.add_parser("replay", help="rebuild every projection from the log")
     rep.add_argument("--data-dir", type=Path, default=None)
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    dlq = sub.add_parser("dlq", help="inspect and re-drive dead letters (docs/operations.md)")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_sub.add_parser("list", help="pending dead letters, one JSON object a line")
+    dlq_list.add_argument("--data-dir", type=Path, default=None)
+    dlq_list.add_argument("--payload", action="store_true", help="include each payload")
+    dlq_replay = dlq_sub.add_parser(
+        "replay", help="append dead letters back to their topic, once each"
+    )
+    dlq_replay.add_argument("--data-dir", type=Path, default=None)
+    dlq_replay.add_argument("ids", type=int, nargs="*", help="dead letter ids (`dlq list`)")
+    dlq_replay.add_argument("--all", action="store_true", help="every pending dead letter")
     return parser
 
 
@@ -146,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args, args.command)
     if args.command == "worker":
         return _worker(args)
+    if args.command == "dlq":
+        return _dlq(args)
     return _replay(args)
 
 

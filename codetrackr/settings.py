@@ -9,7 +9,14 @@ Variables (defaults in brackets):
 - ``CODETRACKR_REDIS_URL`` [none]: ``redis://host:6379/0`` for live push and shared rate limits.
 - ``CODETRACKR_JWT_SECRET`` [generated once, kept in the data dir]: 32+ random characters.
 - ``CODETRACKR_HEARTBEAT_PARTITIONS`` [3]: partitions of ``codetrackr.heartbeats``.
-- ``CODETRACKR_HOST`` / ``CODETRACKR_PORT`` [127.0.0.1 / 8000]: where HTTP servers listen.
+- ``CODETRACKR_HOST`` / ``CODETRACKR_PORT`` [127.0.0.1 / 8000]: where HTTP servers listen (the
+  worker serves only ``/healthz`` and ``/readyz`` there).
+- ``CODETRACKR_PROJECTOR_MAX_ATTEMPTS`` [3]: failures of one record (other than the store or the
+  log being unreachable) before it goes to the dead letters;
+  ``CODETRACKR_PROJECTOR_RETRY_INITIAL_S`` / ``_RETRY_MAX_S`` [0.5 / 10]: backoff between retries;
+  ``CODETRACKR_PROJECTOR_MAX_CONSECUTIVE_DEAD_LETTERS`` [10]: after that many dead letters in a row
+  the store is presumed broken and the projector waits instead (docs/operations.md).
+- ``CODETRACKR_READINESS_TIMEOUT_S`` [2]: bound of each ``/readyz`` check.
 - ``CODETRACKR_ACCESS_TOKEN_TTL_S`` [900] / ``CODETRACKR_REFRESH_TOKEN_TTL_S`` [30 days]: login
   token lifetimes. ``CODETRACKR_PUBLIC_URL``: this server's external base URL (OAuth callbacks).
 - ``CODETRACKR_OAUTH_{GITHUB,GITLAB,OIDC}_CLIENT_ID`` / ``_CLIENT_SECRET`` enable a login provider;
@@ -58,6 +65,11 @@ class Settings(BaseSettings):
     body_limit_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     import_body_limit_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     worker_batch_size: int = Field(default=2000, ge=1)
+    projector_max_attempts: int = Field(default=3, ge=1, le=100)
+    projector_retry_initial_s: float = Field(default=0.5, gt=0, le=60)
+    projector_retry_max_s: float = Field(default=10.0, gt=0, le=600)
+    projector_max_consecutive_dead_letters: int = Field(default=10, ge=1)
+    readiness_timeout_s: float = Field(default=2.0, gt=0, le=60)
     log_level: str = "info"
     # Rate limits (http_edge/ratelimit.py). The seed's classes as (rate/s, burst): at most
     # rate + burst in any second and 60 x rate in any minute; Chronova's budget per API key.

@@ -5,6 +5,9 @@ of a topic, in any language, puts a key on the same partition.
 
 Errors: every :class:`aiokafka.errors.KafkaError`, timeout and socket error is translated into
 :class:`eventlog.port.LogUnavailable` here, at the adapter edge; nothing from aiokafka escapes.
+One exception: a commit refused because the group rebalanced (``CommitFailedError``) or because a
+partition is no longer assigned (``IllegalStateError``) becomes
+:class:`eventlog.port.PartitionsRevoked`, which no retry can fix.
 """
 
 from __future__ import annotations
@@ -18,12 +21,20 @@ from urllib.parse import urlsplit
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import ConsumerStoppedError, KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import (
+    CommitFailedError,
+    ConsumerStoppedError,
+    IllegalStateError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    for_code,
+)
 
 from eventlog.port import (
     Delivered,
     LogReader,
     LogUnavailable,
+    PartitionsRevoked,
     Record,
     TopicPartition,
     check_records,
@@ -372,7 +383,7 @@ class _KafkaLogReader:
     ``LogUnavailable``), so ``positions`` and ``seek_to_beginning`` act on a real assignment.
     A group starts at the earliest offset of partitions it never committed. After a rebalance
     the member reads its new partitions from their committed offsets, and ``commit`` of a
-    partition it no longer owns raises ``LogUnavailable`` (those records will be redelivered).
+    partition it no longer owns raises ``PartitionsRevoked`` (those records will be redelivered).
     ``fetch`` is not safe for concurrent calls on one reader. ``close`` leaves the group
     without committing.
     """
@@ -425,13 +436,23 @@ class _KafkaLogReader:
         consumer = self._started()
         if not offsets:
             return
-        async with _translated("commit"), asyncio.timeout(self._log._request_timeout_ms / 1000):
-            await consumer.commit(
-                {
-                    KafkaTopicPartition(tp.topic, tp.partition): offset
-                    for tp, offset in offsets.items()
-                }
-            )
+        try:
+            async with (
+                _translated("commit"),
+                asyncio.timeout(self._log._request_timeout_ms / 1000),
+            ):
+                await consumer.commit(
+                    {
+                        KafkaTopicPartition(tp.topic, tp.partition): offset
+                        for tp, offset in offsets.items()
+                    }
+                )
+        except LogUnavailable as exc:
+            # aiokafka raises these once the group moved on without this member's partitions:
+            # a retry would fail the same way, so they get their own error type.
+            if isinstance(exc.__cause__, CommitFailedError | IllegalStateError):
+                raise PartitionsRevoked(str(exc)) from exc.__cause__
+            raise
 
     async def seek_to_beginning(self) -> None:
         consumer = self._started()

@@ -34,6 +34,14 @@ class LogUnavailable(LogError):
     """The log cannot durably store or serve records now; nothing is acknowledged. Retry."""
 
 
+class PartitionsRevoked(LogError):
+    """This reader no longer owns some of the partitions it was asked to commit (the group
+    rebalanced and gave them to another member, or is rebalancing now). Do not retry: drop the
+    batch's commit and whatever was in flight; the records are delivered again, from the last
+    commit, to whichever member owns their partition now (possibly this one, which reads them
+    again on its next ``fetch``)."""
+
+
 class RecordRefused(LogError):
     """The log refuses this record for good (its key was erased); do not retry."""
 
@@ -80,7 +88,10 @@ class LogReader(Protocol):
     the *next* record to read; a group restarted later resumes there. ``seek_to_beginning`` moves
     this member's assigned partitions back to offset 0 (for replays). ``positions`` gives the next
     offset this member will read for each assigned partition. Methods raise :class:`LogUnavailable`
-    when the log cannot be reached.
+    when the log cannot be reached; ``commit`` raises :class:`PartitionsRevoked` instead when a
+    partition it names is no longer assigned to this member (a rebalance moved it): retrying such
+    a commit can never succeed. After a rebalance the reader carries on by itself: the next
+    ``fetch`` reads the partitions it owns now from their committed offsets.
     """
 
     async def start(self) -> None: ...

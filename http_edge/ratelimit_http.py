@@ -16,9 +16,10 @@ Who pays, per request:
   request whose key did not authenticate (401, or a route that reads no key) is counted against
   the address when its response starts.
 
-``/healthz`` and WebSocket handshakes are never limited (minting a WebSocket ticket is). Every
-limited response carries ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (seconds until the
-limit closest to refusing has room again); a 429 also ``Retry-After`` (whole seconds, ≥ 1).
+``/healthz``, ``/readyz`` and WebSocket handshakes are never limited (minting a WebSocket ticket
+is). Every limited response carries ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (seconds
+until the limit closest to refusing has room again); a 429 also ``Retry-After`` (whole seconds,
+≥ 1).
 When the store is unavailable nothing is counted and no such header is sent (fail open).
 """
 
@@ -140,7 +141,7 @@ class RateLimitMiddleware:
         *,
         trusted_proxies: Sequence[IpNetwork] = (),
         ip_headers: Sequence[str] = DEFAULT_HEADERS,
-        exempt_paths: Sequence[str] = ("/healthz",),
+        exempt_paths: Sequence[str] = ("/healthz", "/readyz"),
     ) -> None:
         self.app = app
         self._limiter = limiter

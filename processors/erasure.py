@@ -10,6 +10,8 @@ the data is gone from the disk too and a replay cannot bring it back:
 * a full erasure (the account was deleted) deletes every record of the user on the heartbeats
   topic, the erasure event included, and on the accounts topic every record that belongs to or
   names the user (see :mod:`accounts.erasure`); later appends of the user's records are refused.
+  The user's dead letters (:mod:`processors.deadletters`, keyed like the records they hold) are
+  deleted too.
 
 Kafka's log cannot be rewritten: in the distributed mode the events stay on the brokers until
 the topics' retention removes them (``docs/accounts.md`` explains what that means).
@@ -25,6 +27,7 @@ from pydantic import ValidationError
 
 from accounts.erasure import account_erasure
 from eventlog.port import Delivered, RewritableLog
+from processors.deadletters import DEAD_LETTERS_TOPIC
 from schemas.events import (
     ACCOUNTS_TOPIC,
     HEARTBEATS_TOPIC,
@@ -85,4 +88,9 @@ async def erase_from_log(log: RewritableLog, erasure: UserDataErased) -> int:
         changed += await log.rewrite(
             ACCOUNTS_TOPIC, partial(account_erasure, user_id=erasure.user_id), refuse=key
         )
+        changed += await log.rewrite(DEAD_LETTERS_TOPIC, _delete_all, key=key)
     return changed
+
+
+def _delete_all(records: Sequence[Delivered]) -> dict[tuple[int, int], bytes | None]:
+    return {(record.partition, record.offset): None for record in records}

@@ -6,8 +6,14 @@ Several workers share the topics' partitions through the consumer group ``codetr
 
 Why the agent never raises: faust acknowledges the events of a ``take()`` batch when the body asks
 for the next batch, *and also* when the generator is closed by an exception. Raising would
-therefore mark an unprojected batch as done. So the body retries a failed batch until it succeeds
-(the store is down: wait and retry), and offsets are committed only for batches written.
+therefore mark an unprojected batch as done. So each batch runs under the supervision policy
+shared with the in-process runner (:mod:`processors.supervision`): while the store or the log is
+unreachable the batch is retried with backoff; a record that fails for any other reason is
+isolated by splitting the batch and, after a few attempts, written to the dead letters
+(:mod:`processors.deadletters`). Every record of a batch is therefore projected or dead-lettered
+before faust may acknowledge it, and one poison record no longer wedges its partition. Should the
+body raise anyway (a bug), the failure is logged at once and shown by the worker's ``/readyz``
+until faust's agent supervisor has restarted the agent.
 
 Why a custom consumer thread: during a rebalance faust discards events fetched under the old
 group generation and relies on seeking every assigned partition back to its committed offset.
@@ -23,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -34,12 +40,18 @@ from faust.types import TP, TransportT
 from eventlog.port import Delivered
 from live.port import LiveChannel
 from processors.handlers import (
-    HeartbeatEvent,
     HeartbeatProjector,
     decode_account_events,
-    heartbeat_event,
+    decode_heartbeat_events,
 )
 from processors.runner import PROJECTIONS_GROUP
+from processors.supervision import (
+    DeadLetterSink,
+    ProjectorHealth,
+    SupervisionPolicy,
+    Supervisor,
+    describe,
+)
 from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
 
 _log = logging.getLogger(__name__)
@@ -67,8 +79,12 @@ class _SeekBackTransport(Transport):
     Consumer = _SeekBackConsumer
 
 
-class _ProjectionApp(faust.App):
+class ProjectionApp(faust.App):
     live: LiveChannel | None = None
+    # One per agent, for the worker's /readyz (codetrackr.health).
+    probes: list[FaustProjectorProbe]
+    # Run when the worker stops (the dead-letter log, the health endpoint).
+    stop_hooks: list[Callable[[], Any]]
 
     def _new_transport(self) -> TransportT:
         return _SeekBackTransport(self.conf.broker_consumer, self)
@@ -77,6 +93,43 @@ class _ProjectionApp(faust.App):
         await super().on_stop()
         if self.live is not None:
             await self.live.close()
+        for hook in reversed(self.stop_hooks):
+            try:
+                await hook()
+            except Exception:
+                _log.exception("stopping the worker: a shutdown step failed")
+
+
+class FaustProjectorProbe:
+    """What ``/readyz`` reads of one agent: its health, and its lag in records (the high
+    watermark of each assigned partition minus the position the consumer reached)."""
+
+    def __init__(self, app: faust.App, topic: str, health: ProjectorHealth) -> None:
+        self._app = app
+        self._topic = topic
+        self.health = health
+
+    async def lag_records(self) -> int:
+        consumer = self._app.consumer
+        lag = 0
+        for tp in consumer.assignment():
+            if tp.topic != self._topic:
+                continue
+            position = await consumer.position(tp)
+            lag += max(0, consumer.highwater(tp) - (position or 0))
+        return lag
+
+
+def _delivered(event: Any) -> Delivered:
+    message = event.message
+    return Delivered(
+        message.topic,
+        message.partition,
+        message.offset,
+        message.key if message.key is not None else b"",
+        message.value if message.value is not None else b"",
+        int(message.timestamp * 1000),
+    )
 
 
 def build_faust_app(
@@ -89,13 +142,16 @@ def build_faust_app(
     session_timeout_s: float = 6.0,
     data_dir: str = "/tmp/codetrackr-faust",
     live: LiveChannel | None = None,
-) -> faust.App:
+    policy: SupervisionPolicy | None = None,
+    dead_letter: DeadLetterSink,
+) -> ProjectionApp:
     """A faust app whose agents project heartbeat and account batches (topics must exist).
 
     ``live``, when given (a Redis channel), is started on faust's loop and closed with the app;
-    ``projector_factory`` should publish through it.
+    ``projector_factory`` should publish through it. ``dead_letter`` receives the records given
+    up on (``processors.deadletters.DeadLetterWriter``). ``app.probes`` are the agents' health.
     """
-    app = _ProjectionApp(
+    app = ProjectionApp(
         PROJECTIONS_GROUP,
         broker=[f"kafka://{hp}" for hp in bootstrap.split(",")],
         value_serializer="raw",
@@ -112,6 +168,8 @@ def build_faust_app(
         datadir=data_dir,
         store="memory://",
     )
+    app.stop_hooks = []
+    policy = policy or SupervisionPolicy()
     if live is not None:
         # Live push (Redis) runs on faust's loop; the projector thread publishes through it.
         app.live = live
@@ -132,20 +190,18 @@ def build_faust_app(
     executor = ThreadPoolExecutor(1, thread_name_prefix="projector")
     holder: dict[str, HeartbeatProjector] = {}
 
-    def handle(values: list[bytes]) -> int:
-        projector = holder.get("p")
-        if projector is None:
-            projector = holder["p"] = projector_factory()
-        events: list[HeartbeatEvent] = []
-        for raw in values:
-            try:
-                event = heartbeat_event(raw)
-            except ValueError:
-                _log.error("skipping undecodable heartbeat record")
-                continue
-            if event is not None:
-                events.append(event)
-        return projector.handle(events).heartbeats
+    def projector() -> HeartbeatProjector:
+        if "p" not in holder:
+            holder["p"] = projector_factory()
+        return holder["p"]
+
+    def handle(records: Sequence[Delivered]) -> int:
+        events, _ = decode_heartbeat_events(records)  # undecodable records are logged, skipped
+        return projector().handle(events).heartbeats
+
+    def handle_accounts(records: Sequence[Delivered]) -> int:
+        events, _ = decode_account_events(records)
+        return projector().handle_accounts(events)
 
     accounts_topic = app.topic(
         ACCOUNTS_TOPIC,
@@ -155,49 +211,40 @@ def build_faust_app(
         partitions=1,
         internal=False,
     )
+    heartbeats_health = ProjectorHealth("worker-heartbeats")
+    accounts_health = ProjectorHealth("worker-accounts")
+    app.probes = [
+        FaustProjectorProbe(app, HEARTBEATS_TOPIC, heartbeats_health),
+        FaustProjectorProbe(app, ACCOUNTS_TOPIC, accounts_health),
+    ]
 
-    def handle_accounts(records: list[tuple[int, bytes]]) -> int:
-        projector = holder.get("p")
-        if projector is None:
-            projector = holder["p"] = projector_factory()
-        events, _ = decode_account_events(
-            [Delivered(ACCOUNTS_TOPIC, 0, offset, b"", value, 0) for offset, value in records]
-        )
-        return projector.handle_accounts(events)
+    def supervised(
+        health: ProjectorHealth, fn: Callable[[Sequence[Delivered]], int]
+    ) -> Callable[[Any], AsyncIterator[None]]:
+        supervisor: Supervisor[int] = Supervisor(policy, dead_letter, health)
 
-    @app.agent(accounts_topic, name="project-accounts")
-    async def project_accounts(stream: Any) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        async for batch in stream.take_events(batch_size, within=within_s):
-            records = [(event.message.offset, event.value) for event in batch]
-            await _retrying(loop, executor, handle_accounts, records)
-            yield None
+        async def run(records: Sequence[Delivered]) -> int:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(executor, fn, records)
 
-    @app.agent(topic, name="project-heartbeats")
-    async def project(stream: Any) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        async for values in stream.take(batch_size, within=within_s):
-            await _retrying(loop, executor, handle, list(values))
-            yield None
+        async def body(stream: Any) -> AsyncIterator[None]:
+            health.alive, health.failure = True, None
+            try:
+                async for batch in stream.take_events(batch_size, within=within_s):
+                    await supervisor.run([_delivered(event) for event in batch], run)
+                    yield None
+            except (asyncio.CancelledError, GeneratorExit):
+                health.alive = False
+                raise
+            except BaseException as exc:
+                health.alive = False
+                health.failure = f"agent stopped: {describe(exc)}"
+                health.restarts += 1
+                _log.exception("%s: the projection agent died", health.name)
+                raise
 
+        return body
+
+    app.agent(accounts_topic, name="project-accounts")(supervised(accounts_health, handle_accounts))
+    app.agent(topic, name="project-heartbeats")(supervised(heartbeats_health, handle))
     return app
-
-
-async def _retrying(
-    loop: asyncio.AbstractEventLoop,
-    executor: ThreadPoolExecutor,
-    fn: Callable[[Any], int],
-    batch: Any,
-) -> None:
-    """Run ``fn(batch)`` in the projector thread until it succeeds. Never raises: faust acks a
-    batch when the agent's generator is closed, even on an exception, so giving up would skip
-    it; a batch that fails is retried with backoff instead."""
-    delay = 0.5
-    while True:
-        try:
-            await loop.run_in_executor(executor, fn, batch)
-            return
-        except Exception as exc:
-            _log.warning("projection failed, retrying batch in %.1fs: %s", delay, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)

@@ -5,9 +5,16 @@ Used by ``codetrackr serve`` (embedded mode) and by ``codetrackr replay`` in bot
 faust worker (``processors.faust_worker``) runs the same :class:`HeartbeatProjector` in the
 distributed mode.
 
-Delivery is at-least-once: a batch is written, then its offsets are committed. When the store is
-unavailable the runner keeps the batch, waits and retries it (it never skips ahead); when the log
-is unavailable it waits and reads again.
+Delivery is at-least-once: a batch is written, then its offsets are committed. Failures are
+handled by the supervision policy shared with the faust worker (:mod:`processors.supervision`):
+when the store or the log is unavailable the runner keeps the batch, waits and retries it (it
+never skips ahead); a record that fails for any other reason is isolated by splitting the batch
+and, after a few attempts, dead-lettered (:mod:`processors.deadletters`), and the runner goes on
+past it. A commit refused because a rebalance took a partition away
+(:class:`eventlog.port.PartitionsRevoked`) is dropped with the rest of the fetched records: the
+reader goes on from the partitions' committed offsets, and the new owner gets the records.
+:meth:`ProjectionRunner.run_supervised` restarts the loop (with a fresh reader, so nothing
+fetched but uncommitted is skipped) if it ever dies, after logging why at once.
 
 Given an ``eraser`` (``codetrackr serve`` on the embedded log), every erasure a batch projected is
 then carried out on the log itself, before the batch is committed: a crash in between projects
@@ -18,15 +25,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from eventlog.port import Delivered, EventLog, LogError, LogReader, TopicPartition
+from eventlog.port import (
+    Delivered,
+    EventLog,
+    LogError,
+    LogReader,
+    LogUnavailable,
+    PartitionsRevoked,
+    TopicPartition,
+)
+from processors.deadletters import DeadLetterWriter
 from processors.handlers import (
     BatchResult,
     HeartbeatProjector,
 )
-from projections.clickhouse import ProjectionStoreUnavailable
+from processors.supervision import (
+    DeadLetterSink,
+    ProjectorHealth,
+    Sleep,
+    SupervisionPolicy,
+    Supervisor,
+    describe,
+)
 from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC, UserDataErased
 
 _log = logging.getLogger(__name__)
@@ -61,7 +85,9 @@ class ProjectionRunner:
     """Consumes ``codetrackr.heartbeats`` and ``codetrackr.accounts`` and drives a projector.
 
     ``run`` loops until ``stop`` is set or the task is cancelled; ``run_to`` stops once the given
-    end offsets are reached (replays). ``on_batch`` is called after each committed batch.
+    end offsets are reached (replays); ``run_supervised`` is ``run`` restarted whenever it dies.
+    ``on_batch`` is called after each committed batch. ``dead_letter`` receives the records given
+    up on (default: appended to the dead-letter topic of ``log``).
     """
 
     def __init__(
@@ -76,30 +102,45 @@ class ProjectionRunner:
         on_batch: Callable[[int, BatchResult], None] | None = None,
         max_batch_bytes: int = 16 * 1024 * 1024,
         eraser: Callable[[UserDataErased], Awaitable[object]] | None = None,
+        policy: SupervisionPolicy | None = None,
+        dead_letter: DeadLetterSink | None = None,
+        health: ProjectorHealth | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._log = log
         self._projector = projector
         self._group = group
         self._batch_size = batch_size
         self._wait_s = wait_s
-        self._retry_s = retry_s
         self._on_batch = on_batch
         # About 20k heartbeats (~800 B each encoded) per projected batch.
         self._max_batch_bytes = max_batch_bytes
         self._eraser = eraser
+        self._policy = policy or SupervisionPolicy(initial_delay_s=retry_s)
+        self._sleep = sleep
+        self.health = health or ProjectorHealth("projection-runner")
+        self._supervisor: Supervisor[BatchResult] = Supervisor(
+            self._policy, dead_letter or DeadLetterWriter(log), self.health, sleep=sleep
+        )
         # One thread for all store calls: chdb wants one client per thread, and batches are
         # handled strictly one after another anyway.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="projector")
         self._reader: LogReader | None = None
+        self._uncommitted = 0  # records fetched and not committed yet (part of the lag)
 
     async def start(self) -> None:
         self._reader = self._log.reader([HEARTBEATS_TOPIC, ACCOUNTS_TOPIC], group=self._group)
         await self._reader.start()
 
     async def close(self) -> None:
-        if self._reader is not None:
-            await self._reader.close()
+        await self._close_reader()
         self._executor.shutdown(wait=True)
+
+    async def _close_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        self._uncommitted = 0
+        if reader is not None:
+            await reader.close()
 
     async def seek_to_beginning(self) -> None:
         assert self._reader is not None
@@ -109,6 +150,34 @@ class ProjectionRunner:
         while stop is None or not stop.is_set():
             await self.step()
 
+    async def run_supervised(self, stop: asyncio.Event) -> None:
+        """``run`` until ``stop`` is set, restarted with a fresh reader whenever it raises.
+
+        Restarting is safe: a new reader resumes at the last commit, so whatever the dead loop
+        had fetched is read again, and handling it again is idempotent. The failure is logged
+        with its traceback the moment it happens and shown by ``/readyz`` until the loop runs
+        again.
+        """
+        failures = 0
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                if self._reader is None:
+                    await self.start()
+                self.health.alive = True
+                self.health.failure = None
+                await self.run(stop)
+            except Exception as exc:
+                # Back off further while it keeps dying soon after each restart.
+                failures = failures + 1 if time.monotonic() - started < 60 else 1
+                self.health.alive = False
+                self.health.failure = f"projector stopped: {describe(exc)}"
+                self.health.restarts += 1
+                _log.exception("the projection runner died; restarting it with a fresh reader")
+                await self._close_reader()
+                await self._sleep(self._policy.delay(failures))
+        self.health.alive = False
+
     async def run_to(self, ends: Mapping[TopicPartition, int]) -> None:
         assert self._reader is not None
         while True:
@@ -117,6 +186,20 @@ class ProjectionRunner:
                 return
             await self.step()
 
+    async def lag_records(self) -> int:
+        """Records on the log this runner has not committed yet (end offsets minus positions,
+        plus what it fetched and is still handling). Raises ``LogUnavailable``."""
+        reader = self._reader
+        if reader is None:
+            raise LogUnavailable("the projection runner has no reader (restarting)")
+        ends = {
+            **await self._log.end_offsets(HEARTBEATS_TOPIC),
+            **await self._log.end_offsets(ACCOUNTS_TOPIC),
+        }
+        positions = await reader.positions()
+        behind = sum(max(0, end - positions.get(tp, end)) for tp, end in ends.items())
+        return behind + self._uncommitted
+
     async def step(self) -> int:
         """Fetch, project and commit one batch; returns how many records it covered."""
         assert self._reader is not None
@@ -124,56 +207,60 @@ class ProjectionRunner:
             records = await self._reader.fetch(self._batch_size, self._wait_s)
         except LogError as exc:
             _log.warning("event log unavailable, retrying: %s", exc)
-            await asyncio.sleep(self._retry_s)
+            await self._sleep(self._policy.initial_delay_s)
             return 0
         if not records:
             return 0
+        self._uncommitted = len(records)
         # Project and commit in chunks of bounded size: one record holds up to 500 heartbeats,
         # so a fetch of big import records would otherwise become one huge batch in memory.
+        done = 0
         for chunk in split_by_size(records, self._max_batch_bytes):
-            result = await self._project(chunk)
-            for erasure in result.erasures:
-                await self._erase(erasure)
-            await self._commit(next_offsets(chunk))
+            results = await self._supervisor.run(chunk, self._handle)
+            try:
+                await self._commit(next_offsets(chunk))
+            except PartitionsRevoked as exc:
+                # Retrying cannot succeed, and the rest of the fetch may belong to partitions
+                # that are gone too: drop it all. After the rebalance the reader resumes every
+                # partition it still owns at its committed offset, so nothing is skipped.
+                _log.info(
+                    "dropped a batch of %d records: a rebalance revoked its partitions (%s); "
+                    "their records are delivered again from the last commit",
+                    len(records) - done,
+                    exc,
+                )
+                self._uncommitted = 0
+                return done
+            done += len(chunk)
+            self._uncommitted = len(records) - done
             if self._on_batch is not None:
-                self._on_batch(len(chunk), result)
+                self._on_batch(len(chunk), sum(results, BatchResult(0, 0)))
         return len(records)
 
-    async def _project(self, records: Sequence[Delivered]) -> BatchResult:
+    async def _handle(self, records: Sequence[Delivered]) -> BatchResult:
+        """Project ``records``, then carry out their erasures on the log (when it is
+        rewritable). Both are idempotent, so the supervisor may call this again."""
         loop = asyncio.get_running_loop()
-        delay = self._retry_s
-        while True:
-            try:
-                return await loop.run_in_executor(
-                    self._executor,
-                    self._projector.handle_records,
-                    records,
-                )
-            except ProjectionStoreUnavailable as exc:
-                # Keep the batch and retry: skipping it would lose heartbeats from projections.
-                _log.warning("projection store unavailable, retrying in %.1fs: %s", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-
-    async def _erase(self, erasure: UserDataErased) -> None:
-        if self._eraser is None:
-            return
-        while True:
-            try:
+        result = await loop.run_in_executor(self._executor, self._projector.handle_records, records)
+        if self._eraser is not None:
+            for erasure in result.erasures:
                 await self._eraser(erasure)
-                return
-            except LogError as exc:
-                _log.warning("erasing from the event log failed, retrying: %s", exc)
-                await asyncio.sleep(self._retry_s)
+        return result
 
     async def _commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit, retrying while the log is unavailable; ``PartitionsRevoked`` is raised at
+        once (no retry can succeed)."""
         assert self._reader is not None
+        failures = 0
         while True:
             try:
                 await self._reader.commit(offsets)
                 return
+            except PartitionsRevoked:
+                raise
             except LogError as exc:
                 # Not committing only means redelivery later, which projections tolerate; but
                 # retry so a restart does not redo much work.
+                failures += 1
                 _log.warning("commit failed, retrying: %s", exc)
-                await asyncio.sleep(self._retry_s)
+                await self._sleep(self._policy.delay(failures))

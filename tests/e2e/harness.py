@@ -57,8 +57,8 @@ class CodeTrackrProcess:
     def start(self, timeout_s: float = 60.0) -> CodeTrackrProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [str(CODETRACKR), self.command, "--data-dir", str(self.data_dir)]
-        if self.command != "worker":
-            args += ["--host", "127.0.0.1", "--port", str(self.port)]
+        # Every role listens on its port (the worker serves only /healthz and /readyz there).
+        args += ["--host", "127.0.0.1", "--port", str(self.port)]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=log)
         if self.command != "worker":

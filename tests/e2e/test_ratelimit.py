@@ -94,9 +94,10 @@ def test_auth_endpoints_answer_429_per_address(server: CodeTrackrProcess) -> Non
         assert schema.status_code == 200
         assert schema.headers["X-RateLimit-Limit"] == "30"
         for _ in range(40):
-            health = flooder.get("/healthz")
-            assert health.status_code == 200
-            assert "X-RateLimit-Limit" not in health.headers
+            for probe in ("/healthz", "/readyz"):
+                health = flooder.get(probe)
+                assert health.status_code == 200, health.text
+                assert "X-RateLimit-Limit" not in health.headers
 
 
 def test_api_key_over_its_hourly_budget_is_refused_others_are_not(

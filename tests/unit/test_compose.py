@@ -17,13 +17,14 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import pytest
 import yaml
 
 from codetrackr import cli
 from codetrackr.bootstrap import Role, build_event_log, build_store, create_app
+from codetrackr.health import WORKER_HEALTH_PATHS
 from codetrackr.settings import Settings
 from eventlog.kafka import KafkaEventLog
 
@@ -453,17 +454,22 @@ def test_python_healthchecks_compile(services: dict[str, dict[str, Any]]) -> Non
     assert compiled >= len(APP_SERVICES)
 
 
-@pytest.mark.parametrize("name", HTTP_SERVICES)
-def test_http_service_healthcheck_hits_a_served_healthz(
-    services: dict[str, dict[str, Any]], name: str, tmp_path: Path
-) -> None:
-    urls = re.findall(r"https?://[^\s'\"]+", _healthcheck_text(services[name]))
+def _probed_url(service: dict[str, Any], name: str) -> SplitResult:
+    urls = re.findall(r"https?://[^\s'\"]+", _healthcheck_text(service))
     assert len(urls) == 1, f"{name}: {urls}"
     url = urlsplit(urls[0])
-    port = int(_resolved_env(services[name])[PREFIX + "PORT"])
+    port = int(_resolved_env(service)[PREFIX + "PORT"])
     assert url.hostname in ("127.0.0.1", "localhost")
     assert url.port == port
-    assert url.path == "/healthz"
+    return url
+
+
+@pytest.mark.parametrize("name", HTTP_SERVICES)
+def test_http_service_healthcheck_hits_a_served_readyz(
+    services: dict[str, dict[str, Any]], name: str, tmp_path: Path
+) -> None:
+    url = _probed_url(services[name], name)
+    assert url.path == "/readyz"
 
     app = create_app(Settings(data_dir=tmp_path), HTTP_ROLES[name])
     served = {
@@ -473,6 +479,18 @@ def test_http_service_healthcheck_hits_a_served_healthz(
         if hasattr(route, "path")
     }
     assert (url.path, "GET") in served, f"{name} does not serve GET {url.path}"
+    assert ("/healthz", "GET") in served, f"{name} does not serve GET /healthz"
+
+
+def test_worker_healthcheck_hits_the_readyz_it_serves_on_its_port(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    url = _probed_url(services["worker"], "worker")
+    assert url.path == "/readyz"
+    assert url.path in WORKER_HEALTH_PATHS
+    # The worker takes its listen address from the same settings as the HTTP roles.
+    args = cli.build_parser().parse_args(["worker", "--port", str(url.port)])
+    assert args.port == url.port
 
 
 def test_infrastructure_healthchecks_probe_the_ports_clients_use(

@@ -33,12 +33,7 @@ from faust.types import TP, TransportT
 
 from eventlog.port import Delivered
 from live.port import LiveChannel
-from processors.handlers import (
-    HeartbeatEvent,
-    HeartbeatProjector,
-    decode_account_events,
-    heartbeat_event,
-)
+from processors.handlers import HeartbeatProjector, decode_account_events
 from processors.runner import PROJECTIONS_GROUP
 from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
 
@@ -132,20 +127,13 @@ def build_faust_app(
     executor = ThreadPoolExecutor(1, thread_name_prefix="projector")
     holder: dict[str, HeartbeatProjector] = {}
 
-    def handle(values: list[bytes]) -> int:
+    def handle(records: list[Delivered]) -> int:
         projector = holder.get("p")
         if projector is None:
             projector = holder["p"] = projector_factory()
-        events: list[HeartbeatEvent] = []
-        for raw in values:
-            try:
-                event = heartbeat_event(raw)
-            except ValueError:
-                _log.error("skipping undecodable heartbeat record")
-                continue
-            if event is not None:
-                events.append(event)
-        return projector.handle(events).heartbeats
+        # With their log positions: a range erasure recorded earlier removes its range only
+        # from the records before it (see projections.erasures).
+        return projector.handle_records(records).heartbeats
 
     accounts_topic = app.topic(
         ACCOUNTS_TOPIC,
@@ -176,11 +164,25 @@ def build_faust_app(
     @app.agent(topic, name="project-heartbeats")
     async def project(stream: Any) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        async for values in stream.take(batch_size, within=within_s):
-            await _retrying(loop, executor, handle, list(values))
+        async for batch in stream.take_events(batch_size, within=within_s):
+            records = [_delivered(HEARTBEATS_TOPIC, event) for event in batch]
+            await _retrying(loop, executor, handle, records)
             yield None
 
     return app
+
+
+def _delivered(topic: str, event: Any) -> Delivered:
+    """A faust event (raw bytes) as the log port's record, its position included."""
+    message = event.message
+    return Delivered(
+        topic,
+        int(message.partition),
+        int(message.offset),
+        bytes(event.key or b""),
+        bytes(event.value),
+        round(message.timestamp * 1000) if message.timestamp else 0,
+    )
 
 
 async def _retrying(

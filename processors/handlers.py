@@ -452,7 +452,9 @@ class HeartbeatProjector:
         segment: list[tuple[int, AccountEvent]] = []
         kept: set[str] = set()  # the users whose member rows this pass may write
         for offset, event in events:
-            if fully_erased(event.user_id, ledger):
+            # A deletion is carried out again (idempotent) when delivered again: its record may
+            # have been written by a worker that stopped before removing any row.
+            if fully_erased(event.user_id, ledger) and not isinstance(event, AccountDeleted):
                 continue
             if isinstance(event, AccountDeleted):
                 written += self._members(segment)

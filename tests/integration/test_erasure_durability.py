@@ -18,11 +18,12 @@ import pytest
 from eventlog.port import Delivered
 from processors.handlers import HeartbeatProjector
 from projections.clickhouse import ClickHouseProjectionStore
-from projections.erasures import LogPosition
+from projections.erasures import LogPosition, erasure_record
 from schemas.events import (
     ACCOUNTS_TOPIC,
     HEARTBEATS_TOPIC,
     AccountDeleted,
+    UserDataErased,
     encode_event,
 )
 from schemas.heartbeat import Heartbeat
@@ -208,3 +209,25 @@ def test_erasure_ledger_survives_truncation_and_keeps_the_position(
     assert (record.erasure_id, record.start, record.end) == ("x1", epoch(10), epoch(11))
     assert record.position == LogPosition(HEARTBEATS_TOPIC, 0, 7)
     assert "erasures" not in store.table_names()
+
+
+def test_deletion_recorded_but_not_carried_out_is_carried_out_when_delivered_again(
+    store: ClickHouseProjectionStore,
+) -> None:
+    accounts = on_log(ACCOUNTS_TOPIC, [e for _, e in account("u1", 0)])
+    restarted(store).handle_records(
+        [*accounts, *on_log(HEARTBEATS_TOPIC, [received("u1", beats("u1", "a", 10, 2), "r1")])]
+    )
+    deletion = AccountDeleted(event_id="d1", user_id="u1", occurred_at=epoch(20))
+    # The worker recorded the deletion, then died before removing any row.
+    store.record_erasure(
+        erasure_record(
+            UserDataErased(event_id="d1", user_id="u1", occurred_at=epoch(20)),
+            LogPosition(ACCOUNTS_TOPIC, 0, 2),
+        )
+    )
+    assert store.rows_of_user("u1")["heartbeats"] == 2
+
+    restarted(store).handle_records(on_log(ACCOUNTS_TOPIC, [deletion], first=2))
+
+    assert sum(store.rows_of_user("u1").values()) == 0

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from schemas.events import HeartbeatsDeleted, HeartbeatsReceived, UserDataErased
 from schemas.heartbeat import Heartbeat
 
-__all__ = ["ErasureRecord", "LogPosition", "erasure_record", "unerased"]
+__all__ = ["ErasureRecord", "LogPosition", "erasure_record", "fully_erased", "unerased"]
 
 
 @dataclass(frozen=True, slots=True, order=True)

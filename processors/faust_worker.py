@@ -39,11 +39,7 @@ from faust.types import TP, TransportT
 
 from eventlog.port import Delivered
 from live.port import LiveChannel
-from processors.handlers import (
-    HeartbeatProjector,
-    decode_account_events,
-    decode_heartbeat_events,
-)
+from processors.handlers import HeartbeatProjector, decode_account_events
 from processors.runner import PROJECTIONS_GROUP
 from processors.supervision import (
     DeadLetterSink,
@@ -196,8 +192,10 @@ def build_faust_app(
         return holder["p"]
 
     def handle(records: Sequence[Delivered]) -> int:
-        events, _ = decode_heartbeat_events(records)  # undecodable records are logged, skipped
-        return projector().handle(events).heartbeats
+        # With their log positions: a range erasure recorded earlier removes its range only
+        # from the records before it (see projections.erasures). Undecodable records are
+        # logged and skipped there.
+        return projector().handle_records(records).heartbeats
 
     def handle_accounts(records: Sequence[Delivered]) -> int:
         events, _ = decode_account_events(records)

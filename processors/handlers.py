@@ -17,6 +17,14 @@ redelivered suffix of the log is projected again in the same order, so it ends t
 full erasure (the account was deleted) the projector drops whatever else of the user it reads,
 and it archives nothing more of the account.
 
+Erasures are durable: each one is recorded in the projections' erasure ledger (with its log
+position) before its rows are removed, and every pass reads the ledger of its users before it
+writes, so the rules of :mod:`projections.erasures` hold for a new projector too (a restarted or
+rebalanced worker, a replay): a deleted account's records are dropped wherever they are in the
+log, a range's heartbeats from records before the erasure stay erased. A pass that wrote a user's
+rows then reads the ledger again: a deletion another worker recorded meanwhile (its accounts
+partition, or this partition's previous owner) is applied once more, over this pass's writes.
+
 Live push (when a publisher is given) follows the writes. Ranks are what it costs: where a user
 stands on a weekly board is a window over the whole board, and the public top 10 a sort of it.
 So each pass asks the live channel once who listens, and reads the boards before and after its
@@ -42,6 +50,13 @@ from live.port import PUBLIC_LEADERBOARD, LivePublisher, user_channel
 from projections.clickhouse import LeaderboardEntry
 from projections.daily import DEFAULT_TIMEOUT_S, DailyRow, compute_day, local_date
 from projections.durations import Beat, FoldInput
+from projections.erasures import (
+    ErasureRecord,
+    LogPosition,
+    erasure_record,
+    fully_erased,
+    unerased,
+)
 from projections.leaderboard import Member, WeeklyRow, iso_week_id, week_of, weekly_row
 from schemas.events import (
     ACCOUNTS_TOPIC,
@@ -70,6 +85,8 @@ from schemas.live import LeaderboardEntry as PublicEntry
 _log = logging.getLogger(__name__)
 
 DayKey = tuple[str, date]
+# Per user, the erasures recorded so far (the ledger's rows of a batch's users).
+Ledger: TypeAlias = dict[str, list[ErasureRecord]]
 # The events of the heartbeats topic.
 HeartbeatEvent: TypeAlias = HeartbeatsReceived | HeartbeatsDeleted | UserDataErased
 # A day left without heartbeats (all deleted) is reported in UTC (its row holds only zeros).
@@ -98,6 +115,10 @@ class ProjectionWriter(Protocol):
     def account_events_of(self, user_ids: Iterable[str]) -> dict[str, list[tuple[int, str]]]: ...
 
     def upsert_members(self, members: Sequence[Member]) -> None: ...
+
+    def record_erasure(self, record: ErasureRecord) -> None: ...
+
+    def erasures_of(self, user_ids: Iterable[str]) -> dict[str, list[ErasureRecord]]: ...
 
     def erase_user(self, user_id: str) -> None: ...
 
@@ -154,7 +175,16 @@ def heartbeat_event(raw: bytes) -> HeartbeatEvent | None:
 
 def decode_heartbeat_events(records: Sequence[Delivered]) -> tuple[list[HeartbeatEvent], int]:
     """Events of the batch and how many records were skipped as undecodable (logged)."""
+    events, _, skipped = decode_positioned_events(records)
+    return events, skipped
+
+
+def decode_positioned_events(
+    records: Sequence[Delivered],
+) -> tuple[list[HeartbeatEvent], list[LogPosition | None], int]:
+    """Events of the batch, the log position of each, and how many records were skipped."""
     events: list[HeartbeatEvent] = []
+    positions: list[LogPosition | None] = []
     skipped = 0
     for record in records:
         try:
@@ -170,7 +200,8 @@ def decode_heartbeat_events(records: Sequence[Delivered]) -> tuple[list[Heartbea
             continue
         if event is not None:
             events.append(event)
-    return events, skipped
+            positions.append(LogPosition(record.topic, record.partition, record.offset))
+    return events, positions, skipped
 
 
 def touched_days(heartbeats: Iterable[Heartbeat]) -> set[DayKey]:
@@ -217,21 +248,34 @@ class HeartbeatProjector:
         self._today = today  # which week's board a membership change moves (UTC, as the API)
         # Live push after the writes (None: replays and tools publish nothing).
         self._publisher = publisher if publisher is not None and publisher.active else None
-        # Users whose data was erased whole in this run: whatever else of theirs is read (a
-        # request in flight when the account was deleted, a replay) is dropped.
-        self._erased: set[str] = set()
 
-    def handle(self, events: Sequence[HeartbeatEvent]) -> BatchResult:
-        """Project events of the heartbeats topic, in segments cut at each erasure."""
+    def handle(
+        self,
+        events: Sequence[HeartbeatEvent],
+        positions: Sequence[LogPosition | None] | None = None,
+    ) -> BatchResult:
+        """Project events of the heartbeats topic, in segments cut at each erasure.
+
+        ``positions`` (one per event, in the same order) are where the events were read in the
+        log; without them a recorded range erasure cannot tell an event came before it, and
+        keeps it (:mod:`projections.erasures`). A deleted account's events are dropped anyway.
+        """
+        placed = positions if positions is not None else [None] * len(events)
+        ledger = self._ledger({event.user_id for event in events})
+        known = _fully_erased_users(ledger)
         result = BatchResult(0, 0)
         segment: list[HeartbeatsReceived | HeartbeatsDeleted] = []
-        for event in events:
+        for event, position in zip(events, placed, strict=True):
             if isinstance(event, UserDataErased):
-                result += self._project(segment) + self._erase(event)
+                result += self._project(segment) + self._erase(event, position, ledger)
                 segment = []
-            elif event.user_id not in self._erased:
-                segment.append(event)
-        return result + self._project(segment)
+                continue
+            kept = unerased(event, position, ledger)
+            if kept is not None:
+                segment.append(kept)
+        result += self._project(segment)
+        self._erase_again(_written_users(events, ledger), known)
+        return result
 
     def _project(self, events: Sequence[HeartbeatsReceived | HeartbeatsDeleted]) -> BatchResult:
         heartbeats = [
@@ -249,11 +293,38 @@ class HeartbeatProjector:
         deleted_ids = sum(len(event.ids) for event in deletions)
         return BatchResult(len(heartbeats), len(rows), deleted_ids=deleted_ids)
 
-    def _erase(self, erasure: UserDataErased) -> BatchResult:
-        """Remove the erased rows from every projection and recompute what they were part of."""
+    def _ledger(self, user_ids: set[str]) -> Ledger:
+        return self._store.erasures_of(user_ids) if user_ids else {}
+
+    def _record(self, record: ErasureRecord, ledger: Ledger) -> None:
+        """Add ``record`` to the ledger (the store's unless already there, and the batch's).
+
+        Recorded before the rows are removed: a worker whose writes land after the removal
+        then finds the record when it reads the ledger again (:meth:`_erase_again`).
+        """
+        recorded = ledger.setdefault(record.user_id, [])
+        if all(known.erasure_id != record.erasure_id for known in recorded):
+            self._store.record_erasure(record)
+            recorded.append(record)
+
+    def _erase_again(self, user_ids: set[str], known: set[str]) -> None:
+        """Erase again the users this pass wrote whose account deletion was recorded since the
+        pass read the ledger (by another worker, concurrently): every write of this pass came
+        before this read, so this removal comes after all of them."""
+        if not user_ids:
+            return
+        for user_id in sorted(_fully_erased_users(self._ledger(user_ids)) - known):
+            _log.info("erasing again writes that raced the deletion of %s", user_id)
+            self._leave_boards(user_id, partial(self._store.erase_user, user_id))
+
+    def _erase(
+        self, erasure: UserDataErased, position: LogPosition | None, ledger: Ledger
+    ) -> BatchResult:
+        """Record the erasure, remove the erased rows from every projection and recompute what
+        they were part of."""
         user_id = erasure.user_id
+        self._record(erasure_record(erasure, position), ledger)
         if erasure.everything:
-            self._erased.add(user_id)
             self._leave_boards(user_id, partial(self._store.erase_user, user_id))
             return BatchResult(0, 0, erasures=(erasure,))
         # Every day the range may touch is recomputed, whether or not rows were found in it:
@@ -374,27 +445,33 @@ class HeartbeatProjector:
     def _accounts(
         self, events: Sequence[tuple[int, AccountEvent]]
     ) -> tuple[int, tuple[UserDataErased, ...]]:
+        ledger = self._ledger({event.user_id for _, event in events})
+        known = _fully_erased_users(ledger)
         written = 0
         erasures: list[UserDataErased] = []
         segment: list[tuple[int, AccountEvent]] = []
+        kept: set[str] = set()  # the users whose member rows this pass may write
         for offset, event in events:
-            if event.user_id in self._erased:
+            # A deletion is carried out again (idempotent) when delivered again: its record may
+            # have been written by a worker that stopped before removing any row.
+            if fully_erased(event.user_id, ledger) and not isinstance(event, AccountDeleted):
                 continue
             if isinstance(event, AccountDeleted):
                 written += self._members(segment)
                 segment = []
-                self._erased.add(event.user_id)
-                self._leave_boards(event.user_id, partial(self._store.erase_user, event.user_id))
-                erasures.append(
-                    UserDataErased(
-                        event_id=event.event_id,
-                        user_id=event.user_id,
-                        occurred_at=event.occurred_at,
-                    )
+                erasure = UserDataErased(
+                    event_id=event.event_id, user_id=event.user_id, occurred_at=event.occurred_at
                 )
+                at = LogPosition(ACCOUNTS_TOPIC, 0, offset)  # the accounts topic's one partition
+                self._record(erasure_record(erasure, at), ledger)
+                self._leave_boards(event.user_id, partial(self._store.erase_user, event.user_id))
+                erasures.append(erasure)
             else:
                 segment.append((offset, event))
-        return written + self._members(segment), tuple(erasures)
+                kept.add(event.user_id)
+        written += self._members(segment)
+        self._erase_again(kept - _fully_erased_users(ledger), known)
+        return written, tuple(erasures)
 
     def _members(self, events: Sequence[tuple[int, AccountEvent]]) -> int:
         archived = [
@@ -420,11 +497,11 @@ class HeartbeatProjector:
     def handle_records(self, records: Sequence[Delivered]) -> BatchResult:
         """Project a batch of records from either topic (what the in-process runner reads)."""
         heartbeat_records = [r for r in records if r.topic != ACCOUNTS_TOPIC]
-        events, skipped = decode_heartbeat_events(heartbeat_records)
+        events, positions, skipped = decode_positioned_events(heartbeat_records)
         accounts, skipped_accounts = decode_account_events(
             [r for r in records if r.topic == ACCOUNTS_TOPIC]
         )
-        result = self.handle(events)
+        result = self.handle(events, positions)
         _, erasures = self._accounts(accounts)
         return dataclasses.replace(
             result,
@@ -450,6 +527,19 @@ def erasure_window(erasure: UserDataErased) -> tuple[date, date]:
 
 
 _EPOCH_2149 = datetime(2149, 6, 1, tzinfo=UTC).timestamp()
+
+
+def _fully_erased_users(ledger: Ledger) -> set[str]:
+    return {user_id for user_id in ledger if fully_erased(user_id, ledger)}
+
+
+def _written_users(events: Iterable[HeartbeatEvent], ledger: Ledger) -> set[str]:
+    """The users a pass over ``events`` may have written rows of (not those erased whole)."""
+    return {
+        event.user_id
+        for event in events
+        if not isinstance(event, UserDataErased) and not fully_erased(event.user_id, ledger)
+    }
 
 
 def _by_user(keys: Iterable[tuple[str, date]]) -> dict[str, list[date]]:

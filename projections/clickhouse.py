@@ -51,6 +51,7 @@ from clickhouse_connect.driver.exceptions import (
 
 from projections.daily import DailyRow, local_date
 from projections.durations import DIMENSIONS, Beat
+from projections.erasures import ErasureRecord, LogPosition
 from projections.leaderboard import WEEKLY_DIMENSIONS, Member, WeeklyRow
 from projections.migrations import Migration, load_migrations
 from schemas.events import HeartbeatsDeleted
@@ -204,6 +205,21 @@ _MEMBER_COLUMNS: tuple[str, ...] = (
 )
 
 _MIGRATIONS_TABLE = "schema_migrations"
+# The erasure ledger (m0006) is no projection: it records what the log may no longer bring back,
+# so a replay keeps it, an account's erasure keeps its row, and it is not compared in snapshots.
+_ERASURES_TABLE = "erasures"
+_BOOKKEEPING_TABLES = [_MIGRATIONS_TABLE, _ERASURES_TABLE]
+_ERASURE_COLUMNS: tuple[str, ...] = (
+    "user_id",
+    "erasure_id",
+    "range_start",
+    "range_end",
+    "log_topic",
+    "log_partition",
+    "log_offset",
+    "occurred_at",
+    "projected_at",
+)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -976,12 +992,60 @@ class ClickHouseProjectionStore:
 
     # ---- erasure ------------------------------------------------------------------------------
 
+    def record_erasure(self, record: ErasureRecord) -> None:
+        """Add an erasure to the ledger (``erasures``, see m0006). Idempotent: a record already
+        there is replaced by an equal one, only ``projected_at`` may move."""
+        position = record.position or LogPosition("", -1, -1)
+        row = (
+            record.user_id,
+            record.erasure_id,
+            record.start,
+            record.end,
+            position.topic,
+            position.partition,
+            position.offset,
+            round(record.occurred_at * 1000),
+            _now_ms(),
+        )
+        with self._edge("record an erasure"):
+            self._insert(_ERASURES_TABLE, _ERASURE_COLUMNS, [[value] for value in row])
+
+    def erasures_of(self, user_ids: Iterable[str]) -> dict[str, list[ErasureRecord]]:
+        """The ledger's erasures of these users (users without any are left out), oldest
+        projected first."""
+        wanted = sorted(set(user_ids))
+        found: dict[str, list[ErasureRecord]] = {}
+        for start in range(0, len(wanted), _KEYS_PER_QUERY):
+            with self._edge("read erasures"):
+                rows = self._query(
+                    "SELECT user_id, erasure_id, range_start, range_end, log_topic,"
+                    " log_partition, log_offset, toUnixTimestamp64Milli(occurred_at)"
+                    f" FROM {self._db}.{_ERASURES_TABLE} FINAL"
+                    " WHERE user_id IN {users:Array(String)} ORDER BY user_id, projected_at",
+                    {"users": wanted[start : start + _KEYS_PER_QUERY]},
+                )
+            for user_id, erasure_id, t0, t1, topic, partition, offset, occurred_ms in rows:
+                found.setdefault(str(user_id), []).append(
+                    ErasureRecord(
+                        user_id=str(user_id),
+                        erasure_id=str(erasure_id),
+                        start=None if t0 is None else float(t0),
+                        end=None if t1 is None else float(t1),
+                        position=(
+                            LogPosition(str(topic), int(partition), int(offset)) if topic else None
+                        ),
+                        occurred_at=int(occurred_ms) / 1000,
+                    )
+                )
+        return found
+
     def erase_user(self, user_id: str) -> None:
         """Remove every row of the user from every projection table (the account was deleted).
 
-        Every table with a ``user_id`` column is covered, including tables added later. The rows
-        are rewritten away (a synchronous mutation), not only hidden, so the data is physically
-        gone when this returns. Idempotent; costly on big tables, so only for rare erasures.
+        Every table with a ``user_id`` column is covered, including tables added later, but the
+        erasure ledger, whose row is what keeps the account erased. The rows are rewritten away
+        (a synchronous mutation), not only hidden, so the data is physically gone when this
+        returns. Idempotent; costly on big tables, so only for rare erasures.
         """
         for table in self._tables_with_user_id():
             self._mutate_delete(table, "user_id = {user:String}", {"user": user_id})
@@ -1057,10 +1121,10 @@ class ClickHouseProjectionStore:
     def _tables_with_user_id(self) -> list[str]:
         sql = (
             "SELECT DISTINCT table FROM system.columns WHERE database = {db:String}"
-            " AND name = 'user_id' AND table != {migrations:String} ORDER BY table"
+            " AND name = 'user_id' AND table NOT IN {kept:Array(String)} ORDER BY table"
         )
         with self._edge("list tables"):
-            rows = self._query(sql, {"db": self._database, "migrations": _MIGRATIONS_TABLE})
+            rows = self._query(sql, {"db": self._database, "kept": _BOOKKEEPING_TABLES})
         return [str(row[0]) for row in rows]
 
     def _mutate_delete(self, table: str, condition: str, parameters: dict[str, Any]) -> None:
@@ -1075,17 +1139,20 @@ class ClickHouseProjectionStore:
     # ---- operations -------------------------------------------------------------------------
 
     def table_names(self) -> list[str]:
-        """The projection tables (every table of the database but ``schema_migrations``)."""
+        """The projection tables: every table of the database but ``schema_migrations`` and the
+        erasure ledger (``erasures``), which are bookkeeping a replay keeps."""
         sql = (
             "SELECT name FROM system.tables WHERE database = {db:String}"
-            " AND name != {migrations:String} ORDER BY name"
+            " AND name NOT IN {kept:Array(String)} ORDER BY name"
         )
         with self._edge("list tables"):
-            rows = self._query(sql, {"db": self._database, "migrations": _MIGRATIONS_TABLE})
+            rows = self._query(sql, {"db": self._database, "kept": _BOOKKEEPING_TABLES})
         return [str(row[0]) for row in rows]
 
     def truncate_projections(self) -> None:
-        """Empty every projection table (for a replay); the schema and its migrations stay."""
+        """Empty every projection table (for a replay); the schema, its migrations and the
+        erasure ledger stay (a replay obeys the erasures recorded, even those whose events a
+        log's retention has since deleted)."""
         for table in self.table_names():
             with self._edge(f"truncate {table}"):
                 self._command(f"TRUNCATE TABLE IF EXISTS {self._db}.`{table}`")

@@ -3,8 +3,9 @@
 Alice has everything an account can have: heartbeats (one deleted), keys, sessions, a public
 profile on the leaderboard, follows both ways, hire inquiries received and sent, a username
 somebody else tried to take. She deletes her account. Afterwards no ClickHouse table (every one
-of them is listed) and no record of the embedded log holds her id or her name, the API knows
-nothing of her, and none of that changes across a restart or a replay. Bob erases one range of
+of them is listed) and no record of the embedded log holds her id or her name, but the erasure
+ledger, which holds her id and nothing else, the API knows nothing of her, and none of that
+changes across a restart or a replay. Bob erases one range of
 his activity: it is gone from his stats, his export and the log, and the rest stays.
 """
 
@@ -24,10 +25,22 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.harness import Client, CodeTrackrProcess, eventually, run_cli, snapshot_tables
+from tests.e2e.harness import (
+    Client,
+    CodeTrackrProcess,
+    eventually,
+    query_scalar,
+    run_cli,
+    snapshot_tables,
+)
 from tests.integration.test_erasure_projection import TABLES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse]
+
+LEDGER_COLUMNS = (
+    "user_id,erasure_id,range_start,range_end,log_topic,log_partition,log_offset,"
+    "occurred_at,projected_at"
+)
 
 HOUR = 3600.0
 
@@ -286,6 +299,15 @@ def test_nothing_of_the_account_is_left_in_any_table_after_restart_and_replay(
         assert "secret-project" not in dump, name
     assert world.bob_id in json.dumps(tables["heartbeats"])  # the others' data is still there
     assert mentions(log_records(world.data), world.alice_id) == []
+    # The erasure ledger keeps her id, which keeps her erased, and can hold nothing else of hers.
+    ledger = f"SELECT count() FROM codetrackr.erasures WHERE user_id = '{world.alice_id}'"
+    assert int(query_scalar(url, ledger)) >= 1
+    columns = query_scalar(
+        url,
+        "SELECT arrayStringConcat(groupArray(name), ',') FROM (SELECT name FROM system.columns"
+        " WHERE database = 'codetrackr' AND table = 'erasures' ORDER BY position)",
+    )
+    assert columns == LEDGER_COLUMNS
 
     output = run_cli(["replay", "--data-dir", str(world.data), "--quiet"])
     assert "replayed" in output

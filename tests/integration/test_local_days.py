@@ -1,6 +1,6 @@
-"""Local days on the real engine (chdb in-process), written by the real projector: a day that
-mixes timezones keeps every machine's time, and the read API's folds (rows, the durations
-endpoint's spans) agree with the stored rows.
+"""Local days on the real engine (chdb in-process), written by the real projector: a heartbeat is
+dated by the time the archive stores, a day that mixes timezones keeps every machine's time, and
+the read API's folds (rows, the durations endpoint's spans) agree with the stored rows.
 """
 
 from __future__ import annotations
@@ -64,6 +64,25 @@ def received(user: str, beats: Sequence[Heartbeat], at: float) -> HeartbeatsRece
     return HeartbeatsReceived(
         event_id=f"{user}-{at}", user_id=user, occurred_at=at, heartbeats=stamped
     )
+
+
+def test_a_heartbeat_just_before_midnight_is_dated_as_stored(
+    store: ClickHouseProjectionStore,
+) -> None:
+    # 0.4 ms before midnight UTC: the archive keeps milliseconds, so it reads back at 00:00:00.000
+    # of the next day, and that next day is where it must be filed and counted.
+    midnight = utc(2026, 12, 3)
+    almost = beat("u1", midnight - 0.0004, "UTC", "laptop")
+    after = beat("u1", midnight + 60, "UTC", "laptop")
+
+    HeartbeatProjector(store).handle([received("u1", [almost, after], midnight + 120)])
+
+    days = store.heartbeats_for_days([("u1", date(2026, 12, 2)), ("u1", date(2026, 12, 3))])
+    assert days[("u1", date(2026, 12, 2))] == []
+    assert [hb.time for hb in days[("u1", date(2026, 12, 3))]] == [midnight, midnight + 60]
+    rows = store.daily_rows("u1", date(2026, 12, 2), date(2026, 12, 3))
+    counted = [(row.date, row.heartbeat_count, row.total_seconds) for row in rows]
+    assert counted == [(date(2026, 12, 3), 2, pytest.approx(60))]
 
 
 def test_a_day_that_mixes_zones_keeps_every_machine_s_time(

@@ -2,15 +2,16 @@
 question, folded from the archived heartbeats when the question differs.
 
 The daily projection is folded with the default timeout, all heartbeats, every project, and each
-heartbeat dated in the timezone it was sent with. A read that asks for another timeout, writes
-only, one project (or some branches) or another timezone is folded here from the archive with
-the very same rule (:func:`projections.daily.day_spans`), so both paths give the same seconds
-for the same question; tests hold them to it.
+heartbeat dated (and its time cut at midnight) in the timezone it was sent with. A read that asks
+for another timeout, writes only, one project (or some branches) or another timezone is folded
+here from the archive with the very same rule (:func:`projections.daily.day_spans`), so both
+paths give the same seconds for the same question; tests hold them to it. Asked in another
+timezone, every heartbeat is dated and cut in that one zone instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -21,10 +22,11 @@ from projections.daily import (
     DailyRow,
     day_bounds,
     day_spans,
+    day_timezone,
     local_date,
     row_of,
 )
-from projections.durations import Beat, FoldInput, Span, filter_spans
+from projections.durations import Beat, Span, filter_spans
 
 
 class ActivityStore(Protocol):
@@ -77,11 +79,6 @@ class Question:
         return equals
 
 
-def row_timezone(beats: Sequence[FoldInput]) -> str:
-    """The timezone a day is reported in: the one its newest heartbeat was recorded with."""
-    return max(beats, key=lambda hb: (hb.received_at, hb.time)).timezone
-
-
 class ActivityReader:
     def __init__(self, store: ActivityStore) -> None:
         self._store = store
@@ -123,8 +120,7 @@ class ActivityReader:
         for day, beats in by_day.items():
             if not beats:
                 continue
-            tz = question.timezone or row_timezone(beats)
-            todays, spans = day_spans(user_id, day, beats, tz=tz, timeout_s=question.timeout_s)
+            todays, spans = day_spans(user_id, day, beats, timeout_s=question.timeout_s)
             if todays:
-                folded.append((day, tz, todays, spans))
+                folded.append((day, question.timezone or day_timezone(todays), todays, spans))
         return folded

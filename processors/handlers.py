@@ -89,8 +89,6 @@ DayKey = tuple[str, date]
 Ledger: TypeAlias = dict[str, list[ErasureRecord]]
 # The events of the heartbeats topic.
 HeartbeatEvent: TypeAlias = HeartbeatsReceived | HeartbeatsDeleted | UserDataErased
-# A day left without heartbeats (all deleted) is reported in UTC (its row holds only zeros).
-EMPTY_DAY_TIMEZONE = "UTC"
 
 
 class ProjectionWriter(Protocol):
@@ -205,6 +203,8 @@ def decode_positioned_events(
 
 
 def touched_days(heartbeats: Iterable[Heartbeat]) -> set[DayKey]:
+    """The (user, local date) of each heartbeat: the date of its time as the archive stores it
+    (``Heartbeat`` holds it to the millisecond), in the zone stamped on it."""
     return {(hb.user_id, local_date(hb.time, hb.timezone)) for hb in heartbeats}
 
 
@@ -217,19 +217,17 @@ def day_rows(
 ) -> list[DailyRow]:
     """Pure: one daily row per (user, day) from that day's archived heartbeats.
 
+    Each heartbeat counts up to the end of the day in its own zone (``projections.daily``), so a
+    row depends only on the day's heartbeats, never on which of them arrived last.
+
     A day without heartbeats gets a row of zeros: it replaces what the day held before its
     heartbeats were deleted. It is written whenever such a day is touched, whether a row existed
     or not, so the result never depends on earlier batches.
     """
-    rows: list[DailyRow] = []
-    for (user_id, day), beats in sorted(days.items()):
-        if not beats:
-            rows.append(compute_day(user_id, day, (), tz=EMPTY_DAY_TIMEZONE, timeout_s=timeout_s))
-            continue
-        # A day is folded in the timezone its newest heartbeat was recorded in.
-        tz = max(beats, key=lambda hb: (hb.received_at, hb.time)).timezone
-        rows.append(compute_day(user_id, day, beats, tz=tz, timeout_s=timeout_s))
-    return rows
+    return [
+        compute_day(user_id, day, beats, timeout_s=timeout_s)
+        for (user_id, day), beats in sorted(days.items())
+    ]
 
 
 class HeartbeatProjector:

@@ -55,7 +55,7 @@ from projections.erasures import ErasureRecord, LogPosition
 from projections.leaderboard import WEEKLY_DIMENSIONS, Member, WeeklyRow
 from projections.migrations import Migration, load_migrations
 from schemas.events import HeartbeatsDeleted
-from schemas.heartbeat import Heartbeat
+from schemas.heartbeat import Heartbeat, stored_millis
 
 __all__ = [
     "DIMENSION_COLUMNS",
@@ -359,10 +359,14 @@ class ClickHouseProjectionStore:
         ]
         for index, name in enumerate(_HEARTBEAT_FIELDS):
             if name in _HEARTBEAT_TIME_FIELDS:
-                columns[index] = [round(value * 1000) for value in columns[index]]
+                columns[index] = [stored_millis(value) for value in columns[index]]
             elif name in _HEARTBEAT_INT_FIELDS:
                 columns[index] = _int64_or_null(columns[index], name)
-        columns.append([local_date(hb.time, hb.timezone) for hb in hbs])
+        # Dated from the stored milliseconds, so the row's date is the one its time reads back as.
+        stored_times = columns[_HEARTBEAT_FIELDS.index("time")]
+        columns.append(
+            [local_date(ms / 1000, hb.timezone) for ms, hb in zip(stored_times, hbs, strict=True)]
+        )
         with self._edge("insert heartbeats"):
             self._insert("heartbeats", _HEARTBEAT_COLUMNS, columns)
 

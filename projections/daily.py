@@ -1,11 +1,17 @@
 """One user's local day, folded into a daily-stats row. Pure: no I/O, no clock, no database.
 
 Days are the user's local days, never UTC by default. A heartbeat belongs to the local date of its
-``time`` in its OWN ``timezone`` field (what the client reported when it was sent), so a day's set
-of heartbeats never changes when the user later moves. The day's spans are clipped at the end of
-that local day in the row's timezone; time after midnight is not carried into the next day,
-because each day is recomputed from its own heartbeats only (which is what lets any day be
-recomputed alone, in any order, with the same result).
+``time`` in its OWN ``timezone`` field (what was stamped on it at ingest), so a day's set of
+heartbeats never changes when the user later moves. Each heartbeat also counts only up to the end
+of that local day in that same zone: a day whose machines report different zones (a laptop in
+New York, a server in Tokyo) counts each machine's time up to its own midnight, and a gap after a
+heartbeat is counted no later than the latest midnight among the heartbeats before it (see
+:func:`projections.durations.fold_spans`). No single zone is picked for the day, so the result
+depends only on the day's heartbeats: not on which arrived last, nor on batching. Time after
+midnight is not carried into the next day, because each day is recomputed from its own heartbeats
+only (which is what lets any day be recomputed alone, in any order, with the same result).
+
+The row's ``timezone`` is a label (:func:`day_timezone`): the zone of the day's last heartbeat.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ from projections.durations import FoldInput, Span, fold_spans, totals, unique_he
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
+    "EMPTY_DAY_TIMEZONE",
     "DailyRow",
     "compute_day",
     "day_bounds",
     "day_spans",
+    "day_timezone",
     "local_date",
     "row_of",
     "zone",
@@ -33,6 +41,8 @@ __all__ = [
 
 # WakaTime's default; Wakapi uses 10 minutes. Per-user timeouts are the caller's business.
 DEFAULT_TIMEOUT_S = 900.0
+# A day without heartbeats (all deleted) is labelled UTC; its row holds only zeros.
+EMPTY_DAY_TIMEZONE = "UTC"
 
 _UTC = ZoneInfo("UTC")
 B = TypeVar("B", bound=FoldInput)
@@ -42,9 +52,10 @@ B = TypeVar("B", bound=FoldInput)
 class DailyRow:
     """The folded totals of one user's local day.
 
-    ``breakdown`` maps each dimension of :data:`projections.durations.DIMENSIONS` to
-    ``{value: seconds}``. ``first_time``/``last_time`` are the earliest and latest heartbeat times
-    (epoch seconds; both 0.0 for a day without heartbeats).
+    ``timezone`` labels the row (:func:`day_timezone`). ``breakdown`` maps each dimension of
+    :data:`projections.durations.DIMENSIONS` to ``{value: seconds}``. ``first_time`` and
+    ``last_time`` are the earliest and latest heartbeat times (epoch seconds; both 0.0 for a day
+    without heartbeats).
     """
 
     user_id: str
@@ -91,36 +102,46 @@ def day_bounds(day: date, tz: str) -> tuple[float, float]:
     return start.timestamp(), end.timestamp()
 
 
+def day_timezone(heartbeats: Sequence[FoldInput]) -> str:
+    """The zone a day's row is labelled with: that of its last heartbeat in ``(time, event_id)``
+    order (where the day ended), :data:`EMPTY_DAY_TIMEZONE` for a day without heartbeats. It
+    labels only: each heartbeat is dated and cut in its own zone."""
+    if not heartbeats:
+        return EMPTY_DAY_TIMEZONE
+    return max(heartbeats, key=lambda hb: (hb.time, hb.event_id)).timezone
+
+
 def day_spans(
     user_id: str,
     day: date,
     heartbeats: Iterable[B],
     *,
-    tz: str,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> tuple[list[B], list[Span]]:
     """The heartbeats of ``user_id``'s local ``day`` (deduplicated, in time order) and their spans.
 
     Heartbeats of other users, or whose local date (in their own timezone) is not ``day``, are
-    ignored, so callers may pass a superset. Spans are clipped at the end of ``day`` in ``tz``.
-    This is the one fold behind both the stored daily rows and every read that filters spans
-    (writes only, one project) or uses another timeout.
+    ignored, so callers may pass a superset. Each heartbeat's time ends with ``day`` in its own
+    zone. This is the one fold behind both the stored daily rows and every read that filters
+    spans (writes only, one project) or uses another timeout.
     """
     # The day's bounds per timezone, computed once: comparing times is far cheaper than a
     # timezone conversion per heartbeat.
     bounds: dict[str, tuple[float, float]] = {}
 
+    def bounds_of(hb: FoldInput) -> tuple[float, float]:
+        found = bounds.get(hb.timezone)
+        return found or bounds.setdefault(hb.timezone, day_bounds(day, hb.timezone))
+
     def on_day(hb: FoldInput) -> bool:
         if hb.user_id != user_id:
             return False
-        first, last = bounds.get(hb.timezone) or bounds.setdefault(
-            hb.timezone, day_bounds(day, hb.timezone)
-        )
+        first, last = bounds_of(hb)
         return first <= hb.time < last
 
     todays = unique_heartbeats(hb for hb in heartbeats if on_day(hb))
-    _, day_end = day_bounds(day, tz)
-    return todays, fold_spans(todays, timeout_s=timeout_s, boundary=day_end)
+    spans = fold_spans(todays, timeout_s=timeout_s, period_end=lambda hb: bounds_of(hb)[1])
+    return todays, spans
 
 
 def compute_day(
@@ -128,23 +149,23 @@ def compute_day(
     day: date,
     heartbeats: Iterable[FoldInput],
     *,
-    tz: str,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> DailyRow:
     """Fold ``user_id``'s heartbeats of local ``day`` into one :class:`DailyRow`.
 
     Heartbeats of other users, or whose local date (in their own timezone) is not ``day``, are
-    ignored, so callers may pass a superset. Duplicates count once. Spans are clipped at the end
-    of ``day`` in ``tz``, the timezone the row is reported in.
+    ignored, so callers may pass a superset. Duplicates count once. The row is labelled with
+    :func:`day_timezone`.
     """
-    todays, spans = day_spans(user_id, day, heartbeats, tz=tz, timeout_s=timeout_s)
-    return row_of(user_id, day, tz, todays, spans)
+    todays, spans = day_spans(user_id, day, heartbeats, timeout_s=timeout_s)
+    return row_of(user_id, day, day_timezone(todays), todays, spans)
 
 
 def row_of(
     user_id: str, day: date, tz: str, heartbeats: Sequence[FoldInput], spans: Iterable[Span]
 ) -> DailyRow:
-    """A :class:`DailyRow` from a day's (time-ordered) heartbeats and the spans to count."""
+    """A :class:`DailyRow` labelled ``tz`` from a day's (time-ordered) heartbeats and the spans
+    to count."""
     folded = totals(spans)
     return DailyRow(
         user_id=user_id,

@@ -17,8 +17,12 @@ The rule, per user:
 * A new span also starts when the group (the :data:`DIMENSIONS` values) changes. It starts no
   earlier than the previous span's end, so overlapping coverage is never counted twice.
 * A lone heartbeat, and the last one of a run, add 0 s unless they carry a duration.
-* ``boundary`` (for instance the end of the user's local day) clips every span end; spans that
-  would start at or after it belong to the next period and are dropped.
+* ``period_end`` gives each heartbeat the end of the period it belongs to (the end of its own
+  local day, in the zone stamped on it): its coverage is cut there, and a gap after it is counted
+  no further than the latest period end among the heartbeats before the gap. A heartbeat at or
+  after its own period end is not the period's and is left out. So a day whose machines sit in
+  different zones counts each heartbeat up to its own midnight, and adding a heartbeat never
+  lowers the total (it only adds coverage, shortens gaps or moves the reach later).
 
 Filters (project, language, ...) apply AFTER spans are computed (:func:`filter_spans`), so a
 filtered-out heartbeat never creates a false gap.
@@ -27,7 +31,7 @@ filtered-out heartbeat never creates a false gap.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Protocol, TypeVar
@@ -185,26 +189,34 @@ def fold_spans(
     heartbeats: Iterable[FoldInput],
     *,
     timeout_s: float,
-    boundary: float | None = None,
+    period_end: Callable[[FoldInput], float] | None = None,
 ) -> list[Span]:
     """Fold one user's heartbeats into spans with the reference rule (see the module docs).
 
-    ``timeout_s`` must be positive. Spans come out in time order and never overlap.
+    ``timeout_s`` must be positive. Spans come out in time order and never overlap. Without
+    ``period_end`` nothing is cut.
     """
     if not (timeout_s > 0 and math.isfinite(timeout_s)):
         raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
     spans: list[Span] = []
     start = end = 0.0
+    # How far a gap may be counted: the latest period end among the heartbeats folded so far.
+    reach = math.inf
     group: tuple[str, ...] | None = None
     for heartbeat in unique_heartbeats(heartbeats):
         time = heartbeat.time
+        limit = math.inf if period_end is None else period_end(heartbeat)
+        if not time < limit:
+            continue
         # `d > 0` is False for NaN as well, so a nonsense duration covers nothing.
         covered_until = time + heartbeat.duration if heartbeat.duration > 0 else time
+        covered_until = min(covered_until, limit)
         next_group = group_of(heartbeat)
         if group is None:
-            start, end, group = time, covered_until, next_group
+            start, end, reach, group = time, covered_until, limit, next_group
             continue
-        if time - end < timeout_s:
+        if time - end < timeout_s and time <= reach:
+            reach = max(reach, limit)
             if next_group == group:
                 end = max(end, covered_until)
                 continue
@@ -214,17 +226,15 @@ def fold_spans(
             spans.append(Span(start, end, group))
             start, end, group = end, max(end, covered_until), next_group
         else:
+            if time - end < timeout_s:
+                # A short gap that outlasts every earlier heartbeat's period: counted up to the
+                # latest period end, not beyond (`end <= reach` always holds).
+                end = reach
             spans.append(Span(start, end, group))
-            start, end, group = time, covered_until, next_group
+            start, end, reach, group = time, covered_until, max(reach, limit), next_group
     if group is not None:
         spans.append(Span(start, end, group))
-    if boundary is None:
-        return spans
-    return [
-        Span(span.start, min(span.end, boundary), span.group)
-        for span in spans
-        if span.start < boundary
-    ]
+    return spans
 
 
 def totals(spans: Iterable[Span]) -> Totals:

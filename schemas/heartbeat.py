@@ -125,8 +125,25 @@ OptText = Annotated[
 ]
 
 
+def stored_millis(epoch: float) -> int:
+    """Epoch seconds as the whole milliseconds every store keeps (the archive's
+    ``DateTime64(3)``, heartbeat ids)."""
+    return round(epoch * 1000)
+
+
+def at_stored_precision(epoch: float) -> float:
+    """``epoch`` rounded to the millisecond: the value the archive gives back."""
+    return stored_millis(epoch) / 1000 if math.isfinite(epoch) else epoch
+
+
 class Heartbeat(BaseModel):
-    """One immutable unit of activity, as stored on the log and in ClickHouse."""
+    """One immutable unit of activity, as stored on the log and in ClickHouse.
+
+    ``time`` and ``received_at`` are kept to the millisecond, the precision of the archive, so
+    every consumer (the local date a heartbeat is filed under, the day a batch touches, the fold)
+    sees the value the archive gives back: a heartbeat 0.4 ms before midnight is a heartbeat of
+    00:00:00.000 everywhere, not of the day before in one place and of the next in another.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -166,6 +183,13 @@ class Heartbeat(BaseModel):
     source: Dialect
     user_agent: str | None = None
 
+    @field_validator("time", "received_at")
+    @classmethod
+    def _stored_precision(cls, value: float) -> float:
+        # Rounded once, when the heartbeat is built (at ingest, and when decoded from the log,
+        # so records appended before this rule read the same way).
+        return at_stored_precision(value)
+
 
 def is_timezone(name: str) -> bool:
     """True when ``name`` is a zone of the IANA database (e.g. ``America/Mexico_City``)."""
@@ -204,7 +228,7 @@ def heartbeat_event_id(
         branch or "",
         language or "",
         "1" if is_write else "0",
-        str(round(time * 1000)),
+        str(stored_millis(time)),
     ]
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
     return digest[:32]

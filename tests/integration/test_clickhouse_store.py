@@ -315,7 +315,7 @@ def test_store_feeds_compute_day_from_the_archive(store: ClickHouseProjectionSto
     beats = [make_heartbeat(f"e{i}", epoch(10, 2 * i)) for i in range(5)]
     store.insert_heartbeats(beats + beats)
     day_beats = store.heartbeats_for_days([("u1", DAY)])[("u1", DAY)]
-    row = compute_day("u1", DAY, day_beats, tz="UTC")
+    row = compute_day("u1", DAY, day_beats)
     store.upsert_daily([row])
 
     assert store.daily_rows("u1", DAY, DAY) == [row]

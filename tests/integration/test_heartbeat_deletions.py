@@ -136,8 +136,8 @@ def test_projector_result_does_not_depend_on_order_batching_or_redelivery(
             daily = target.daily_rows("u1", DAY, NEXT_DAY)
     assert all(snapshot == snapshots[0] for snapshot in snapshots)
     assert daily == [
-        compute_day("u1", DAY, kept, tz="UTC"),
-        compute_day("u1", NEXT_DAY, [other_day], tz="UTC"),
+        compute_day("u1", DAY, kept),
+        compute_day("u1", NEXT_DAY, [other_day]),
     ]
 
 

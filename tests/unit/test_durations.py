@@ -164,24 +164,55 @@ def test_totals_lists_values_with_zero_seconds() -> None:
     assert set(result.by_dimension) == set(DIMENSIONS)
 
 
-# --- boundary and filters ----------------------------------------------------------------------
+# --- period ends and filters -------------------------------------------------------------------
 
 
-def test_fold_spans_boundary_clips_span_end() -> None:
-    beats = [make_heartbeat(0), make_heartbeat(100)]
+def test_fold_spans_period_end_cuts_coverage() -> None:
+    beats = [make_heartbeat(0, duration=100)]
 
-    spans = fold_spans(beats, timeout_s=900, boundary=T0 + 50)
+    spans = fold_spans(beats, timeout_s=900, period_end=lambda hb: T0 + 50)
 
     assert totals(spans).total_seconds == pytest.approx(50)
     assert all(span.end <= T0 + 50 for span in spans)
 
 
-def test_fold_spans_boundary_drops_spans_starting_after_it() -> None:
+def test_fold_spans_leaves_out_heartbeats_after_their_period_end() -> None:
     beats = [make_heartbeat(0, project="today"), make_heartbeat(2000, project="tomorrow")]
 
-    spans = fold_spans(beats, timeout_s=900, boundary=T0 + 1000)
+    spans = fold_spans(beats, timeout_s=900, period_end=lambda hb: T0 + 1000)
 
     assert [span.value("project") for span in spans] == ["today"]
+    # A heartbeat of the next period neither counts nor closes the gap before it.
+    later = [make_heartbeat(0), make_heartbeat(100)]
+    assert total_seconds_until(later, T0 + 50) == 0
+
+
+def total_seconds_until(beats: list[Heartbeat], end: float) -> float:
+    return totals(fold_spans(beats, timeout_s=900, period_end=lambda hb: end)).total_seconds
+
+
+def test_fold_spans_each_heartbeat_has_its_own_period_end() -> None:
+    # "early" machines' periods end at +50 s, "late" ones at +1000 s (two zones' midnights).
+    def period_end(hb: Heartbeat) -> float:
+        return T0 + (50 if hb.machine == "early" else 1000)
+
+    early_then_late = [make_heartbeat(0, machine="early"), make_heartbeat(100, machine="late")]
+    spans = fold_spans(early_then_late, timeout_s=900, period_end=period_end)
+    # The gap after the early heartbeat counts up to its period end only.
+    assert [(s.start - T0, s.end - T0, s.value("machine")) for s in spans] == [
+        (0, 50, "early"),
+        (100, 100, "late"),
+    ]
+
+    # Once a later period is running, a gap counts up to that one's end.
+    with_late_first = [
+        make_heartbeat(0, machine="late"),
+        make_heartbeat(10, machine="early", duration=200),
+        make_heartbeat(120, machine="late"),
+    ]
+    spans = fold_spans(with_late_first, timeout_s=900, period_end=period_end)
+    assert totals(spans).total_seconds == pytest.approx(120)
+    assert totals(spans).by_dimension["machine"] == pytest.approx({"late": 10, "early": 110})
 
 
 def test_filter_spans_applies_after_folding_so_no_false_gap() -> None:
@@ -340,15 +371,25 @@ def test_fold_spans_spans_are_ordered_and_disjoint(beats: list[Heartbeat], timeo
     assert all(a.end <= b.start for a, b in pairwise(spans))
 
 
-@given(heartbeat_lists(), timeouts, st.integers(min_value=0, max_value=4 * 3600))
-def test_fold_spans_boundary_never_adds_time(
-    beats: list[Heartbeat], timeout: float, cut: int
+@given(
+    heartbeat_lists(),
+    timeouts,
+    st.integers(min_value=0, max_value=4 * 3600),
+    st.integers(min_value=0, max_value=4 * 3600),
+)
+def test_fold_spans_period_ends_never_add_time(
+    beats: list[Heartbeat], timeout: float, first: int, second: int
 ) -> None:
-    boundary = T0 + cut
-    clipped = fold_spans(beats, timeout_s=timeout, boundary=boundary)
+    # Two "zones", one per entity, whose periods end at different instants.
+    ends = {"x.py": T0 + first, "y.go": T0 + second}
+    clipped = fold_spans(beats, timeout_s=timeout, period_end=lambda hb: ends[hb.entity])
 
-    assert all(span.end <= boundary for span in clipped)
+    assert all(span.end <= max(ends.values()) for span in clipped)
+    assert all(a.end <= b.start for a, b in pairwise(clipped))
     assert totals(clipped).total_seconds <= total_seconds(beats, timeout_s=timeout) + 1e-6
+    assert totals(clipped) == totals(
+        fold_spans(reversed(beats), timeout_s=timeout, period_end=lambda hb: ends[hb.entity])
+    )
 
 
 @settings(max_examples=25)

@@ -15,10 +15,10 @@ The rule (:func:`canonical_language`, pure and idempotent):
   name WakaTime's stats give time without a detected language;
 * a known name or alias, in any case and spacing: WakaTime's spelling (``python`` -> ``Python``,
   ``cpp`` -> ``C++``, ``typescriptreact`` -> ``TSX``, ``golang`` -> ``Go``);
-* any other name: its case-insensitive key (whitespace collapsed, case folded) with the first
-  letter capitalised, so ``myLang``, ``MYLANG`` and ``mylang`` all become ``Mylang``. The display
-  form depends on the key only, never on which spelling arrived first, so the result is the
-  same in any order of arrival and on replay.
+* any other name: its case-insensitive key (whitespace collapsed, case folded) in title case,
+  so ``myLang``, ``MYLANG`` and ``mylang`` all become ``Mylang``. The display form depends on
+  the key only, never on which spelling arrived first, so the result is the same in any order
+  of arrival and on replay.
 """
 
 from __future__ import annotations
@@ -134,9 +134,10 @@ _BY_KEY: dict[str, str] = {language_key(name): name for name in _NAMES} | _ALIAS
 
 
 def _display(key: str) -> str:
-    """The display form of an unknown language's key: its first letter capitalised, when that
+    """The display form of an unknown language's key: title case (``brand new lang`` ->
+    ``Brand New Lang``, ``my-dsl`` -> ``My-Dsl``), as most language names are written, when that
     reads back as the same key (a few letters change under case mapping: keep those as is)."""
-    shown = key[:1].upper() + key[1:]
+    shown = key.title()
     return shown if language_key(shown) == key else key
 
 

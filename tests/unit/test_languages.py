@@ -64,7 +64,8 @@ def test_canonical_language_names_a_missing_language_other(raw: str | None) -> N
 def test_canonical_language_merges_case_variants_of_an_unknown_name() -> None:
     spellings = ["myLang", "MYLANG", "mylang", " MyLang\t"]
     assert {canonical_language(s) for s in spellings} == {"Mylang"}
-    assert canonical_language("Brand New  Thing") == canonical_language("brand new thing")
+    assert canonical_language("brand new  THING") == "Brand New Thing"
+    assert canonical_language('<rust & "c">') == '<Rust & "C">'
 
 
 def test_every_listed_name_is_its_own_canonical_name_and_aliases_point_at_names() -> None:

@@ -2,7 +2,8 @@
 
 No credentials: boards list only public profiles that opted in (``show_in_leaderboard``). The
 week is an ISO week (Monday to Sunday) of each user's local days; by default the current one, in
-UTC. Language boards rank by the time in that language.
+UTC. Language boards rank by the time in that language, named in any spelling (``python``,
+``PYTHON`` and ``Python`` are one board, ``golang`` is ``Go``'s).
 """
 
 # No `from __future__ import annotations` here: FastAPI must resolve the locally defined
@@ -19,6 +20,7 @@ from api.store_calls import blocking
 from http_edge.errors import ApiError, error_responses
 from projections.clickhouse import LeaderboardEntry
 from projections.leaderboard import iso_week_id, week_of, week_start_of_id
+from schemas.languages import merge_languages, stored_language
 
 MAX_LIMIT = 500
 
@@ -75,7 +77,7 @@ def entry_view(entry: LeaderboardEntry) -> dict[str, Any]:
         "avatar_url": None,
         "country": entry.country,
         "seconds": round(entry.seconds),
-        "top_language": top(entry.breakdown["language"]),
+        "top_language": top(merge_languages(entry.breakdown["language"].items())),
         "top_editor": top(entry.breakdown["editor"]),
         "top_os": top(entry.breakdown["os"]),
     }
@@ -148,7 +150,9 @@ def build_leaderboards_router(store: LeaderboardStore) -> APIRouter:
         lang: Annotated[str, Path(min_length=1, max_length=200)],
         country: CountryQ = None,
     ) -> dict[str, Any]:
-        return await board(p, language=lang, country=country)
+        # Any spelling of the name (`python`, `PYTHON`, `golang`) names its board; time without
+        # a language ("Other") is kept under "" in the weekly rows.
+        return await board(p, language=stored_language(lang) or "", country=country)
 
     @router.get("/country/{country}", summary="This week's ranking within one country")
     async def by_country(p: Page, country: str) -> dict[str, Any]:

@@ -229,7 +229,7 @@ def codetrackr_item(
         parsed,
         meta,
         entity=parsed.file or parsed.entity or "",
-        language=parsed.lang or parsed.language,
+        language=parsed.language_raw or parsed.lang or parsed.language,
         time=time,
         duration=parsed.duration if parsed.duration is not None else default,
         source=source,

@@ -280,6 +280,8 @@ class CodeTrackrHeartbeatIn(HeartbeatFieldsIn):
     entity: OptText = None
     lang: OptText = None
     language: OptText = None
+    # An export's record carries the name its client first sent: re-imported, it stays the raw one.
+    language_raw: OptText = None
     duration: float | None = None
 
     @field_validator("duration")

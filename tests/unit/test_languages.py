@@ -128,3 +128,14 @@ def test_a_record_from_before_the_rule_decodes_and_is_canonicalized_when_project
     # Projecting again (a replay of the archive's output, a redelivery) changes nothing.
     assert with_canonical_language(projected) is projected
     assert with_canonical_language(sent) is sent
+
+
+def test_an_exported_record_imported_again_keeps_the_spelling_first_sent() -> None:
+    sent = codetrackr_item({"project": "p", "file": "/a.ts", "lang": "typescriptreact"}, 0, META)
+    assert isinstance(sent, Heartbeat)
+    exported = {"project": "p", "entity": "/a.ts", "time": sent.time, "duration": sent.duration}
+    exported |= {"language": sent.language, "language_raw": sent.language_raw}
+    again = codetrackr_item(exported, 0, META, source="import")
+    assert isinstance(again, Heartbeat)
+    assert (again.language, again.language_raw) == ("TSX", "typescriptreact")
+    assert again.event_id == sent.event_id

@@ -2,8 +2,7 @@
 
 No credentials: boards list only public profiles that opted in (``show_in_leaderboard``). The
 week is an ISO week (Monday to Sunday) of each user's local days; by default the current one, in
-UTC. Language boards rank by the time in that language, named in any spelling (``python``,
-``PYTHON`` and ``Python`` are one board, ``golang`` is ``Go``'s).
+UTC. Language boards rank by the time in that language.
 """
 
 # No `from __future__ import annotations` here: FastAPI must resolve the locally defined
@@ -20,7 +19,7 @@ from api.store_calls import blocking
 from http_edge.errors import ApiError, error_responses
 from projections.clickhouse import LeaderboardEntry
 from projections.leaderboard import iso_week_id, week_of, week_start_of_id
-from schemas.languages import merge_languages, stored_language
+from schemas.languages import stored_language
 
 MAX_LIMIT = 500
 
@@ -77,7 +76,7 @@ def entry_view(entry: LeaderboardEntry) -> dict[str, Any]:
         "avatar_url": None,
         "country": entry.country,
         "seconds": round(entry.seconds),
-        "top_language": top(merge_languages(entry.breakdown["language"].items())),
+        "top_language": top(entry.breakdown["language"]),
         "top_editor": top(entry.breakdown["editor"]),
         "top_os": top(entry.breakdown["os"]),
     }

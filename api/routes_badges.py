@@ -51,6 +51,7 @@ from api.store_calls import blocking
 from http_edge.errors import ApiError, error_responses
 from projections.clickhouse import UserTotals
 from projections.daily import DailyRow
+from schemas.languages import OTHER, canonical_language, merge_languages
 
 WEEK_DAYS = 7
 HEATMAP_DAYS = 365
@@ -150,15 +151,10 @@ def build_badges_router(directory: AccountDirectory, store: BadgeStore) -> APIRo
         if not user.profile_show_languages:
             return _svg(hidden_badge(lang))
         _, found = await rows(user, WEEK_DAYS)
-        # Case-insensitive, so /python finds "Python"; the badge shows the recorded spelling.
-        wanted = lang.casefold()
-        matches = {
-            name: sec
-            for name, sec in sum_breakdown(found, "language").items()
-            if name.casefold() == wanted
-        }
-        shown = max(matches, key=lambda name: (matches[name], name)) if matches else lang
-        return _svg(render_badge(language_badge(shown, sum(matches.values()))))
+        # Any spelling names the language (/python, /PYTHON, /golang); the badge shows its name.
+        wanted = canonical_language(lang)
+        seconds = sum_breakdown(found, "language").get(wanted, 0.0)
+        return _svg(render_badge(language_badge(wanted, seconds)))
 
     return router
 
@@ -182,10 +178,10 @@ def build_public_stats_router(directory: AccountDirectory, store: BadgeStore) ->
         languages: dict[str, float] = {}
         for entry in week:
             if entry.user_id in shown:
-                for name, seconds in entry.languages.items():
+                for name, seconds in merge_languages(entry.languages.items()).items():
                     languages[name] = languages.get(name, 0.0) + seconds
         top = sorted(
-            ((name, sec) for name, sec in languages.items() if name and sec > 0),
+            ((name, sec) for name, sec in languages.items() if name != OTHER and sec > 0),
             key=lambda kv: (-kv[1], kv[0]),
         )[:TOP_LANGUAGES]
         return {

@@ -19,6 +19,7 @@ from api.store_calls import blocking
 from http_edge.errors import ApiError, error_responses
 from projections.clickhouse import LeaderboardEntry
 from projections.leaderboard import iso_week_id, week_of, week_start_of_id
+from schemas.languages import stored_language
 
 MAX_LIMIT = 500
 
@@ -148,7 +149,9 @@ def build_leaderboards_router(store: LeaderboardStore) -> APIRouter:
         lang: Annotated[str, Path(min_length=1, max_length=200)],
         country: CountryQ = None,
     ) -> dict[str, Any]:
-        return await board(p, language=lang, country=country)
+        # Any spelling of the name (`python`, `PYTHON`, `golang`) names its board; time without
+        # a language ("Other") is kept under "" in the weekly rows.
+        return await board(p, language=stored_language(lang) or "", country=country)
 
     @router.get("/country/{country}", summary="This week's ranking within one country")
     async def by_country(p: Page, country: str) -> dict[str, Any]:

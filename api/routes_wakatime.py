@@ -54,6 +54,7 @@ from projections.clickhouse import (
 from projections.daily import DailyRow
 from projections.leaderboard import iso_week_id
 from schemas.heartbeat import Heartbeat, is_timezone
+from schemas.languages import canonical_language, merge_languages, stored_language
 from schemas.wakatime import heartbeat_view
 
 Authenticate = Callable[[Request], Awaitable[Principal]]
@@ -518,8 +519,10 @@ def build_wakatime_router(
         viewer = await authenticate(request) if is_authenticated(request) else None
         monday = week_monday(None)
         sunday = monday + timedelta(days=6)
+        # Any spelling names the language, as on /leaderboards/language/{lang}.
+        wanted = (stored_language(language) or "") if language else None
         filters: dict[str, Any] = {
-            "language": language,
+            "language": wanted,
             "country": country_code.upper() if country_code else None,
             "available_for_hire": is_hireable,
         }
@@ -541,7 +544,7 @@ def build_wakatime_router(
             "data": [_leader_view(entry) for entry in entries],
             "page": page,
             "total_pages": max(1, math.ceil(total / LEADERS_PER_PAGE)),
-            "language": language,
+            "language": canonical_language(language) if language else None,
             "is_hireable": is_hireable,
             "country_code": country_code,
             "range": {
@@ -621,6 +624,8 @@ def build_shields_router(
         for dimension in ("project", "language"):
             if dimension in filters:
                 label = filters[dimension]
+                if dimension == "language":  # any spelling: `language:python` is Python
+                    label = canonical_language(label)
                 seconds = sum_breakdown(rows, dimension).get(label, 0.0)
         response.headers["Cache-Control"] = "max-age=1800"
         return {"schemaVersion": 1, "label": label, "message": text_of(seconds), "color": "blue"}
@@ -652,7 +657,8 @@ def _leader_view(entry: LeaderboardEntry) -> dict[str, Any]:
             "languages": [
                 {"name": name, "total_seconds": round(seconds, 3)}
                 for name, seconds in sorted(
-                    entry.breakdown["language"].items(), key=lambda kv: (-kv[1], kv[0])
+                    merge_languages(entry.breakdown["language"].items()).items(),
+                    key=lambda kv: (-kv[1], kv[0]),
                 )
                 if seconds > 0
             ],

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from http_edge.errors import ApiError
 from projections.daily import DailyRow, day_bounds
+from schemas.languages import merge_languages
 
 RANGE_DAYS = {"7d": 7, "30d": 30, "90d": 90}
 # The days a range may name: from the local date of the earliest accepted heartbeat (2000-01-01
@@ -99,6 +100,15 @@ def resolve_range(
 
 
 def sum_breakdown(rows: Iterable[DailyRow], dimension: str) -> dict[str, float]:
+    """Seconds per value of ``dimension`` over ``rows``; a missing value has a name.
+
+    Languages are read through their canonical names, so days projected before names were
+    canonical count ``python`` and ``Python`` as one language until a replay rewrites them.
+    """
+    if dimension == "language":
+        return merge_languages(
+            pair for row in rows for pair in row.breakdown.get(dimension, {}).items()
+        )
     totals: dict[str, float] = {}
     for row in rows:
         for name, seconds in row.breakdown.get(dimension, {}).items():

@@ -19,6 +19,7 @@ from api.stats import EARLIEST, LATEST, DateRange, iso_utc, ranked, sum_breakdow
 from http_edge.errors import ApiError
 from projections.daily import DailyRow, day_bounds
 from projections.durations import Span
+from schemas.languages import canonical_language
 
 # The lists a summary day carries, and the daily-stats dimension each is summed from.
 SUMMARY_LISTS: dict[str, str] = {
@@ -451,6 +452,8 @@ def durations(spans: Iterable[Span], slice_by: str) -> list[dict[str, Any]]:
     for span in spans:
         project = span.value("project") or "Unknown Project"
         value = span.value(slice_by)
+        if slice_by == "language":  # spans of heartbeats archived before names were canonical
+            value = canonical_language(value)
         key = {"project": project}
         if slice_by != "project":
             key[slice_by] = value

@@ -24,6 +24,7 @@ from schemas.heartbeat import (
     heartbeat_event_id,
     is_timezone,
 )
+from schemas.languages import stored_language
 
 CODETRACKR_DEFAULT_DURATION = 30.0
 IMPORT_DEFAULT_DURATION = 60.0
@@ -144,6 +145,7 @@ def _canonical(
     ua = parse_user_agent(user_agent)
     category = parsed.category or "coding"
     is_write = bool(parsed.is_write)
+    canonical = stored_language(language)
     return Heartbeat(
         event_id=heartbeat_event_id(
             user_id=meta.user_id,
@@ -152,7 +154,8 @@ def _canonical(
             category=category,
             project=parsed.project,
             branch=parsed.branch,
-            language=language,
+            # The canonical name, so `python` and `Python` sent by two dialects are one activity.
+            language=canonical,
             is_write=is_write,
             time=time,
         ),
@@ -164,7 +167,8 @@ def _canonical(
         project=parsed.project,
         project_root_count=parsed.project_root_count,
         branch=parsed.branch,
-        language=language,
+        language=canonical,
+        language_raw=language,
         dependencies=tuple(parsed.dependencies or ()),
         lines=parsed.lines,
         line_additions=parsed.line_additions,
@@ -225,7 +229,7 @@ def codetrackr_item(
         parsed,
         meta,
         entity=parsed.file or parsed.entity or "",
-        language=parsed.lang or parsed.language,
+        language=parsed.language_raw or parsed.lang or parsed.language,
         time=time,
         duration=parsed.duration if parsed.duration is not None else default,
         source=source,

@@ -36,6 +36,7 @@ from schemas.events import (
     decode_event,
     encode_event,
 )
+from schemas.languages import with_canonical_language
 
 _log = logging.getLogger(__name__)
 
@@ -63,7 +64,11 @@ def heartbeats_erasure(
             break
         if not isinstance(event, HeartbeatsReceived) or event.user_id != erasure.user_id:
             continue
-        kept = tuple(hb for hb in event.heartbeats if not erasure.covers(hb.time))
+        # Canonical before re-encoding: a record from before `language_raw` existed would
+        # otherwise be written back with it null, and the name its client sent be lost.
+        kept = tuple(
+            with_canonical_language(hb) for hb in event.heartbeats if not erasure.covers(hb.time)
+        )
         if len(kept) == len(event.heartbeats):
             continue
         position = (record.partition, record.offset)

@@ -73,6 +73,7 @@ from schemas.events import (
     encode_event,
 )
 from schemas.heartbeat import Heartbeat
+from schemas.languages import with_canonical_language
 from schemas.live import (
     DayTotals,
     HeartbeatAccepted,
@@ -276,8 +277,9 @@ class HeartbeatProjector:
         return result
 
     def _project(self, events: Sequence[HeartbeatsReceived | HeartbeatsDeleted]) -> BatchResult:
+        # Canonical languages here too, so records appended before the rule are merged on replay.
         heartbeats = [
-            hb
+            with_canonical_language(hb)
             for event in events
             if isinstance(event, HeartbeatsReceived)
             for hb in event.heartbeats

@@ -12,6 +12,7 @@ WakaTime name        -> canonical field
 ``created_at``       -> ``received_at``
 ``modified_at``      -> ``received_at`` (heartbeats are immutable: never modified)
 CodeTrackr ``file``  -> ``entity``;  ``lang`` -> ``language``
+``language``         -> ``language`` (canonical name) and ``language_raw`` (as sent)
 """
 
 from __future__ import annotations
@@ -157,7 +158,11 @@ class Heartbeat(BaseModel):
     project: str | None = None
     project_root_count: int | None = None
     branch: str | None = None
+    # The canonical name (schemas.languages.canonical_language: "Python", "C++", "Other"), and
+    # the name the client sent, kept as it was. Records appended before ``language_raw``
+    # existed lack it and hold the client's name in ``language``: projecting them fills both.
     language: str | None = None
+    language_raw: str | None = None
     dependencies: tuple[str, ...] = ()
     lines: int | None = None
     line_additions: int | None = None
@@ -299,6 +304,8 @@ class CodeTrackrHeartbeatIn(HeartbeatFieldsIn):
     entity: OptText = None
     lang: OptText = None
     language: OptText = None
+    # An export's record carries the name its client first sent: re-imported, it stays the raw one.
+    language_raw: OptText = None
     duration: float | None = None
 
     @field_validator("duration")

@@ -417,8 +417,8 @@ def test_public_profile_honours_every_show_flag(server: CodeTrackrProcess) -> No
     make_public(user, profile_show_languages=True, profile_show_projects=True)
     full = status(httpx.get(url), 200)
     assert full["languages"] == [
-        {"language": "rust", "seconds": 600},
-        {"language": "python", "seconds": 300},
+        {"language": "Rust", "seconds": 600},
+        {"language": "Python", "seconds": 300},
     ]
     assert full["projects"][0] == {"project": "core", "seconds": 600}
     assert full["member_since"].endswith("Z")

@@ -115,6 +115,7 @@ def full_heartbeat() -> Heartbeat:
         project_root_count=3,
         branch="feature/x",
         language="Python",
+        language_raw="python",
         dependencies=("fastapi", "pydantic"),
         lines=420,
         line_additions=12,
@@ -170,6 +171,7 @@ def test_migrate_is_idempotent(store_url: str) -> None:
             "m0004_heartbeat_plugin",
             "m0005_leaderboards",
             "m0006_erasures",
+            "m0007_language_raw",
         ]
         assert first.migrate() == []
         assert first.table_names() == [

@@ -92,3 +92,27 @@ def test_erasure_window_covers_every_timezone_and_clamps_to_clickhouse_dates() -
     assert erasure_window(erasure(start, end)) == (date(2026, 3, 1), date(2026, 3, 5))
     assert erasure_window(erasure(None, None)) == (date(1970, 1, 1), date(2149, 6, 1))
     assert erasure_window(erasure(-1e300, 1e300)) == (date(1970, 1, 1), date(2149, 6, 1))
+
+
+def test_a_rewritten_record_from_before_canonical_languages_keeps_the_spelling_sent() -> None:
+    # A record appended before `language_raw` existed: the client's name in `language`, no raw.
+    old = received("old", T0, T0 + 60).model_copy(
+        update={
+            "heartbeats": tuple(
+                Heartbeat(**hb.model_dump(exclude={"language_raw"}) | {"language": "python"})
+                for hb in received("old", T0, T0 + 60).heartbeats
+            )
+        }
+    )
+    value = encode_event(old).replace(b'"language_raw":null,', b"")
+    assert b"language_raw" not in value
+    cut = erasure(T0 + 30, T0 + 90)
+
+    plan = heartbeats_erasure([Delivered("codetrackr.heartbeats", 0, 0, b"u1", value, 0)], cut)
+
+    rewritten = plan[(0, 0)]
+    assert rewritten is not None
+    event = decode_event(rewritten)
+    assert isinstance(event, HeartbeatsReceived)
+    # Re-encoded without the raw name it would read as "sent no language" from now on.
+    assert [(hb.language, hb.language_raw) for hb in event.heartbeats] == [("Python", "python")]

@@ -111,7 +111,8 @@ def test_parse_user_agent_finds_editor_os_and_plugin(
 def test_codetrackr_item_maps_file_and_lang_and_defaults_duration() -> None:
     hb = codetrackr_item({"project": "core", "file": "src/main.rs", "lang": "rust"}, 0, META)
     assert isinstance(hb, Heartbeat)
-    assert (hb.entity, hb.language, hb.duration, hb.time) == ("src/main.rs", "rust", 30.0, NOW)
+    assert (hb.entity, hb.language, hb.duration, hb.time) == ("src/main.rs", "Rust", 30.0, NOW)
+    assert hb.language_raw == "rust"
     imported = codetrackr_item({"project": "core", "time": NOW - 10}, 0, META, source="import")
     assert isinstance(imported, Heartbeat)
     assert imported.duration == 60.0

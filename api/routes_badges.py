@@ -58,9 +58,9 @@ TOP_LANGUAGES = 10
 SVG = "image/svg+xml"
 # Cached by browsers and CDNs for an hour (GitHub's image proxy honours it). The policy keeps an
 # SVG opened on its own from running anything, should it ever carry more than text.
+# (X-Content-Type-Options: nosniff is on every response, set by the server: codetrackr/cli.py.)
 SVG_HEADERS = {
     "Cache-Control": "max-age=3600, s-maxage=3600",
-    "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
 }
 

@@ -26,6 +26,7 @@ def _serve(args: argparse.Namespace, role: str) -> int:
     import uvicorn
 
     from codetrackr.bootstrap import create_app
+    from http_edge.header_limits import bounded_http_protocol
 
     settings = _settings(args)
     app = create_app(settings, role)  # type: ignore[arg-type]
@@ -35,6 +36,11 @@ def _serve(args: argparse.Namespace, role: str) -> int:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=15,
+        # httptools bounds no request head: this protocol caps its bytes and fields (431).
+        http=bounded_http_protocol(settings.max_header_bytes, settings.max_header_fields),
+        # On every response, the server's own (400, 431, 500) included: browsers must never
+        # guess a JSON answer or an SVG badge into something executable.
+        headers=[("X-Content-Type-Options", "nosniff")],
         # The client address is the socket peer unless CODETRACKR_TRUSTED_PROXIES says otherwise
         # (http_edge/client_ip.py); uvicorn would otherwise take X-Forwarded-For from any
         # loopback peer.

@@ -16,6 +16,9 @@ Variables (defaults in brackets):
   ``_AUTHORIZE_URL`` / ``_TOKEN_URL`` / ``_USERINFO_URL`` / ``_SCOPE`` override its endpoints,
   ``CODETRACKR_OAUTH_GITLAB_URL`` [https://gitlab.com] points at a self-hosted GitLab
   (docs/accounts.md).
+- ``CODETRACKR_MAX_HEADER_BYTES`` [16384] / ``CODETRACKR_MAX_HEADER_FIELDS`` [100]: the largest
+  request head (request line and header fields) and the most header fields a request may carry;
+  beyond either the answer is 431 and the connection closes.
 - ``CODETRACKR_RATE_LIMIT_ENABLED`` [true]: ``false`` switches every rate limit off.
 - ``CODETRACKR_RATE_LIMIT_GENERAL`` / ``_AUTH`` / ``_WEBHOOKS`` / ``_BADGES`` / ``_API_KEY``: the
   limits of each class (``limits`` notation, ``;`` between limits, blank: unlimited); defaults
@@ -38,6 +41,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from http_edge.client_ip import DEFAULT_HEADERS, IpNetwork, parse_networks
+from http_edge.header_limits import DEFAULT_MAX_FIELDS, DEFAULT_MAX_HEAD_BYTES
 from http_edge.ratelimit import LimitClass, parse_limits
 
 _PLACEHOLDERS = {"changeme", "changethis", "secret", "dev", "test"}
@@ -59,6 +63,9 @@ class Settings(BaseSettings):
     import_body_limit_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     worker_batch_size: int = Field(default=2000, ge=1)
     log_level: str = "info"
+    # Caps on a request head (http_edge/header_limits.py): beyond them the answer is 431.
+    max_header_bytes: int = Field(default=DEFAULT_MAX_HEAD_BYTES, ge=1024, le=1024 * 1024)
+    max_header_fields: int = Field(default=DEFAULT_MAX_FIELDS, ge=10, le=10_000)
     # Rate limits (http_edge/ratelimit.py). The seed's classes as (rate/s, burst): at most
     # rate + burst in any second and 60 x rate in any minute; Chronova's budget per API key.
     rate_limit_enabled: bool = True

@@ -654,7 +654,7 @@ def _leader_view(entry: LeaderboardEntry) -> dict[str, Any]:
                 for name, seconds in sorted(
                     entry.breakdown["language"].items(), key=lambda kv: (-kv[1], kv[0])
                 )
-                if seconds > 0
+                if seconds > 0 and entry.languages_public  # profile_show_languages
             ],
         },
         "user": {

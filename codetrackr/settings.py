@@ -20,7 +20,8 @@ Variables (defaults in brackets):
   request head (request line and header fields) and the most header fields a request may carry;
   beyond either the answer is 431 and the connection closes.
 - ``CODETRACKR_RATE_LIMIT_ENABLED`` [true]: ``false`` switches every rate limit off.
-- ``CODETRACKR_RATE_LIMIT_GENERAL`` / ``_AUTH`` / ``_WEBHOOKS`` / ``_BADGES`` / ``_API_KEY``: the
+- ``CODETRACKR_RATE_LIMIT_GENERAL`` / ``_AUTH`` / ``_ACCOUNT_CREATION`` / ``_WEBHOOKS`` /
+  ``_BADGES`` / ``_API_KEY``: the
   limits of each class (``limits`` notation, ``;`` between limits, blank: unlimited); defaults
   below and in docs/api.md. Counters live in Redis when ``CODETRACKR_REDIS_URL`` is set.
 - ``CODETRACKR_TRUSTED_PROXIES`` [none]: proxy addresses or networks (comma-separated or a JSON
@@ -71,6 +72,9 @@ class Settings(BaseSettings):
     rate_limit_enabled: bool = True
     rate_limit_general: str = "250/second;12000/minute"  # 200/s, burst 50
     rate_limit_auth: str = "120/second;6000/minute"  # 100/s, burst 20
+    # Anonymous account creation, per address: a few a minute (a classroom behind one NAT still
+    # gets 30 an hour); counted instead of the auth class.
+    rate_limit_account_creation: str = "5/minute;30/hour"
     rate_limit_webhooks: str = "15/second;600/minute"  # 10/s, burst 5
     rate_limit_badges: str = "90/second;1800/minute"  # 30/s, burst 60
     rate_limit_api_key: str = "1000/hour"
@@ -119,6 +123,7 @@ class Settings(BaseSettings):
     @field_validator(
         "rate_limit_general",
         "rate_limit_auth",
+        "rate_limit_account_creation",
         "rate_limit_webhooks",
         "rate_limit_badges",
         "rate_limit_api_key",
@@ -149,6 +154,7 @@ class Settings(BaseSettings):
         return {
             LimitClass.GENERAL: self.rate_limit_general,
             LimitClass.AUTH: self.rate_limit_auth,
+            LimitClass.ACCOUNT_CREATION: self.rate_limit_account_creation,
             LimitClass.WEBHOOKS: self.rate_limit_webhooks,
             LimitClass.BADGES: self.rate_limit_badges,
             LimitClass.API_KEY: self.rate_limit_api_key,

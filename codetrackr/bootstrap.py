@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI, Request
@@ -56,11 +57,22 @@ Role = Literal["serve", "ingest", "api"]
 _log = logging.getLogger(__name__)
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` for its owner alone (0700), or tighten it: it holds the event log, the
+    projections and the JWT secret, which nobody else on the machine may read."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
 def build_event_log(settings: Settings) -> EventLog:
     return open_event_log(settings.event_log_url, settings.data_dir)
 
 
 def build_store(settings: Settings) -> ClickHouseProjectionStore:
+    url = settings.resolved_clickhouse_url()
+    if url.startswith("chdb://"):  # the embedded engine's files are ours to protect
+        private_dir(Path(url.removeprefix("chdb://")))
     return ClickHouseProjectionStore(
         settings.resolved_clickhouse_url(), database=settings.clickhouse_database
     )
@@ -120,7 +132,7 @@ class _Parts:
 
 
 def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     log = build_event_log(settings)
     # On Kafka other processes write the accounts topic too: authenticate after a sync with it.
     directory = AccountDirectory(log, shared_log=settings.event_log_url.startswith("kafka://"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,13 +53,14 @@ def _serve(args: argparse.Namespace, role: str) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from faust import Worker
 
-    from codetrackr.bootstrap import build_event_log, build_store, prepare_log
+    from codetrackr.bootstrap import build_event_log, build_store, prepare_log, private_dir
     from live.factory import open_live_channel
     from live.port import LivePublisher
     from processors.faust_worker import build_faust_app
     from processors.handlers import HeartbeatProjector
 
     settings = _settings(args)
+    private_dir(settings.data_dir)
     if not settings.event_log_url.startswith("kafka://"):
         print("codetrackr worker needs CODETRACKR_EVENT_LOG_URL=kafka://host:port", file=sys.stderr)
         return 2
@@ -90,11 +92,12 @@ def _worker(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from codetrackr.bootstrap import build_event_log, build_store, prepare_log
+    from codetrackr.bootstrap import build_event_log, build_store, prepare_log, private_dir
     from processors.handlers import HeartbeatProjector
     from processors.replay import replay
 
     settings = _settings(args)
+    private_dir(settings.data_dir)
     store = build_store(settings)
     store.migrate()
 
@@ -147,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Everything this process writes (log, projections, faust state, secrets) is its owner's
+    # alone; the composition root also tightens directories an older version left open.
+    os.umask(0o077)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command in ("serve", "ingest", "api"):
         return _serve(args, args.command)

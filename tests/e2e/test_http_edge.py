@@ -5,6 +5,7 @@ carries ``X-Content-Type-Options: nosniff``."""
 from __future__ import annotations
 
 import socket
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -139,3 +140,34 @@ def test_every_response_carries_nosniff(servers: dict[str, CodeTrackrProcess], r
     for head in (b"BAD\x00 / HTTP/1.1\r\n\r\n", many):
         answer = _raw_request(server.port, head)
         assert b"\r\nx-content-type-options: nosniff\r\n" in answer.lower(), answer[:300]
+
+
+def test_data_files_are_readable_by_their_owner_only(
+    servers: dict[str, CodeTrackrProcess],
+) -> None:
+    # The harness made the data directory beforehand with the usual 0755: it is tightened too.
+    data = servers["serve"].data_dir
+    log = data / "eventlog.sqlite"
+    modes = {
+        path.name: stat.S_IMODE(path.stat().st_mode)
+        for path in (
+            data,
+            data / "clickhouse",
+            log,
+            log.with_name(log.name + "-wal"),
+            log.with_name(log.name + "-shm"),
+            data / "jwt_secret",
+        )
+    }
+    assert modes == {
+        data.name: 0o700,
+        "clickhouse": 0o700,
+        "eventlog.sqlite": 0o600,
+        "eventlog.sqlite-wal": 0o600,
+        "eventlog.sqlite-shm": 0o600,
+        "jwt_secret": 0o600,
+    }
+    # Nothing anywhere below the data directory is open to group or others.
+    for path in data.rglob("*"):
+        if not path.is_symlink():
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path

@@ -206,7 +206,9 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(build_profiles_router(guards, directory, store))
         app.include_router(build_stats_router(authenticate, store))
         app.include_router(build_export_router(authenticate, directory, store))
-        app.include_router(build_public_stats_router(directory, store))
+        app.include_router(
+            build_public_stats_router(directory, store, ttl_s=settings.public_stats_ttl_s)
+        )
         app.include_router(build_badges_router(directory, store))
         app.include_router(build_leaderboards_router(store))
         assert live is not None

@@ -16,6 +16,8 @@ Variables (defaults in brackets):
   ``_AUTHORIZE_URL`` / ``_TOKEN_URL`` / ``_USERINFO_URL`` / ``_SCOPE`` override its endpoints,
   ``CODETRACKR_OAUTH_GITLAB_URL`` [https://gitlab.com] points at a self-hosted GitLab
   (docs/accounts.md).
+- ``CODETRACKR_PUBLIC_STATS_TTL_S`` [60]: how long the platform totals of
+  ``GET /api/v1/stats/public`` are kept before they are summed again.
 - ``CODETRACKR_MAX_HEADER_BYTES`` [16384] / ``CODETRACKR_MAX_HEADER_FIELDS`` [100]: the largest
   request head (request line and header fields) and the most header fields a request may carry;
   beyond either the answer is 431 and the connection closes.
@@ -64,6 +66,8 @@ class Settings(BaseSettings):
     import_body_limit_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     worker_batch_size: int = Field(default=2000, ge=1)
     log_level: str = "info"
+    # How long GET /api/v1/stats/public (two scans of every user's days) is kept, in seconds.
+    public_stats_ttl_s: float = Field(default=60.0, ge=0, le=3600)
     # Caps on a request head (http_edge/header_limits.py): beyond them the answer is 431.
     max_header_bytes: int = Field(default=DEFAULT_MAX_HEAD_BYTES, ge=1024, le=1024 * 1024)
     max_header_fields: int = Field(default=DEFAULT_MAX_FIELDS, ge=10, le=10_000)

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from accounts.credentials import TokenIssuer
@@ -40,6 +40,7 @@ from eventlog.port import EventLog
 from http_edge.auth import Authenticator, AuthGuards, Principal
 from http_edge.compat import include_aliased
 from http_edge.errors import install_error_handlers
+from http_edge.filters import reject_unsupported_filters
 from http_edge.ratelimit import RateLimiter, open_rate_limiter
 from http_edge.ratelimit_http import ApiKeyBudget, RateLimitMiddleware
 from ingest.appender import HeartbeatAppender
@@ -171,6 +172,8 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         version="0.1.0",
         description="Event-sourced coding activity tracker with a WakaTime-compatible API.",
         lifespan=lifespan,
+        # A known filter a route does not apply is refused (400), never silently ignored.
+        dependencies=[Depends(reject_unsupported_filters)],
     )
     install_error_handlers(app)
     if limiter is not None:

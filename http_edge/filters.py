@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from fastapi import Request
 from fastapi.dependencies.models import Dependant
+from starlette.requests import HTTPConnection
 
 from http_edge.errors import ApiError
 
@@ -75,13 +75,16 @@ def _declared_query(dependant: Dependant) -> set[str]:
     return names
 
 
-def _declared_of(request: Request) -> set[str]:
+def _declared_of(request: HTTPConnection) -> set[str]:
     dependant = getattr(request.scope.get("route"), "dependant", None)
     return _declared_query(dependant) if isinstance(dependant, Dependant) else set()
 
 
-async def reject_unsupported_filters(request: Request) -> None:
-    """Application dependency: 400 ``unsupported_filter`` for a known filter the route ignores."""
+async def reject_unsupported_filters(request: HTTPConnection) -> None:
+    """Application dependency: 400 ``unsupported_filter`` for a known filter the route ignores.
+
+    Typed as a connection, not a request: application dependencies also run for WebSocket
+    routes."""
     if KNOWN_FILTERS.isdisjoint(request.query_params.keys()):
         return  # the usual request: no need to read the route's parameters
     declared = _declared_of(request)

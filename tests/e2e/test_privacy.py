@@ -67,7 +67,12 @@ def _param_values(name: str, user: Client) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeTrackrProcess]:
-    proc = CodeTrackrProcess("serve", tmp_path_factory.mktemp("privacy") / "data").start()
+    # The walk sends a few thousand requests in seconds from one address: no rate limits here.
+    proc = CodeTrackrProcess(
+        "serve",
+        tmp_path_factory.mktemp("privacy") / "data",
+        env={"CODETRACKR_RATE_LIMIT_ENABLED": "false"},
+    ).start()
     yield proc
     proc.stop()
 

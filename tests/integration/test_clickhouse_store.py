@@ -169,6 +169,7 @@ def test_migrate_is_idempotent(store_url: str) -> None:
             "m0003_heartbeat_deletions",
             "m0004_heartbeat_plugin",
             "m0005_leaderboards",
+            "m0006_member_languages",
         ]
         assert first.migrate() == []
         assert first.table_names() == [

@@ -66,6 +66,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             super().data_received(chunk)
             if self._rejected or self.transport.is_closing():
                 return
+            if self.transport.get_protocol() is not self:
+                return  # upgraded to a WebSocket: the rest is the new protocol's
             if self._in_head and self._head_bytes >= self.max_head_bytes:
                 self._reject(f"the request head exceeds {self.max_head_bytes} bytes")
                 return

@@ -196,6 +196,7 @@ def member_section(member: Member | None) -> dict[str, Any] | None:
         "eligible": member.eligible,
         "country": member.country or None,
         "available_for_hire": member.available_for_hire,
+        "languages_public": member.languages_public,
     }
 
 

@@ -20,6 +20,8 @@ OpenAPI schema, which describes the JSON API.
 # No `from __future__ import annotations` here: FastAPI must resolve the locally defined
 # dependency aliases when the routes are declared.
 
+import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal, Protocol
 
@@ -48,6 +50,7 @@ from api.stats import (
     top,
 )
 from api.store_calls import blocking
+from api.ttl_cache import TtlCache
 from http_edge.errors import ApiError, error_responses
 from projections.clickhouse import UserTotals
 from projections.daily import DailyRow
@@ -59,9 +62,9 @@ TOP_LANGUAGES = 10
 SVG = "image/svg+xml"
 # Cached by browsers and CDNs for an hour (GitHub's image proxy honours it). The policy keeps an
 # SVG opened on its own from running anything, should it ever carry more than text.
+# (X-Content-Type-Options: nosniff is on every response, set by the server: codetrackr/cli.py.)
 SVG_HEADERS = {
     "Cache-Control": "max-age=3600, s-maxage=3600",
-    "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
 }
 
@@ -159,8 +162,18 @@ def build_badges_router(directory: AccountDirectory, store: BadgeStore) -> APIRo
     return router
 
 
-def build_public_stats_router(directory: AccountDirectory, store: BadgeStore) -> APIRouter:
+def build_public_stats_router(
+    directory: AccountDirectory,
+    store: BadgeStore,
+    *,
+    ttl_s: float = 60.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> APIRouter:
+    """The platform's totals scan every user's days: they are kept ``ttl_s`` seconds (per UTC
+    day), while who shows their languages is read from the directory on every request, so a
+    profile that hides them is left out at once."""
     router = APIRouter(tags=["stats"], responses=error_responses(503))
+    scans: TtlCache[tuple[list[UserTotals], list[UserTotals]]] = TtlCache(ttl_s, clock=clock)
 
     @router.get(
         "/api/v1/stats/public",
@@ -170,8 +183,14 @@ def build_public_stats_router(directory: AccountDirectory, store: BadgeStore) ->
         everyone = directory.users()
         today = today_in("UTC")
         week_start = today - timedelta(days=WEEK_DAYS - 1)
-        all_time = await blocking(store.totals_by_user, EARLIEST, LATEST)
-        week = await blocking(store.totals_by_user, week_start, today)
+
+        async def scan() -> tuple[list[UserTotals], list[UserTotals]]:
+            return (
+                await blocking(store.totals_by_user, EARLIEST, LATEST),
+                await blocking(store.totals_by_user, week_start, today),
+            )
+
+        all_time, week = await scans.get(today, scan)
         # Languages only from users whose public profile shows theirs: a platform of one private
         # user must not give away what they write.
         shown = {u.user_id for u in everyone if u.is_public and u.profile_show_languages}

@@ -1,6 +1,7 @@
 """Weekly leaderboards, read from their projection (``weekly_stats`` joined with the members).
 
-No credentials: boards list only public profiles that opted in (``show_in_leaderboard``). The
+No credentials: boards list only public profiles that opted in (``show_in_leaderboard``); a
+profile that hides its languages has no ``top_language`` and is ranked on no language board. The
 week is an ISO week (Monday to Sunday) of each user's local days; by default the current one, in
 UTC. Language boards rank by the time in that language.
 """
@@ -76,7 +77,8 @@ def entry_view(entry: LeaderboardEntry) -> dict[str, Any]:
         "avatar_url": None,
         "country": entry.country,
         "seconds": round(entry.seconds),
-        "top_language": top(entry.breakdown["language"]),
+        # profile_show_languages off: no board names the user's languages.
+        "top_language": top(entry.breakdown["language"]) if entry.languages_public else None,
         "top_editor": top(entry.breakdown["editor"]),
         "top_os": top(entry.breakdown["os"]),
     }

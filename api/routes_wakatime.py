@@ -242,7 +242,18 @@ def build_wakatime_router(
     ) -> dict[str, Any]:
         who = await owner_or_public(request, user)
         owner = who.user
-        q = question(owner, rule if who.owner else _Rule())  # others see the owner's settings
+        if not who.owner:
+            # Others see the owner's counting rule; asking for another is refused, not ignored.
+            for name, value in (("timeout", rule.timeout), ("writes_only", rule.writes_only)):
+                if value is not None:
+                    raise ApiError(
+                        400,
+                        f"the filter {name!r} is the owner's own: another reader sees the"
+                        " profile's setting",
+                        code="unsupported_filter",
+                        details={"filter": name, "unsupported": [name], "supported": []},
+                    )
+        q = question(owner, rule if who.owner else _Rule())
         tz = owner.timezone
         named = stats_range(range_name, today_in(tz), tz, await first_active(owner))
         rows = await rows_for(owner, named.span, q)
@@ -660,7 +671,7 @@ def _leader_view(entry: LeaderboardEntry) -> dict[str, Any]:
                     merge_languages(entry.breakdown["language"].items()).items(),
                     key=lambda kv: (-kv[1], kv[0]),
                 )
-                if seconds > 0
+                if seconds > 0 and entry.languages_public  # profile_show_languages
             ],
         },
         "user": {

@@ -45,7 +45,16 @@ SUMMARY_RANGES = (
     "this_month",
     "last_month",
 )
-STATS_RANGES = ("last_7_days", "last_30_days", "last_6_months", "last_year", "all_time")
+# WakaTime's ranges and Chronova's (which adds today and yesterday).
+STATS_RANGES = (
+    "today",
+    "yesterday",
+    "last_7_days",
+    "last_30_days",
+    "last_6_months",
+    "last_year",
+    "all_time",
+)
 INSIGHT_TYPES = (
     "weekday",
     "days",
@@ -187,9 +196,15 @@ def summary_range(name: str, today: date, tz: str) -> NamedRange:
 
 
 def stats_range(name: str, today: date, tz: str, first_active: date | None) -> NamedRange:
-    """``last_7_days`` ... ``all_time``, a year ``YYYY`` or a month ``YYYY-MM``."""
+    """``today``, ``yesterday``, ``last_7_days`` ... ``all_time``, a year ``YYYY`` or a month
+    ``YYYY-MM``."""
     key = range_key(name)
-    if key == "last_7_days":
+    if key == "yesterday":
+        day = today - timedelta(days=1)
+        return NamedRange(DateRange(day, day, tz), key, "yesterday")
+    if key == "today":
+        start, text = today, "today"
+    elif key == "last_7_days":
         start, text = today - timedelta(days=6), "last 7 days"
     elif key == "last_30_days":
         start, text = today - timedelta(days=29), "last 30 days"

@@ -209,6 +209,7 @@ def _seed_records(weeks: Weeks, i: int, now: float) -> list[Record]:
         occurred_at=now,
         is_public=True,
         show_in_leaderboard=True,
+        profile_show_languages=True,  # language boards rank only those who show them
         country=COUNTRIES[i % len(COUNTRIES)],
     )
     meta = RequestMeta(user_id=user_id, received_at=now, timezone="UTC")
@@ -303,6 +304,7 @@ async def _populate(system: System, weeks: Weeks, first: int, count: int) -> Pop
             profile = {
                 "is_public": True,
                 "show_in_leaderboard": True,
+                "profile_show_languages": True,  # language boards rank only those who show them
                 "country": COUNTRIES[i % len(COUNTRIES)],
             }
             await call(api, "profile", "/api/v1/user/profile/update", dumps(profile), bearer)

@@ -13,9 +13,10 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Literal
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from accounts.credentials import TokenIssuer
@@ -40,6 +41,7 @@ from eventlog.port import EventLog
 from http_edge.auth import Authenticator, AuthGuards, Principal
 from http_edge.compat import include_aliased
 from http_edge.errors import install_error_handlers
+from http_edge.filters import reject_unsupported_filters
 from http_edge.ratelimit import RateLimiter, open_rate_limiter
 from http_edge.ratelimit_http import ApiKeyBudget, RateLimitMiddleware
 from ingest.appender import HeartbeatAppender
@@ -59,6 +61,14 @@ Role = Literal["serve", "ingest", "api"]
 _log = logging.getLogger(__name__)
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` for its owner alone (0700), or tighten it: it holds the event log, the
+    projections and the JWT secret, which nobody else on the machine may read."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
 def build_event_log(settings: Settings) -> EventLog:
     return open_event_log(settings.event_log_url, settings.data_dir)
 
@@ -74,6 +84,9 @@ def supervision_policy(settings: Settings) -> SupervisionPolicy:
 
 
 def build_store(settings: Settings) -> ClickHouseProjectionStore:
+    url = settings.resolved_clickhouse_url()
+    if url.startswith("chdb://"):  # the embedded engine's files are ours to protect
+        private_dir(Path(url.removeprefix("chdb://")))
     return ClickHouseProjectionStore(
         settings.resolved_clickhouse_url(), database=settings.clickhouse_database
     )
@@ -136,7 +149,7 @@ class _Parts:
 
 
 def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     log = build_event_log(settings)
     # On Kafka other processes write the accounts topic too: authenticate after a sync with it.
     directory = AccountDirectory(log, shared_log=settings.event_log_url.startswith("kafka://"))
@@ -182,6 +195,8 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         version="0.1.0",
         description="Event-sourced coding activity tracker with a WakaTime-compatible API.",
         lifespan=lifespan,
+        # A known filter a route does not apply is refused (400), never silently ignored.
+        dependencies=[Depends(reject_unsupported_filters)],
     )
     install_error_handlers(app)
     if limiter is not None:
@@ -217,7 +232,9 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(build_profiles_router(guards, directory, store))
         app.include_router(build_stats_router(authenticate, store))
         app.include_router(build_export_router(authenticate, directory, store))
-        app.include_router(build_public_stats_router(directory, store))
+        app.include_router(
+            build_public_stats_router(directory, store, ttl_s=settings.public_stats_ttl_s)
+        )
         app.include_router(build_badges_router(directory, store))
         app.include_router(build_leaderboards_router(store))
         assert live is not None

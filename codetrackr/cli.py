@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ def _serve(args: argparse.Namespace, role: str) -> int:
     import uvicorn
 
     from codetrackr.bootstrap import create_app
+    from http_edge.header_limits import bounded_http_protocol
 
     settings = _settings(args)
     app = create_app(settings, role)  # type: ignore[arg-type]
@@ -36,6 +38,11 @@ def _serve(args: argparse.Namespace, role: str) -> int:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=15,
+        # httptools bounds no request head: this protocol caps its bytes and fields (431).
+        http=bounded_http_protocol(settings.max_header_bytes, settings.max_header_fields),
+        # On every response, the server's own (400, 431, 500) included: browsers must never
+        # guess a JSON answer or an SVG badge into something executable.
+        headers=[("X-Content-Type-Options", "nosniff")],
         # The client address is the socket peer unless CODETRACKR_TRUSTED_PROXIES says otherwise
         # (http_edge/client_ip.py); uvicorn would otherwise take X-Forwarded-For from any
         # loopback peer.
@@ -51,6 +58,7 @@ def _worker(args: argparse.Namespace) -> int:
         build_event_log,
         build_store,
         prepare_log,
+        private_dir,
         supervision_policy,
     )
     from codetrackr.health import Readiness, serve_worker_health
@@ -61,6 +69,7 @@ def _worker(args: argparse.Namespace) -> int:
     from processors.handlers import HeartbeatProjector
 
     settings = _settings(args)
+    private_dir(settings.data_dir)
     if not settings.event_log_url.startswith("kafka://"):
         print("codetrackr worker needs CODETRACKR_EVENT_LOG_URL=kafka://host:port", file=sys.stderr)
         return 2
@@ -118,11 +127,12 @@ def _worker(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from codetrackr.bootstrap import build_event_log, build_store, prepare_log
+    from codetrackr.bootstrap import build_event_log, build_store, prepare_log, private_dir
     from processors.handlers import HeartbeatProjector
     from processors.replay import replay
 
     settings = _settings(args)
+    private_dir(settings.data_dir)
     store = build_store(settings)
     store.migrate()
 
@@ -244,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Everything this process writes (log, projections, faust state, secrets) is its owner's
+    # alone; the composition root also tightens directories an older version left open.
+    os.umask(0o077)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command in ("serve", "ingest", "api"):
         return _serve(args, args.command)

@@ -23,8 +23,14 @@ Variables (defaults in brackets):
   ``_AUTHORIZE_URL`` / ``_TOKEN_URL`` / ``_USERINFO_URL`` / ``_SCOPE`` override its endpoints,
   ``CODETRACKR_OAUTH_GITLAB_URL`` [https://gitlab.com] points at a self-hosted GitLab
   (docs/accounts.md).
+- ``CODETRACKR_PUBLIC_STATS_TTL_S`` [60]: how long the platform totals of
+  ``GET /api/v1/stats/public`` are kept before they are summed again.
+- ``CODETRACKR_MAX_HEADER_BYTES`` [16384] / ``CODETRACKR_MAX_HEADER_FIELDS`` [100]: the largest
+  request head (request line and header fields) and the most header fields a request may carry;
+  beyond either the answer is 431 and the connection closes.
 - ``CODETRACKR_RATE_LIMIT_ENABLED`` [true]: ``false`` switches every rate limit off.
-- ``CODETRACKR_RATE_LIMIT_GENERAL`` / ``_AUTH`` / ``_WEBHOOKS`` / ``_BADGES`` / ``_API_KEY``: the
+- ``CODETRACKR_RATE_LIMIT_GENERAL`` / ``_AUTH`` / ``_ACCOUNT_CREATION`` / ``_WEBHOOKS`` /
+  ``_BADGES`` / ``_API_KEY``: the
   limits of each class (``limits`` notation, ``;`` between limits, blank: unlimited); defaults
   below and in docs/api.md. Counters live in Redis when ``CODETRACKR_REDIS_URL`` is set.
 - ``CODETRACKR_TRUSTED_PROXIES`` [none]: proxy addresses or networks (comma-separated or a JSON
@@ -45,6 +51,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from http_edge.client_ip import DEFAULT_HEADERS, IpNetwork, parse_networks
+from http_edge.header_limits import DEFAULT_MAX_FIELDS, DEFAULT_MAX_HEAD_BYTES
 from http_edge.ratelimit import LimitClass, parse_limits
 
 _PLACEHOLDERS = {"changeme", "changethis", "secret", "dev", "test"}
@@ -71,11 +78,19 @@ class Settings(BaseSettings):
     projector_max_consecutive_dead_letters: int = Field(default=10, ge=1)
     readiness_timeout_s: float = Field(default=2.0, gt=0, le=60)
     log_level: str = "info"
+    # How long GET /api/v1/stats/public (two scans of every user's days) is kept, in seconds.
+    public_stats_ttl_s: float = Field(default=60.0, ge=0, le=3600)
+    # Caps on a request head (http_edge/header_limits.py): beyond them the answer is 431.
+    max_header_bytes: int = Field(default=DEFAULT_MAX_HEAD_BYTES, ge=1024, le=1024 * 1024)
+    max_header_fields: int = Field(default=DEFAULT_MAX_FIELDS, ge=10, le=10_000)
     # Rate limits (http_edge/ratelimit.py). The seed's classes as (rate/s, burst): at most
     # rate + burst in any second and 60 x rate in any minute; Chronova's budget per API key.
     rate_limit_enabled: bool = True
     rate_limit_general: str = "250/second;12000/minute"  # 200/s, burst 50
     rate_limit_auth: str = "120/second;6000/minute"  # 100/s, burst 20
+    # Anonymous account creation, per address: a few a minute (a classroom behind one NAT still
+    # gets 30 an hour); counted instead of the auth class.
+    rate_limit_account_creation: str = "5/minute;30/hour"
     rate_limit_webhooks: str = "15/second;600/minute"  # 10/s, burst 5
     rate_limit_badges: str = "90/second;1800/minute"  # 30/s, burst 60
     rate_limit_api_key: str = "1000/hour"
@@ -124,6 +139,7 @@ class Settings(BaseSettings):
     @field_validator(
         "rate_limit_general",
         "rate_limit_auth",
+        "rate_limit_account_creation",
         "rate_limit_webhooks",
         "rate_limit_badges",
         "rate_limit_api_key",
@@ -154,6 +170,7 @@ class Settings(BaseSettings):
         return {
             LimitClass.GENERAL: self.rate_limit_general,
             LimitClass.AUTH: self.rate_limit_auth,
+            LimitClass.ACCOUNT_CREATION: self.rate_limit_account_creation,
             LimitClass.WEBHOOKS: self.rate_limit_webhooks,
             LimitClass.BADGES: self.rate_limit_badges,
             LimitClass.API_KEY: self.rate_limit_api_key,
@@ -174,7 +191,7 @@ class Settings(BaseSettings):
         path = self.data_dir / "jwt_secret"
         if path.exists():
             return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         value = secrets.token_urlsafe(48)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

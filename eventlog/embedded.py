@@ -35,6 +35,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import fcntl
+import os
 import queue
 import sqlite3
 import threading
@@ -122,6 +123,17 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     return conn
 
 
+def _make_private(path: Path) -> None:
+    """Create the log's directory (0700) and file (0600) for their owner alone, and tighten
+    files an older version left readable by everyone. SQLite gives the ``-wal`` and ``-shm``
+    files it creates the database file's mode, so they are 0600 too."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for name in ("", "-wal", "-shm", ".lock"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path.with_name(path.name + name), 0o600)
+
+
 def _lock_exclusively(path: Path) -> IO[bytes]:
     """Hold an exclusive flock on ``path`` for as long as the returned file is open.
 
@@ -129,7 +141,7 @@ def _lock_exclusively(path: Path) -> IO[bytes]:
     same offsets; the lock makes a second writer fail at ``start`` instead. The kernel drops it
     when the process dies, even by ``kill -9``.
     """
-    lock_file = path.open("ab")
+    lock_file = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     try:
         fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -297,7 +309,7 @@ class SqliteEventLog:
         """Open (or create) the file and start the writer thread; raises ``LogUnavailable``."""
         if self._writer is not None:
             raise RuntimeError("SqliteEventLog already started")
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private(self._path)
         self._lock_file = _lock_exclusively(self._path.with_name(self._path.name + ".lock"))
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._writer = threading.Thread(

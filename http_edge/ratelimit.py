@@ -66,6 +66,7 @@ DEFAULT_REDIS_PREFIX = "codetrackr:ratelimit"
 class LimitClass(StrEnum):
     GENERAL = "general"
     AUTH = "auth"
+    ACCOUNT_CREATION = "account_creation"
     WEBHOOKS = "webhooks"
     BADGES = "badges"
     API_KEY = "api_key"

@@ -48,7 +48,10 @@ __all__ = ["ApiKeyBudget", "RateLimitMiddleware", "carries_api_key", "classify"]
 _SCOPE_KEY = "codetrackr.ratelimit"
 # Path prefixes of the classes counted per address; everything else is ``general``. No webhook
 # receiver exists yet: its class waits for one under these paths.
+# First match wins: account creation, an /auth path, has a class of its own, far tighter than
+# logging in (a new account costs a log write and a row everywhere; nobody needs many a minute).
 _PREFIXES: tuple[tuple[str, LimitClass], ...] = (
+    ("/auth/anonymous/create", LimitClass.ACCOUNT_CREATION),
     ("/auth/", LimitClass.AUTH),
     ("/badge/", LimitClass.BADGES),
     ("/api/v1/user/badge/", LimitClass.BADGES),
@@ -58,6 +61,7 @@ _PREFIXES: tuple[tuple[str, LimitClass], ...] = (
 _WHAT = {
     LimitClass.GENERAL: "the API",
     LimitClass.AUTH: "the /auth endpoints",
+    LimitClass.ACCOUNT_CREATION: "account creation",
     LimitClass.WEBHOOKS: "the webhook endpoints",
     LimitClass.BADGES: "the badges",
 }

@@ -701,6 +701,7 @@ def member_of(user_id: str, events: Sequence[tuple[int, str]]) -> Member | None:
         country=user.country or "",
         available_for_hire=user.available_for_hire,
         version=max(offset for offset, _ in events),
+        languages_public=user.profile_show_languages,
     )
 
 

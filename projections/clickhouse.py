@@ -99,6 +99,7 @@ class LeaderboardEntry:
     country: str | None
     seconds: float
     breakdown: dict[str, dict[str, float]]  # language, editor, os -> {value: seconds}
+    languages_public: bool = False  # the profile shows languages: the breakdown may name them
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +203,7 @@ _MEMBER_COLUMNS: tuple[str, ...] = (
     "country",
     "available_for_hire",
     "version",
+    "languages_public",
 )
 
 _MIGRATIONS_TABLE = "schema_migrations"
@@ -700,6 +702,7 @@ class ClickHouseProjectionStore:
             [m.country for m in members],
             [m.available_for_hire for m in members],
             [m.version for m in members],
+            [m.languages_public for m in members],
         ]
         with self._edge("upsert leaderboard members"):
             self._insert("leaderboard_members", _MEMBER_COLUMNS, columns)
@@ -717,7 +720,8 @@ class ClickHouseProjectionStore:
         """One page of a week's board and how many are ranked in all.
 
         Only eligible members (public profiles that opted in) with time are ranked: by their
-        total, or by their time in ``language`` (case-insensitive), then by username.
+        total, or by their time in ``language`` (case-insensitive; only members whose profile
+        shows languages), then by username.
         """
         ranked, parameters = self._ranked(week, language, country, available_for_hire)
         parameters |= {"limit": limit, "offset": offset}
@@ -767,7 +771,7 @@ class ClickHouseProjectionStore:
         parameters["users"] = users
         sql = (
             "SELECT position, user_id, username, country, seconds, languages, editors,"
-            " operating_systems FROM (SELECT *, row_number() OVER"
+            " operating_systems, languages_public FROM (SELECT *, row_number() OVER"
             f" (ORDER BY seconds DESC, username ASC, user_id ASC) AS position FROM ({ranked}))"
             " WHERE user_id IN {users:Array(String)}"
         )
@@ -790,6 +794,8 @@ class ClickHouseProjectionStore:
             else "w.total_seconds"
         )
         conditions = ["m.eligible"]
+        if language is not None:
+            conditions.append("m.languages_public")  # hidden languages rank on no language board
         if country is not None:
             conditions.append("m.country = {country:String}")
         if available_for_hire is not None:
@@ -797,7 +803,7 @@ class ClickHouseProjectionStore:
         ranked = (
             f"SELECT w.user_id AS user_id, m.username AS username, m.country AS country,"
             f" {seconds} AS seconds, w.languages AS languages, w.editors AS editors,"
-            " w.operating_systems AS operating_systems"
+            " w.operating_systems AS operating_systems, m.languages_public AS languages_public"
             f" FROM (SELECT * FROM {self._db}.weekly_stats FINAL WHERE week = {{week:Date}}) AS w"
             # Only the week's users' member rows: user_id is the sorting key, so filtering on
             # it before FINAL keeps or drops every version of a member together.
@@ -909,9 +915,15 @@ class ClickHouseProjectionStore:
             rows = self._query(sql, {"user": user_id})
         if not rows:
             return None
-        member_id, username, eligible, country, hire, version = rows[0]
+        member_id, username, eligible, country, hire, version, languages = rows[0]
         return Member(
-            str(member_id), str(username), bool(eligible), str(country), bool(hire), int(version)
+            str(member_id),
+            str(username),
+            bool(eligible),
+            str(country),
+            bool(hire),
+            int(version),
+            bool(languages),
         )
 
     @contextmanager
@@ -1324,7 +1336,7 @@ def _heartbeat_from_row(row: Sequence[Any]) -> Heartbeat:
 
 
 def _entry(rank: int, row: Sequence[Any]) -> LeaderboardEntry:
-    user_id, username, country, seconds, languages, editors, systems = row
+    user_id, username, country, seconds, languages, editors, systems, languages_public = row
     return LeaderboardEntry(
         rank=rank,
         user_id=str(user_id),
@@ -1336,6 +1348,7 @@ def _entry(rank: int, row: Sequence[Any]) -> LeaderboardEntry:
             "editor": {str(k): float(v) for k, v in dict(editors).items()},
             "os": {str(k): float(v) for k, v in dict(systems).items()},
         },
+        languages_public=bool(languages_public),
     )
 
 

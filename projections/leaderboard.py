@@ -3,7 +3,8 @@
 A week is an ISO week (Monday to Sunday) of the user's local days, so a heartbeat counts in the
 week of the local day the daily projection put it on. ``weekly_stats`` holds one row per user
 and week, summed from that week's daily rows; ``leaderboard_members`` holds one row per account:
-who may be ranked (a public profile that opted in), under which name, country and hire flag.
+who may be ranked (a public profile that opted in), under which name, country and hire flag, and
+whether their languages may be shown (language boards rank only those who show them).
 Ranking itself is an ``ORDER BY`` over those two tables.
 """
 
@@ -39,6 +40,7 @@ class Member:
     country: str
     available_for_hire: bool
     version: int
+    languages_public: bool = False  # profile_show_languages: language boards, top language
 
 
 def week_of(day: date) -> date:

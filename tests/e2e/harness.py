@@ -24,8 +24,13 @@ CODETRACKR = Path(sys.executable).parent / "codetrackr"
 T = TypeVar("T")
 # Rate limits stay at their defaults except one: the load generators of the fault tests send
 # thousands of requests per API key within minutes, which no editor does against the default
-# budget of 1,000 an hour. tests/e2e/test_ratelimit.py sets its own limits.
-_TEST_DEFAULTS = {"CODETRACKR_LOG_LEVEL": "warning", "CODETRACKR_RATE_LIMIT_API_KEY": "100000/hour"}
+# budget of 1,000 an hour; and the tests create dozens of accounts from 127.0.0.1, which the
+# default of 5 a minute per address would refuse. tests/e2e/test_ratelimit.py sets its own limits.
+_TEST_DEFAULTS = {
+    "CODETRACKR_LOG_LEVEL": "warning",
+    "CODETRACKR_RATE_LIMIT_API_KEY": "100000/hour",
+    "CODETRACKR_RATE_LIMIT_ACCOUNT_CREATION": "100000/hour",
+}
 
 
 def free_port() -> int:

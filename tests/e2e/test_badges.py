@@ -83,7 +83,13 @@ def profile(user: Client, **fields: bool) -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    server = CodeTrackrProcess("serve", tmp_path_factory.mktemp("badges") / "data").start()
+    # Platform totals summed on every request: this test reads them before and after activity
+    # (their short cache is tested in tests/unit/test_public_stats_cache.py).
+    server = CodeTrackrProcess(
+        "serve",
+        tmp_path_factory.mktemp("badges") / "data",
+        env={"CODETRACKR_PUBLIC_STATS_TTL_S": "0"},
+    ).start()
     anonymous = httpx.Client(base_url=server.url, timeout=30.0)
     try:
         public, hidden, private = (Client(server.url, timezone="UTC") for _ in range(3))

@@ -32,7 +32,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeTrackrProce
 
 def member(server: CodeTrackrProcess, *, country: str = "DE", **profile: Any) -> Client:
     user = Client(server.url, timezone=BERLIN)
-    body = {"is_public": True, "show_in_leaderboard": True, "country": country, **profile}
+    body = {
+        "is_public": True,
+        "show_in_leaderboard": True,
+        "profile_show_languages": True,  # language boards rank only those who show them
+        "country": country,
+        **profile,
+    }
     changed = user.http.post("/api/v1/user/profile/update", headers=user.bearer, json=body)
     assert changed.status_code == 200, changed.text
     return user
@@ -168,7 +174,7 @@ def test_wakatime_leaders_shape_for_the_current_week(server: CodeTrackrProcess) 
     leader.http.post(
         "/api/v1/user/profile/update",
         headers=leader.bearer,
-        json={"is_public": True, "show_in_leaderboard": True},
+        json={"is_public": True, "show_in_leaderboard": True, "profile_show_languages": True},
     )
     send(leader, [first, first + 240], language="Go")
     viewer = Client(server.url)  # private: ranked nowhere

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from codetrackr.settings import Settings
 from tests.e2e.harness import CodeTrackrProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse]
@@ -24,7 +25,12 @@ LIMITS = {
     "CODETRACKR_RATE_LIMIT_GENERAL": "30/minute",
     "CODETRACKR_RATE_LIMIT_API_KEY": "6/hour",
     "CODETRACKR_TRUSTED_PROXIES": PROXY,
+    # The shipped default, which the harness raises for the other e2e tests.
+    "CODETRACKR_RATE_LIMIT_ACCOUNT_CREATION": Settings.model_fields[
+        "rate_limit_account_creation"
+    ].default,
 }
+CREATIONS_PER_MINUTE = 5
 _addresses = (f"127.0.{a}.{b}" for a, b in itertools.product(range(1, 200), range(10, 250)))
 
 
@@ -86,7 +92,10 @@ def test_auth_endpoints_answer_429_per_address(server: CodeTrackrProcess) -> Non
         assert [r.headers["X-RateLimit-Remaining"] for r in tries] == ["3", "2", "1", "0"]
         assert_too_many(login(flooder), "auth", 4)
         assert_too_many(login(flooder), "auth", 4)  # still refused, not counted
-        assert flooder.post("/auth/anonymous/create", json={}).status_code == 429
+        # Account creation is a class of its own, not refused by the auth class's budget.
+        created = flooder.post("/auth/anonymous/create", json={})
+        assert created.status_code == 201
+        assert created.headers["X-RateLimit-Limit"] == str(CREATIONS_PER_MINUTE)
 
         # Another address is not affected; neither are other classes nor the health check.
         assert login(neighbour).status_code == 401
@@ -98,6 +107,19 @@ def test_auth_endpoints_answer_429_per_address(server: CodeTrackrProcess) -> Non
                 health = flooder.get(probe)
                 assert health.status_code == 200, health.text
                 assert "X-RateLimit-Limit" not in health.headers
+
+
+def test_anonymous_account_creation_is_limited_to_a_few_a_minute_per_address(
+    server: CodeTrackrProcess,
+) -> None:
+    with connect(server) as creator, connect(server) as neighbour:
+        made = [creator.post("/auth/anonymous/create", json={}) for _ in range(5)]
+        assert [r.status_code for r in made] == [201] * 5
+        assert [r.headers["X-RateLimit-Remaining"] for r in made] == ["4", "3", "2", "1", "0"]
+        assert_too_many(creator.post("/auth/anonymous/create", json={}), "account_creation", 5)
+        # Logging in is another class, and another address has its own budget.
+        assert login(creator).status_code == 401
+        assert neighbour.post("/auth/anonymous/create", json={}).status_code == 201
 
 
 def test_api_key_over_its_hourly_budget_is_refused_others_are_not(

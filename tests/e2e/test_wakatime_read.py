@@ -299,6 +299,13 @@ def test_stats_ranges_and_shape(world: World) -> None:
         body = get(world.owner, f"/api/v1/users/current/stats/{name}")["data"]
         assert body["total_seconds"] == 700, name
     assert get(world.owner, "/api/v1/users/current/stats/1999")["data"]["total_seconds"] == 0
+    # Chronova's ranges, under its base too: the world's activity was yesterday.
+    for base in ("/api/v1", "/api/v1/compat/waka"):
+        yesterday = get(world.owner, f"{base}/users/current/stats/yesterday")["data"]
+        assert (yesterday["total_seconds"], yesterday["range"]) == (700, "yesterday")
+        assert yesterday["start"][:10] <= world.day.isoformat() <= yesterday["end"][:10]
+        today = get(world.owner, f"{base}/users/current/stats/today")["data"]
+        assert (today["total_seconds"], today["range"]) == (0, "today")
     bad = world.owner.http.get("/api/v1/users/current/stats/forever", headers=world.owner.bearer)
     assert bad.status_code == 400
 
@@ -501,3 +508,53 @@ def test_deleted_heartbeats_leave_every_read(world: World) -> None:
     assert [(d["project"], d["duration"]) for d in spans] == [("A", 120)]
     assert [p["name"] for p in get(user, "/api/v1/users/current/projects")["data"]] == ["A"]
     _assert_total(user, world.day, 120, timezone="Asia/Tokyo")  # the archive fold agrees
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "ignored"),
+    [
+        # WakaTime's stats take no dimension filter: the totals would be all languages'.
+        ("/api/v1/users/current/stats/last_7_days", {"language": "Python"}, "language"),
+        ("/api/v1/compat/waka/users/current/stats/today", {"project": "Alpha"}, "project"),
+        ("/api/v1/users/current/stats", {"editor": "vim"}, "editor"),
+        ("/api/v1/users/current/summaries", {"range": "today", "language": "Go"}, "language"),
+        ("/api/v1/users/current/durations", {"date": "2026-01-01", "machine": "m"}, "machine"),
+        ("/api/v1/users/current/all_time_since_today", {"language": "Go"}, "language"),
+        ("/api/v1/users/current/insights/days/last_7_days", {"project": "Alpha"}, "project"),
+        ("/api/v1/users/current/statusbar/today", {"project": "Alpha"}, "project"),
+        ("/api/v1/users/current/heartbeats", {"date": "2026-01-01", "project": "A"}, "project"),
+        ("/api/v1/stats/summary", {"range": "7d", "project": "Alpha"}, "project"),
+        ("/api/v1/stats/languages", {"language": "Python"}, "language"),
+        ("/api/v1/stats/daily", {"timezone": "UTC"}, "timezone"),
+        ("/api/v1/leaderboards/global", {"language": "Python"}, "language"),
+        ("/api/v1/leaders", {"country": "US"}, "country"),
+    ],
+)
+def test_a_known_filter_a_route_does_not_apply_is_refused(
+    world: World, path: str, params: dict[str, str], ignored: str
+) -> None:
+    answer = world.owner.http.get(path, headers=basic(world.owner.api_key), params=params)
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "unsupported_filter"
+    assert error["details"]["filter"] == ignored
+    assert repr(ignored) in error["message"]
+
+
+def test_filters_a_route_applies_and_other_parameters_still_work(world: World) -> None:
+    day = world.day.isoformat()
+    owner = world.owner
+    # Supported filters are applied (project on summaries), non-filters ignored as usual.
+    alpha = get(owner, "/api/v1/users/current/summaries", start=day, end=day, project="B")
+    everything = get(owner, "/api/v1/users/current/summaries", start=day, end=day, cache="1")
+    assert 0 < alpha["cumulative_total"]["seconds"] < everything["cumulative_total"]["seconds"]
+    # Another reader of a public profile sees the owner's counting rule: asking for another
+    # one is refused, not ignored.
+    anonymous = httpx.get(
+        f"{world.server.url}/api/v1/users/{world.public.username}/stats/last_7_days",
+        params={"timeout": 1},
+        timeout=30,
+    )
+    assert anonymous.status_code == 400, anonymous.text
+    assert anonymous.json()["error"]["code"] == "unsupported_filter"
+    assert anonymous.json()["error"]["details"]["filter"] == "timeout"

@@ -172,6 +172,7 @@ def test_migrate_is_idempotent(store_url: str) -> None:
             "m0005_leaderboards",
             "m0006_erasures",
             "m0007_language_raw",
+            "m0008_member_languages",
         ]
         assert first.migrate() == []
         assert first.table_names() == [

@@ -139,11 +139,12 @@ def test_weekly_rows_and_leaderboard_member_of_one_user(store: ClickHouseProject
     store.upsert_weekly([*rows, weekly("u2", monday, 9.0)])
     store.upsert_weekly([weekly("u1", monday, 6.0)])  # a recompute replaces the week
     member = Member("u1", "ada", True, "DE", False, 7)
-    store.upsert_members([member, Member("u2", "bob", False, "", True, 8)])
+    store.upsert_members([member, Member("u2", "bob", False, "", True, 8, languages_public=True)])
 
     assert store.weekly_rows_of("u1") == [weekly("u1", monday, 6.0), rows[0]]
     assert store.weekly_rows_of("nobody") == []
     assert store.leaderboard_member("u1") == member
+    assert store.leaderboard_member("u2") == Member("u2", "bob", False, "", True, 8, True)
     assert store.leaderboard_member("nobody") is None
 
 

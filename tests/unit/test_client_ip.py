@@ -190,7 +190,8 @@ def test_parse_networks_refuses_what_is_not_an_address(bad: str) -> None:
     ("path", "expected"),
     [
         ("/auth/anonymous/login", LimitClass.AUTH),
-        ("/auth/anonymous/create", LimitClass.AUTH),
+        ("/auth/anonymous/create", LimitClass.ACCOUNT_CREATION),
+        ("/auth/anonymous/verify", LimitClass.AUTH),
         ("/badge/alice/coding-time", LimitClass.BADGES),
         ("/badge/alice/heatmap", LimitClass.BADGES),
         ("/api/v1/user/badge/alice/python", LimitClass.BADGES),
@@ -285,6 +286,7 @@ def test_settings_rate_limit_defaults_follow_the_seed(monkeypatch: pytest.Monkey
     assert limits == {
         LimitClass.GENERAL: ["250 per 1 second", "12000 per 1 minute"],
         LimitClass.AUTH: ["120 per 1 second", "6000 per 1 minute"],
+        LimitClass.ACCOUNT_CREATION: ["5 per 1 minute", "30 per 1 hour"],
         LimitClass.WEBHOOKS: ["15 per 1 second", "600 per 1 minute"],
         LimitClass.BADGES: ["90 per 1 second", "1800 per 1 minute"],
         LimitClass.API_KEY: ["1000 per 1 hour"],

@@ -87,6 +87,12 @@ def test_member_of_folds_profile_changes_in_log_order() -> None:
     later = member_of("u", _events(created, public, country, cleared))
     assert later is not None
     assert later.country == ""
+    # Languages are hidden unless the profile shows them (language boards, top language).
+    assert not member.languages_public
+    shows = ProfileUpdated(event_id="e5", user_id="u", occurred_at=5, profile_show_languages=True)
+    showing = member_of("u", _events(created, public, shows))
+    assert showing is not None
+    assert showing.languages_public
     assert member_of("u", _events(created))
     assert not member_of("u", _events(created)).eligible  # type: ignore[union-attr]
     assert member_of("u", _events(public)) is None  # no account: no member

@@ -102,6 +102,10 @@ def test_stats_ranges() -> None:
         return span.start, span.end
 
     assert bounds("last_7_days") == (date(2026, 11, 12), TODAY)
+    # Chronova's ranges (its stats/{range} lists today and yesterday too).
+    assert bounds("today") == (TODAY, TODAY)
+    assert bounds("yesterday") == (date(2026, 11, 17), date(2026, 11, 17))
+    assert stats_range("Yesterday", TODAY, TZ, None).name == "yesterday"
     assert bounds("last_30_days") == (date(2026, 10, 20), TODAY)
     assert bounds("last_6_months") == (date(2026, 5, 19), TODAY)
     assert bounds("last_year") == (date(2025, 11, 19), TODAY)

@@ -58,6 +58,11 @@ _PY_LEVEL: dict[LogLevel, int] = {
 }
 
 
+# What reading a malformed answer of the prelude raises in Python.
+_PROTOCOL_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError)
+_TAMPERED = "the script changed built-ins the sandbox relies on (JSON, Object, Array)"
+
+
 class _Abort(Exception):
     def __init__(self, kind: FailureKind, message: str, stack: str | None = None) -> None:
         super().__init__(message)
@@ -208,6 +213,8 @@ class _Execution:
             replies = self._run_host_calls(requests, self._left())
         except TimeoutError:
             raise self._timeout() from None
+        except RuntimeError:  # the caller's event loop closed under a running execution
+            raise _Abort(FailureKind.TIMEOUT, "execution abandoned by its caller") from None
         for reply in replies:
             ok = reply.error is None
             self._step(self._host, "settle", reply.id, ok, reply.value_json if ok else reply.error)
@@ -261,24 +268,25 @@ class _Execution:
             return False
         try:
             return bool(json.loads(self._read_after_failure("take"))["overflow"])
-        except (quickjs.JSException, MemoryError, ValueError, KeyError, TypeError):
+        except (quickjs.JSException, MemoryError, *_PROTOCOL_ERRORS):
             return False
 
     def _drain_logs(self, after_failure: bool) -> None:
         if self._host is None:
             return
+        lines: list[LogLine] = []
         try:
-            if after_failure:
-                drained = json.loads(self._read_after_failure("logs"))
-            else:
-                drained = json.loads(self._host("logs"))
-        except (quickjs.JSException, MemoryError, ValueError, KeyError, TypeError):
+            text = self._read_after_failure("logs") if after_failure else self._host("logs")
+            drained = json.loads(text)
+            for level, line in drained["lines"]:
+                lvl: LogLevel = level if level in ("warn", "error") else "log"
+                lines.append(LogLine(lvl, str(line)))
+            dropped = int(drained["dropped"])
+        except (quickjs.JSException, MemoryError, *_PROTOCOL_ERRORS):
             self._logs.append(LogLine("warn", "[logs of this execution could not be read]"))
             return
-        for level, text in drained["lines"]:
-            lvl: LogLevel = level if level in ("warn", "error") else "log"
-            self._logs.append(LogLine(lvl, str(text)))
-        self._dropped_logs += int(drained["dropped"])
+        self._logs += lines
+        self._dropped_logs += dropped
 
     def run(self) -> SandboxResult:
         failure: _Abort | None = None
@@ -290,6 +298,11 @@ class _Execution:
             failure = abort
             if abort.kind is not FailureKind.TOO_MANY_HOST_CALLS and self._overflowed():
                 failure = self._too_many()
+        except _PROTOCOL_ERRORS:
+            # The prelude's answers are JSON of a known shape unless the script redefined what
+            # JSON.stringify consults (toJSON on Object or Array prototypes, say).
+            logger.warning("plugin %s broke the sandbox protocol", self._script.name, exc_info=True)
+            failure = _Abort(FailureKind.PLUGIN_ERROR, _TAMPERED)
         finally:
             self._drain_logs(after_failure=failure is not None)
             # Drop every handle here, in the thread that created the context.

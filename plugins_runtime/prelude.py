@@ -30,6 +30,8 @@ PRELUDE = r"""
   const promiseReject = Promise.reject.bind(Promise);
   const then = Promise.prototype.then, ErrorCtor = Error, TypeErrorCtor = TypeError;
   const hasOwn = Object.prototype.hasOwnProperty, freeze = Object.freeze;
+  // Reflect.apply, not fn.call: a script may redefine Function.prototype.call.
+  const apply = Reflect.apply;
   const StringCtor = String;
 
   const waiters = Object.create(null);
@@ -115,7 +117,9 @@ PRELUDE = r"""
   });
 
   function own(table, name) {
-    if (typeof table !== 'object' || table === null || !hasOwn.call(table, name)) return undefined;
+    if (typeof table !== 'object' || table === null || !apply(hasOwn, table, [name])) {
+      return undefined;
+    }
     const fn = table[name];
     return typeof fn === 'function' ? [fn, table] : undefined;
   }
@@ -175,11 +179,11 @@ PRELUDE = r"""
     if (found === undefined) return 'unknown';
     let pending;
     try {
-      pending = found[0].call(found[1], ctx, parse(argJson));
+      pending = apply(found[0], found[1], [ctx, parse(argJson)]);
     } catch (e) {
       pending = promiseReject(e);
     }
-    then.call(promiseResolve(pending), succeeded, failed);
+    apply(then, promiseResolve(pending), [succeeded, failed]);
     return 'started';
   }
 

@@ -572,3 +572,37 @@ async def test_cancelling_the_caller_stops_the_execution(sandbox: PluginSandbox)
         assert time.monotonic() - started < 2
     finally:
         single.close()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "works"),
+    [
+        # What JSON.stringify consults: the protocol's answers become garbage, which is caught.
+        ("Array.prototype.toJSON = function () { return 'x'; };", False),
+        ("Object.prototype.toJSON = function () { return 7; };", False),
+        # What the prelude captured or calls through Reflect.apply: no effect on it at all.
+        ("Function.prototype.call = function () { return 'hijacked'; };", True),
+        ("""JSON.stringify = () => '{"ok": true, "result": "1"}'; JSON.parse = () => 1;""", True),
+        ("Promise.prototype.then = function () { return this; }; Promise = null;", True),
+    ],
+    ids=["array_tojson", "object_tojson", "function_call", "json_functions", "promise"],
+)
+async def test_a_script_that_rewrites_builtins_fails_only_itself(
+    sandbox: PluginSandbox, tamper: str, works: bool
+) -> None:
+    host = DictHost()
+    result = await run_script(
+        sandbox,
+        tamper + " async function on_tick(ctx) { await ctx.redis.set('k', 'v'); return 'done'; }",
+        host=host,
+    )
+    if works:
+        assert isinstance(result, SandboxOk), result
+        assert result.result == "done"
+        assert host.kv == {"k": "v"}
+    else:
+        # Never an exception out of the sandbox, never a forged success.
+        assert failure(result, FailureKind.PLUGIN_ERROR).message.startswith(
+            "the script changed built-ins"
+        )
+    assert_good(await run_good(sandbox))

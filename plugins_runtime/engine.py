@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import quickjs
 
@@ -63,10 +63,20 @@ _PROTOCOL_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError)
 _TAMPERED = "the script changed built-ins the sandbox relies on (JSON, Object, Array)"
 
 
+class _Failed(NamedTuple):
+    kind: FailureKind
+    message: str
+    stack: str | None
+
+
 class _Abort(Exception):
     def __init__(self, kind: FailureKind, message: str, stack: str | None = None) -> None:
         super().__init__(message)
-        self.kind, self.message, self.stack = kind, message, stack
+        self.failed = _Failed(kind, message, stack)
+
+    @property
+    def kind(self) -> FailureKind:
+        return self.failed.kind
 
 
 def _split(text: str) -> tuple[str, str | None]:
@@ -289,20 +299,29 @@ class _Execution:
         self._dropped_logs += dropped
 
     def run(self) -> SandboxResult:
-        failure: _Abort | None = None
+        # Only plain values leave the except clauses below: an exception kept in a local would
+        # tie its traceback (frames holding the context) into a cycle that the garbage
+        # collector may free later on another thread, which QuickJS does not survive.
+        failure: _Failed | None = None
         result: JSON = None
         try:
             self._start()
             result = self._outcome()
         except _Abort as abort:
-            failure = abort
+            failure = abort.failed
             if abort.kind is not FailureKind.TOO_MANY_HOST_CALLS and self._overflowed():
-                failure = self._too_many()
-        except _PROTOCOL_ERRORS:
+                failure = self._too_many().failed
+        except _PROTOCOL_ERRORS as exc:
             # The prelude's answers are JSON of a known shape unless the script redefined what
-            # JSON.stringify consults (toJSON on Object or Array prototypes, say).
-            logger.warning("plugin %s broke the sandbox protocol", self._script.name, exc_info=True)
-            failure = _Abort(FailureKind.PLUGIN_ERROR, _TAMPERED)
+            # JSON.stringify consults (toJSON on Object or Array prototypes, say). No exc_info:
+            # a log record that kept the traceback would keep the context alive past this thread.
+            logger.warning(
+                "plugin %s broke the sandbox protocol: %s: %s",
+                self._script.name,
+                type(exc).__name__,
+                exc,
+            )
+            failure = _Failed(FailureKind.PLUGIN_ERROR, _TAMPERED, None)
         finally:
             self._drain_logs(after_failure=failure is not None)
             # Drop every handle here, in the thread that created the context.
@@ -319,7 +338,7 @@ class _Execution:
             failure.kind, failure.message, failure.stack, logs, cpu, wall, self._host_calls
         )
 
-    def _emit_logs(self, failure: _Abort | None) -> None:
+    def _emit_logs(self, failure: _Failed | None) -> None:
         plugin, user, hook = self._script.name, self._context.user_id, self._call.label
         extra = {"plugin": plugin, "user_id": user, "hook": hook}
         for line in self._logs:

@@ -44,6 +44,7 @@ HEARTBEAT: dict[str, JSON] = {
 }
 # Small caps keep the hostile cases fast; memory and stack are the product's defaults.
 LIMITS = SandboxLimits(wall_s=0.5, cpu_s=0.5)
+ROOMY = SandboxLimits(wall_s=5, cpu_s=5)
 
 
 class DictHost:
@@ -256,8 +257,11 @@ async def test_hostile_plugin_is_contained_and_others_are_unaffected(
     source, kind = HOSTILE[name]
     host = DictHost()
     started = time.monotonic()
+    # Cases that end on their own (memory, stack, calls, nothing to run) get room to get there
+    # on a busy machine; the time caps are the subject only of the timeout cases.
+    limits = LIMITS if kind is FailureKind.TIMEOUT else ROOMY
     hostile, concurrent_good = await asyncio.gather(
-        run_script(sandbox, source, host=host), run_good(sandbox)
+        run_script(sandbox, source, host=host, limits=limits), run_good(sandbox)
     )
     elapsed = time.monotonic() - started
 
@@ -265,7 +269,7 @@ async def test_hostile_plugin_is_contained_and_others_are_unaffected(
     assert failed.message
     # Within one step QuickJS counts CPU, not wall time: on a loaded machine the wall clock of a
     # spinning step runs ahead of its CPU, so CPU is the tight bound and wall only a sanity one.
-    assert failed.cpu_s < LIMITS.cpu_s + 0.2
+    assert failed.cpu_s < limits.cpu_s + 0.2
     assert elapsed < 10 * LIMITS.wall_s, f"{name} took {elapsed:.2f}s"
     assert_good(concurrent_good)
     assert_good(await run_good(sandbox))
@@ -307,7 +311,7 @@ async def test_timeouts_say_which_cap_was_hit(sandbox: PluginSandbox) -> None:
         limits=SandboxLimits(cpu_s=5, wall_s=0.3),
     )
     assert failure(io_bound, FailureKind.TIMEOUT).message == "time limit of 0.3 s exceeded"
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3  # not the host's 30 s sleep
     assert io_bound.cpu_s < 0.3
     assert http_status(FailureKind.TIMEOUT) == 504
 
@@ -327,7 +331,7 @@ async def test_event_loop_keeps_running_while_a_plugin_spins(sandbox: PluginSand
     finally:
         task.cancel()
     failure(result, FailureKind.TIMEOUT)
-    assert ticks >= 15  # ~50 possible in 0.5 s; a blocked loop would give 0 or 1
+    assert ticks >= 5  # ~50 possible in 0.5 s, fewer on a busy machine; a blocked loop: 0 or 1
 
 
 async def test_host_globals_are_absent(sandbox: PluginSandbox) -> None:
@@ -569,7 +573,7 @@ async def test_cancelling_the_caller_stops_the_execution(sandbox: PluginSandbox)
                 GOOD, HookCall(LifecycleHook.ON_HEARTBEAT, HEARTBEAT), CONTEXT, DictHost()
             )
         )
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 5  # not the hog's 30 s cap
     finally:
         single.close()
 
@@ -606,3 +610,18 @@ async def test_a_script_that_rewrites_builtins_fails_only_itself(
             "the script changed built-ins"
         )
     assert_good(await run_good(sandbox))
+
+
+async def test_many_executions_at_once_share_the_workers(sandbox: PluginSandbox) -> None:
+    hosts = [DictHost() for _ in range(24)]
+    results = await asyncio.gather(
+        *(
+            sandbox.run(GOOD, HookCall(LifecycleHook.ON_HEARTBEAT, HEARTBEAT), CONTEXT, host)
+            for host in hosts
+        ),
+        run_script(sandbox, "function on_tick() { while (true) {} }"),
+    )
+    for result in results[:-1]:
+        assert_good(result)
+    failure(results[-1], FailureKind.TIMEOUT)
+    assert all(host.kv["count:codetrackr"] == "2" for host in hosts)

@@ -17,6 +17,8 @@ Modes ``embedded`` and ``kafka`` (one ``codetrackr serve``, on SQLite or on a no
    ``/stats/summary`` (figure 2's freshness), interleaved (``bench.live_push``).
 5. (embedded only) Leaderboard queries with 100,000 ranked users (populated over HTTP) vs a week
    with 100, and figure 4 again for a heartbeat landing on either week (``bench.leaderboard``).
+6. (embedded only, in-process) One plugin execution in a fresh QuickJS context vs the event loop
+   to worker thread round trip it rides on (``bench.plugin_sandbox``).
 
 Mode ``distributed`` (``bench.topology``: a Tansu or noida-db broker, ClickHouse over HTTP, and
 the ``ingest``, ``api`` and two ``worker`` processes):

@@ -28,6 +28,7 @@ from bench.leaderboard import figure_leaderboard
 from bench.live_push import figure_live_push
 from bench.live_push import users_needed as live_users_needed
 from bench.load import LOAD_USERS, figure_freshness_under_load, probe_users_needed
+from bench.plugin_sandbox import figure_plugin_sandbox
 from bench.replay import figure_replay
 from bench.report import Row, machine, render_machine, render_table, write_json
 from bench.stats_load import figure_stats
@@ -36,7 +37,7 @@ from bench.topology import BROKER_LABELS, BROKERS, WORKERS, BrokerKind, Distribu
 SCALE_ENV = "CODETRACKR_BENCH_SCALE"
 INGEST_CLIENTS = 16
 DEFAULT_OUT = Path("bench-out/results.json")
-FIGURES = ("1", "2", "3", "4", "5")
+FIGURES = ("1", "2", "3", "4", "5", "6")
 
 
 def _scale() -> float:
@@ -130,6 +131,8 @@ def _serve_figures(
                 # Its own server, on a seeded log (see bench.leaderboard).
                 lambda: figure_leaderboard(work_dir / "leaderboard", scale),
             ),
+            # In-process, no server: once per bench run is enough.
+            ("6 plugin execution", lambda: figure_plugin_sandbox(scale)),
         ]
     return figures
 
@@ -276,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default=",".join(FIGURES),
-        help="comma-separated figure numbers to run (default: all; 4 and 5: embedded mode only)",
+        help="comma-separated figure numbers to run (default: all; 4, 5, 6: embedded mode only)",
     )
     args = parser.parse_args(argv)
     scale = _scale()

@@ -1,1 +1,52 @@
-"""Sandboxed plugin runtime (QuickJS). Not built yet."""
+"""Sandboxed plugin runtime: lifecycle and RPC scripts run in QuickJS with hard limits.
+
+What belongs here: running one plugin script for one call (a lifecycle hook or an RPC handler) in
+a fresh QuickJS context (:mod:`plugins_runtime.engine`), the limits it runs under
+(:mod:`plugins_runtime.limits`), the promises through which it reaches the host's database and
+key-value store (:mod:`plugins_runtime.host`, :mod:`plugins_runtime.prelude`), the typed outcome
+(:mod:`plugins_runtime.outcome`) and the async front door that keeps all of it off the event loop
+(:mod:`plugins_runtime.sandbox`). Scoping plugin SQL to a user and namespacing keys belong to the
+``HostCalls`` implementation handed in, not here.
+"""
+
+from plugins_runtime.host import JSON, HostCallError, HostCalls
+from plugins_runtime.invocation import (
+    HookCall,
+    Invocation,
+    LifecycleHook,
+    PluginContext,
+    PluginScript,
+    RpcCall,
+    sanitize_handler_name,
+)
+from plugins_runtime.limits import SandboxLimits
+from plugins_runtime.outcome import (
+    FailureKind,
+    LogLine,
+    SandboxFailure,
+    SandboxOk,
+    SandboxResult,
+    http_status,
+)
+from plugins_runtime.sandbox import PluginSandbox
+
+__all__ = [
+    "JSON",
+    "FailureKind",
+    "HookCall",
+    "HostCallError",
+    "HostCalls",
+    "Invocation",
+    "LifecycleHook",
+    "LogLine",
+    "PluginContext",
+    "PluginSandbox",
+    "PluginScript",
+    "RpcCall",
+    "SandboxFailure",
+    "SandboxLimits",
+    "SandboxOk",
+    "SandboxResult",
+    "http_status",
+    "sanitize_handler_name",
+]

@@ -4,12 +4,17 @@
 confined every table to the caller; this module binds the caller's id and the host relations'
 rows, and runs the result with settings that hold even if a check were wrong:
 
-* ``readonly=2``: no write or DDL reaches the engine. (``readonly=1`` would also forbid the host's
-  own per-query limits below: on chdb a query carrying ``readonly=1`` then refused any other
-  value of ``max_execution_time``. Plugins cannot send settings: SETTINGS is refused at parse.)
+* ``readonly=2``: no write or DDL reaches the engine. (``readonly=1`` also forbids changing
+  settings, which bit the host's own limits: measured on chdb, a query carrying ``readonly=1``
+  with ``max_execution_time=0.5`` failed with READONLY. Plugins cannot send settings: SETTINGS
+  is refused at parse.) Table functions are NOT refused by ``readonly=2`` (``url()`` tried to
+  connect): that refusal is :mod:`plugins_runtime.sql_scope`'s alone.
 * ``max_result_rows`` with ``result_overflow_mode='throw'``: more rows than the cap is an error,
   never a silently truncated answer.
 * ``max_execution_time``, ``max_memory_usage``: a runaway query fails, it does not hog the engine.
+
+Besides the projection store, this is the one module that talks to ClickHouse, and it only reads:
+plugins_runtime may not import projections (they are one layer), so it holds its own clients.
 
 Threads: every method blocks; async callers run it in a thread pool (the GIL is released while the
 engine works). Each thread gets its own clickhouse-connect client, as in the projection store: a

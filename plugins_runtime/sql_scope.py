@@ -43,6 +43,7 @@ __all__ = [
     "PluginSqlRefused",
     "ScopedQuery",
     "scope_query",
+    "warm_up",
 ]
 
 MAX_SQL_CHARS = 20_000
@@ -166,6 +167,15 @@ def scope_query(
     _recheck_printed(printed, database, ctes)
     hosts = frozenset(name for name, reading in used.items() if reading.source == "host")
     return ScopedQuery(printed, bound, hosts)
+
+
+def warm_up(database: str = "codetrackr") -> None:
+    """Pay sqlglot's cold start at start-up rather than on a plugin's first query.
+
+    Importing sqlglot took ~100 ms and the first :func:`scope_query` ~20 ms more (dialects and
+    our scoped SELECTs parsed once, then cached); a warm call takes 3 to 8 ms.
+    """
+    scope_query("SELECT 1 FROM " + ", ".join(RELATIONS), database=database)
 
 
 def _parse_one(sql: str) -> exp.Expr:

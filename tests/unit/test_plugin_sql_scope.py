@@ -13,6 +13,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from plugins_runtime import sql_scope
 from plugins_runtime.relations import BACKING_TABLES, RELATIONS
 from plugins_runtime.sql_executor import _json_safe, _rows_json
 from plugins_runtime.sql_scope import MAX_SQL_CHARS, PluginSqlRefused, scope_query
@@ -256,3 +257,9 @@ def test_json_safe_values_survive_json() -> None:
         "nan": None,
         "l": [1, "x"],
     }
+
+
+def test_warm_up_parses_every_relation_once() -> None:
+    sql_scope._parsed_select.cache_clear()
+    sql_scope.warm_up("warm")
+    assert sql_scope._parsed_select.cache_info().currsize == len(RELATIONS)

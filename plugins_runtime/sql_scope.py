@@ -71,7 +71,8 @@ class PluginSqlRefused(Exception):
     ``system_table``          ``system.*``, ``information_schema.*``, ``pg_catalog.*``
     ``qualified_table``       any other ``database.table``
     ``unknown_table``         a table that is not on the allowed list
-    ``cte_shadows_table``     a CTE named like an allowed table
+    ``cte_shadows_table``     a CTE named like an allowed table or one of ours (or our database)
+    ``bad_identifier``        a CTE name that is not a plain word (``"codetrackr.x"``)
     ``recursive_cte``         ``WITH RECURSIVE``
     ``function_not_allowed``  a function not on the allowed list (``dictGet``, ``currentUser``)
     ``clause_not_allowed``    SETTINGS, FORMAT, INTO OUTFILE, LATERAL, UNNEST, TABLESAMPLE ...
@@ -136,6 +137,7 @@ _TABLE_VALUED = (exp.Unnest, exp.TableFromRows)
 _SYSTEM_SCHEMAS = frozenset({"system", "information_schema", "pg_catalog", "pg_toast"})
 _FORBIDDEN_QUERY_ARGS = ("settings", "format", "into", "options", "locks", "connect", "prewhere")
 _PARAMETER_NAME = re.compile(r"[1-9][0-9]{0,2}")
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def scope_query(
@@ -148,7 +150,7 @@ def scope_query(
     """
     tree = _parse_one(sql)
     _refuse_statement(tree)
-    ctes = _check_ctes(tree)
+    ctes = _check_ctes(tree, database)
     tables = [(table, _relation_of(table)) for table in tree.find_all(exp.Table)]
     used = {relation.name: relation for _, relation in tables if relation is not None}
     _check_functions(tree)  # before the rewrite: our scoped SELECTs use functions plugins may not
@@ -213,6 +215,12 @@ def _refuse_statement(tree: exp.Expr) -> None:
             raise PluginSqlRefused(
                 "table_function", f"{node.key.upper()} is not allowed: read the allowed tables"
             )
+        if isinstance(node, exp.In):
+            _refuse_table_in(node)
+        if isinstance(node, exp.Column) and (node.args.get("db") or node.args.get("catalog")):
+            raise PluginSqlRefused(
+                "qualified_table", f"{node.sql(dialect='postgres')}: name columns as table.column"
+            )
         if isinstance(node, _FORBIDDEN_FROM):
             raise PluginSqlRefused("clause_not_allowed", f"{node.key.upper()} is not allowed")
         if isinstance(node, exp.Query):
@@ -221,16 +229,38 @@ def _refuse_statement(tree: exp.Expr) -> None:
                     raise PluginSqlRefused("clause_not_allowed", f"{arg.upper()} is not allowed")
 
 
-def _check_ctes(tree: exp.Expr) -> frozenset[str]:
+def _refuse_table_in(node: exp.In) -> None:
+    """ClickHouse reads ``x IN name`` and ``x IN (name)`` as "x is in the TABLE name" when no
+    column of that name is in scope: ``(a, b) IN codetrackr.leaderboard_members`` would test
+    membership in a table no plugin may read. The right side must be a subquery or values."""
+    field = node.args.get("field")
+    values = node.expressions
+    bare = field is not None or (len(values) == 1 and isinstance(values[0], exp.Column))
+    if bare:
+        raise PluginSqlRefused(
+            "clause_not_allowed",
+            "IN takes a subquery or a list of values: write IN (SELECT ...) or IN ($1, $2)",
+        )
+
+
+def _check_ctes(tree: exp.Expr, database: str) -> frozenset[str]:
+    # ClickHouse looks a table name up among the CTEs first, even a qualified one: a CTE named
+    # "codetrackr.heartbeat_deletions" would stand in for the tombstones our scoped SELECTs read
+    # and bring deleted heartbeats back. So CTE names are plain words, none of ours.
+    taken = set(RELATIONS) | BACKING_TABLES | {database.lower()}
     names: set[str] = set()
     for with_ in tree.find_all(exp.With):
         if with_.args.get("recursive"):
             raise PluginSqlRefused("recursive_cte", "WITH RECURSIVE is not allowed")
         for cte in with_.expressions:
             name = cte.alias_or_name.lower()
-            if name in RELATIONS:
+            if not _PLAIN_NAME.fullmatch(name):
                 raise PluginSqlRefused(
-                    "cte_shadows_table", f"the CTE {name!r} has the name of an allowed table"
+                    "bad_identifier", f"name the CTE {name!r} with letters, digits and _ only"
+                )
+            if name in taken:
+                raise PluginSqlRefused(
+                    "cte_shadows_table", f"the CTE {name!r} has the name of a table"
                 )
             names.add(name)
     return frozenset(names)

@@ -179,6 +179,21 @@ CONTAINED: list[tuple[str, list[object], list[dict[str, Any]]]] = [
         [BOB],
         [],
     ),
+    # outer aliases named like the columns our scoped SELECTs filter on change nothing
+    (
+        "SELECT $1 AS user_id, id FROM heartbeats ORDER BY id",
+        [ALICE],
+        [{"user_id": ALICE, "id": beat} for beat in ("a1", "a2", "a3")],
+    ),
+    (
+        "SELECT id AS hid, 'a-gone' AS event_id, $1 AS user_id FROM heartbeats ORDER BY hid",
+        [ALICE],
+        [
+            {"hid": "a1", "event_id": "a-gone", "user_id": ALICE},
+            {"hid": "a2", "event_id": "a-gone", "user_id": ALICE},
+            {"hid": "a3", "event_id": "a-gone", "user_id": ALICE},
+        ],
+    ),
     # a value that would break out of a pasted-in string
     ("SELECT count(*) AS n FROM heartbeats WHERE project = $1", ["x' OR '1'='1"], [{"n": 0}]),
     # the other tables
@@ -238,13 +253,28 @@ REFUSED = [
     ("SELECT * FROM weekly_stats", "unknown_table"),
     ("WITH heartbeats AS (SELECT 'bob' AS user_id) SELECT * FROM heartbeats", "cte_shadows_table"),
     ("SELECT dictGet('d', 'a', 1)", "function_not_allowed"),
+    # the engine would take this CTE for our tombstones and bring deleted heartbeats back
+    (
+        "WITH \"{db}.heartbeat_deletions\" AS (SELECT '' AS user_id, toDate(0) AS local_date,"
+        " '' AS event_id) SELECT id FROM heartbeats",
+        "bad_identifier",
+    ),
+    # the engine would read these as membership in the archive table itself
+    (
+        "SELECT count(*) AS n FROM heartbeats WHERE $1 IN (codetrackr.heartbeats)",
+        "clause_not_allowed",
+    ),
+    (
+        "SELECT count(*) AS n FROM heartbeats WHERE $1 NOT IN heartbeat_deletions",
+        "clause_not_allowed",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("sql", "code"), REFUSED)
 def test_hostile_queries_are_refused_and_change_nothing(world: World, sql: str, code: str) -> None:
     with pytest.raises(PluginSqlRefused) as refused:
-        world.run(sql, [BOB])
+        world.run(sql.replace("{db}", world.store._database), [BOB])
     assert refused.value.code == code
     assert world.store.count_heartbeats(BOB) == 2
     assert world.store.count_heartbeats(ALICE) == 3

@@ -80,9 +80,28 @@ REFUSED: list[tuple[str, str]] = [
     ("WITH heartbeats AS (SELECT 1 AS user_id) SELECT * FROM heartbeats", "cte_shadows_table"),
     ("WITH Users AS (SELECT 1) SELECT * FROM users", "cte_shadows_table"),
     ("WITH RECURSIVE r AS (SELECT 1) SELECT * FROM r", "recursive_cte"),
+    # ClickHouse would resolve our own codetrackr.heartbeat_deletions to such a CTE
+    (
+        'WITH "codetrackr.heartbeat_deletions" AS (SELECT 1 AS x) SELECT * FROM heartbeats',
+        "bad_identifier",
+    ),
+    ("WITH heartbeat_deletions AS (SELECT 1 AS x) SELECT * FROM heartbeats", "cte_shadows_table"),
+    ("WITH codetrackr AS (SELECT 1 AS x) SELECT * FROM heartbeats", "cte_shadows_table"),
+    ("WITH daily_stats AS (SELECT 1 AS x) SELECT * FROM daily_stats_cache", "cte_shadows_table"),
     ("SELECT * FROM heartbeats h, LATERAL (SELECT 1) x", "clause_not_allowed"),
     ("SELECT * FROM unnest(ARRAY[1, 2])", "table_function"),
     ("SELECT * FROM heartbeats TABLESAMPLE SYSTEM (10)", "clause_not_allowed"),
+    # ClickHouse reads IN name / IN (name) as membership in the TABLE name
+    (
+        "SELECT count(*) FROM heartbeats WHERE user_id IN codetrackr.leaderboard_members",
+        "clause_not_allowed",
+    ),
+    (
+        "SELECT count(*) FROM heartbeats WHERE (user_id) IN (codetrackr.heartbeats)",
+        "clause_not_allowed",
+    ),
+    ("SELECT count(*) FROM heartbeats WHERE user_id NOT IN weekly_stats", "clause_not_allowed"),
+    ("SELECT codetrackr.heartbeats.user_id FROM heartbeats", "qualified_table"),
     # functions that reach outside the query
     ("SELECT dictGet('d', 'a', 1)", "function_not_allowed"),
     ("SELECT currentUser()", "function_not_allowed"),
@@ -150,6 +169,8 @@ SCOPED = [
     "WITH mine AS (SELECT * FROM heartbeats), days AS (SELECT * FROM daily_stats_cache)"
     " SELECT * FROM mine, days, projects",
     "SELECT * FROM (SELECT * FROM (SELECT project FROM heartbeats) x) y",
+    "SELECT * FROM heartbeats WHERE project IN ($1, 'a', project)"
+    " AND id IN (SELECT id FROM heartbeats)",
 ]
 
 

@@ -105,8 +105,8 @@ def _words(text: str) -> frozenset[str]:
 
 _ALLOWED_FUNCTION_CLASSES = _words(
     """
-    Abs And AnyValue ApproxDistinct ArrayAgg ArrayContains Avg Case Cast Ceil Coalesce Collate
-    Concat ConcatWs Count CountIf CurrentDate CurrentTimestamp DateAdd DateDiff DateSub
+    Abs And AnyValue ApproxDistinct Array ArrayAgg ArrayContains Avg Case Cast Ceil Coalesce Collate
+    Concat ConcatWs Count CountIf CurrentDate CurrentTimestamp Date DateAdd DateDiff DateSub
     DateTrunc DenseRank Div Exists Exp Extract FirstValue Floor Greatest GroupConcat If Initcap
     JSONBContains JSONBExtract JSONBExtractScalar JSONExtract JSONExtractScalar Lag LastValue
     Lead Least Left Length Ln Log Lower Max Median Min Nullif Or Pad PercentileCont

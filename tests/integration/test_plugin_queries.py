@@ -139,6 +139,57 @@ def test_seed_settings_example_reads_an_empty_store(world: World) -> None:
     assert rows == []
 
 
+# ---- Postgres idioms a plugin author writes: translated and run, not refused -------------------
+
+IDIOMS: list[tuple[str, list[object], list[dict[str, Any]]]] = [
+    (
+        "SELECT count(*) AS n FROM heartbeats WHERE project = ANY(ARRAY['core', 'x'])",
+        [],
+        [{"n": 2}],
+    ),
+    (
+        "SELECT project, sum(duration_seconds) AS s FROM heartbeats"
+        " GROUP BY project ORDER BY s DESC",
+        [],
+        [{"project": "core", "s": 75.0}, {"project": "web", "s": 30.0}],
+    ),
+    (
+        "SELECT date(time) AS d, sum(duration_seconds)::int AS s FROM heartbeats GROUP BY d",
+        [],
+        [{"d": "2024-03-30", "s": 105}],
+    ),
+    ("SELECT count(*) FILTER (WHERE project = 'web') AS web FROM heartbeats", [], [{"web": 1}]),
+    ("SELECT DISTINCT EXTRACT(hour FROM time) AS h FROM heartbeats", [], [{"h": 10}]),
+    (
+        "SELECT id, row_number() OVER (ORDER BY time) AS r FROM heartbeats ORDER BY r",
+        [],
+        [{"id": "a1", "r": 1}, {"id": "a2", "r": 2}, {"id": "a3", "r": 3}],
+    ),
+    (
+        "SELECT date_trunc('day', time) AS d, count(*) AS n FROM heartbeats GROUP BY 1",
+        [],
+        [{"d": "2024-03-30T00:00:00Z", "n": 3}],
+    ),
+    (
+        "SELECT count(*) AS n FROM heartbeats WHERE time >= $1::timestamptz",
+        ["2024-03-30 10:05:00"],
+        [{"n": 2}],
+    ),
+    (
+        "SELECT DISTINCT ON (project) project, id FROM heartbeats ORDER BY project, time DESC",
+        [],
+        [{"project": "core", "id": "a3"}, {"project": "web", "id": "a2"}],
+    ),
+]
+
+
+@pytest.mark.parametrize(("sql", "params", "expected"), IDIOMS)
+def test_postgres_idioms_run_on_clickhouse(
+    world: World, sql: str, params: list[object], expected: list[dict[str, Any]]
+) -> None:
+    assert world.run(sql, params) == expected
+
+
 # ---- tricks that would read another user's rows: contained ------------------------------------
 
 CONTAINED: list[tuple[str, list[object], list[dict[str, Any]]]] = [

@@ -137,7 +137,7 @@ _TABLE_VALUED = (exp.Unnest, exp.TableFromRows)
 _SYSTEM_SCHEMAS = frozenset({"system", "information_schema", "pg_catalog", "pg_toast"})
 _FORBIDDEN_QUERY_ARGS = ("settings", "format", "into", "options", "locks", "connect", "prewhere")
 _PARAMETER_NAME = re.compile(r"[1-9][0-9]{0,2}")
-_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def scope_query(
@@ -253,12 +253,12 @@ def _check_ctes(tree: exp.Expr, database: str) -> frozenset[str]:
         if with_.args.get("recursive"):
             raise PluginSqlRefused("recursive_cte", "WITH RECURSIVE is not allowed")
         for cte in with_.expressions:
-            name = cte.alias_or_name.lower()
+            name = cte.alias_or_name
             if not _PLAIN_NAME.fullmatch(name):
                 raise PluginSqlRefused(
                     "bad_identifier", f"name the CTE {name!r} with letters, digits and _ only"
                 )
-            if name in taken:
+            if name.lower() in taken:
                 raise PluginSqlRefused(
                     "cte_shadows_table", f"the CTE {name!r} has the name of a table"
                 )
@@ -276,11 +276,11 @@ def _visible_ctes(node: exp.Expr) -> set[str]:
             for cte in parent.expressions:
                 if cte is child:
                     break
-                visible.add(cte.alias_or_name.lower())
+                visible.add(cte.alias_or_name)
         elif isinstance(parent, exp.Query):
             with_ = parent.args.get("with_") or parent.args.get("with")
             if with_ is not None and child is not with_:
-                visible.update(cte.alias_or_name.lower() for cte in with_.expressions)
+                visible.update(cte.alias_or_name for cte in with_.expressions)
         child, parent = parent, parent.parent
     return visible
 
@@ -309,10 +309,11 @@ def _relation_of(table: exp.Table) -> Relation | None:
     )
     if extra:
         raise PluginSqlRefused("clause_not_allowed", f"{', '.join(extra)} on a table")
-    name = table.name.lower()
-    if name in _visible_ctes(table):
+    # Exact case, as ClickHouse matches CTE names: a reference that misses its CTE would be
+    # looked up as a table of the connection's current database.
+    if table.name in _visible_ctes(table):
         return None
-    relation = RELATIONS.get(name)
+    relation = RELATIONS.get(table.name.lower())
     if relation is None:
         allowed = ", ".join(sorted(RELATIONS))
         raise PluginSqlRefused(
@@ -417,7 +418,7 @@ def _recheck_printed(printed: str, database: str, ctes: frozenset[str]) -> None:
     for table in trees[0].find_all(exp.Table):
         plain = isinstance(table.this, exp.Identifier) and not table.catalog
         ours = table.db == database and table.name in BACKING_TABLES
-        cte = not table.db and table.name.lower() in ctes
+        cte = not table.db and table.name in ctes
         if not (plain and (ours or cte)):  # pragma: no cover - the checks above refused it
             raise PluginSqlRefused(
                 "unknown_table", f"the translated query names {table.sql(dialect='clickhouse')}"

@@ -77,6 +77,8 @@ REFUSED: list[tuple[str, str]] = [
         "unknown_table",
     ),
     ("WITH a AS (SELECT * FROM b), b AS (SELECT 1) SELECT * FROM a", "unknown_table"),
+    # ClickHouse matches CTE names by exact case: mine would be a table of the current database
+    ("WITH Mine AS (SELECT 1 AS x) SELECT * FROM mine", "unknown_table"),
     ("WITH heartbeats AS (SELECT 1 AS user_id) SELECT * FROM heartbeats", "cte_shadows_table"),
     ("WITH Users AS (SELECT 1) SELECT * FROM users", "cte_shadows_table"),
     ("WITH RECURSIVE r AS (SELECT 1) SELECT * FROM r", "recursive_cte"),

@@ -187,13 +187,21 @@ def _rows_json(relation: str, user_id: str, rows: Sequence[Mapping[str, Any]]) -
     for row in rows:
         if not any(row.get(column) == user_id for column in spec.owner_columns):
             continue  # not the caller's: never handed to the query
-        kept.append({column.name: _json_value(row.get(column.name)) for column in spec.columns})
+        kept.append(
+            {column.name: _json_value(row.get(column.name), column.type) for column in spec.columns}
+        )
     return json.dumps(kept)
 
 
-def _json_value(value: Any) -> Any:
-    # JSONExtract reads DateTime64 from its text form; epoch floats from the accounts state
-    # are turned into that form here.
+def _json_value(value: Any, column_type: str) -> Any:
+    # JSONExtract reads DateTime64 from its text form: datetimes and the accounts state's epoch
+    # seconds are turned into that form here.
+    if (
+        "DateTime64" in column_type
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+    ):
+        value = datetime.fromtimestamp(value, UTC)
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     return value

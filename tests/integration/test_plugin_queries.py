@@ -36,7 +36,14 @@ ALICE, BOB = "alice", "bob"
 AT = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 HOST_ROWS: dict[str, list[dict[str, Any]]] = {
     "users": [
-        {"id": ALICE, "username": "al", "timezone": "UTC", "is_public": True, "created_at": AT},
+        # created_at as the accounts state holds it: epoch seconds
+        {
+            "id": ALICE,
+            "username": "al",
+            "timezone": "UTC",
+            "is_public": True,
+            "created_at": AT.timestamp(),
+        },
         {"id": BOB, "username": "bob-secret-name", "timezone": "UTC", "created_at": AT},
     ],
     "api_keys": [
@@ -254,7 +261,11 @@ CONTAINED: list[tuple[str, list[object], list[dict[str, Any]]]] = [
         [],
         [{"user_id": ALICE, "active": True}],
     ),
-    ("SELECT id, username FROM users", [], [{"id": ALICE, "username": "al"}]),
+    (
+        "SELECT id, username, created_at FROM users",
+        [],
+        [{"id": ALICE, "username": "al", "created_at": "2024-01-02T03:04:05Z"}],
+    ),
     ("SELECT id, username FROM users WHERE id = $1", [BOB], []),
     ("SELECT id, name FROM api_keys", [], [{"id": "k-alice", "name": "laptop"}]),
     (

@@ -256,6 +256,8 @@ def test_host_rows_keep_only_the_callers_rows_and_columns() -> None:
     assert [row["id"] for row in kept] == ["k1"]
     assert "key_hash" not in kept[0]
     assert kept[0]["created_at"] == "2024-01-02 03:04:05.678"
+    epoch = json.loads(_rows_json("api_keys", "bob", [{**rows[1], "created_at": at.timestamp()}]))
+    assert epoch[0]["created_at"] == "2024-01-02 03:04:05.678"
     follows = [
         {"follower_id": "alice", "following_id": "carol"},
         {"follower_id": "carol", "following_id": "alice"},

@@ -5,8 +5,11 @@ a fresh QuickJS context (:mod:`plugins_runtime.engine`), the limits it runs unde
 (:mod:`plugins_runtime.limits`), the promises through which it reaches the host's database and
 key-value store (:mod:`plugins_runtime.host`, :mod:`plugins_runtime.prelude`), the typed outcome
 (:mod:`plugins_runtime.outcome`) and the async front door that keeps all of it off the event loop
-(:mod:`plugins_runtime.sandbox`). Scoping plugin SQL to a user and namespacing keys belong to the
-``HostCalls`` implementation handed in, not here.
+(:mod:`plugins_runtime.sandbox`); and plugin SQL checked and confined to the calling user
+(:mod:`plugins_runtime.sql_scope`, pure, over the tables of :mod:`plugins_runtime.relations`), run
+read-only on ClickHouse (:mod:`plugins_runtime.sql_executor`). The sandbox reaches the database and
+key-value store only through the ``HostCalls`` implementation handed in, which is where the SQL
+executor and the key namespace are plugged in.
 """
 
 from plugins_runtime.host import JSON, HostCallError, HostCalls

@@ -1,4 +1,4 @@
-"""The ClickHouse projection store: the only module that talks to ClickHouse.
+"""The ClickHouse projection store: the only module that writes to ClickHouse.
 
 One driver, chosen by URL, through clickhouse-connect:
 

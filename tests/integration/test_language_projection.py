@@ -62,7 +62,12 @@ def old_heartbeats_record() -> Delivered:
 def member_records() -> list[Delivered]:
     created = AccountCreated(event_id="c", user_id="u1", occurred_at=epoch(1), username="ada")
     shown = ProfileUpdated(
-        event_id="p", user_id="u1", occurred_at=epoch(2), is_public=True, show_in_leaderboard=True
+        event_id="p",
+        user_id="u1",
+        occurred_at=epoch(2),
+        is_public=True,
+        show_in_leaderboard=True,
+        profile_show_languages=True,
     )
     return [
         record(0, ACCOUNTS_TOPIC, encode_event(created)),

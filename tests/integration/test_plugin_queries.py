@@ -104,7 +104,7 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
         ]
     )
     live = [beat for beat in beats if beat.event_id != "a-gone"]
-    store.upsert_daily([compute_day(user, DAY, live, tz="UTC") for user in (ALICE, BOB)])
+    store.upsert_daily([compute_day(user, DAY, live) for user in (ALICE, BOB)])
     queries = ClickHousePluginQueries(url, database=database)
     yield World(store, queries, url)
     queries.close()

@@ -23,15 +23,13 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
-from projections.clickhouse import (
-    ClickHouseProjectionStore,
-    ProjectionStoreError,
-    ProjectionStoreUnavailable,
-)
+from projections.clickhouse import ClickHouseProjectionStore
 from projections.daily import DailyRow, compute_day
 from projections.durations import DIMENSIONS
+from projections.ports import ProjectionStoreError, ProjectionStoreUnavailable
 from schemas.heartbeat import Heartbeat
 from tests.support.chdb_http import ChdbHttpProcess
+from tests.support.store_inspect import count_heartbeats, snapshot
 
 pytestmark = pytest.mark.clickhouse
 
@@ -209,8 +207,8 @@ def test_insert_heartbeats_duplicates_collapse_to_one_row(store: ClickHouseProje
     store.insert_heartbeats(beats + beats[:2])  # duplicates within a batch
     store.insert_heartbeats(beats)  # and redelivery of the whole batch
 
-    assert store.count_heartbeats("u1") == 5
-    assert len(store.snapshot("heartbeats")) == 5
+    assert count_heartbeats(store, "u1") == 5
+    assert len(snapshot(store, "heartbeats")) == 5
 
 
 def test_insert_heartbeats_copy_received_last_wins(store: ClickHouseProjectionStore) -> None:
@@ -286,7 +284,7 @@ def test_upsert_daily_newer_row_wins_and_vanished_values_are_gone(
     store.upsert_daily([replacement])
 
     assert store.daily_rows("u1", DAY, DAY) == [replacement]
-    assert len(store.snapshot("daily_stats")) == 1
+    assert len(snapshot(store, "daily_stats")) == 1
 
 
 def test_upsert_daily_last_row_for_a_day_in_one_batch_wins(
@@ -346,8 +344,8 @@ def test_snapshot_excludes_computed_at_and_is_order_stable(store_url: str) -> No
             replay.upsert_daily([row])
 
         for table in live.table_names():
-            assert live.snapshot(table) == replay.snapshot(table)
-        daily = live.snapshot("daily_stats")
+            assert snapshot(live, table) == snapshot(replay, table)
+        daily = snapshot(live, "daily_stats")
         assert len(daily) == 19
         assert len(daily[0]) == 15  # 16 columns without computed_at
         assert [r[1] for r in daily] == sorted(r[1] for r in daily)
@@ -358,7 +356,7 @@ def test_snapshot_excludes_computed_at_and_is_order_stable(store_url: str) -> No
 
 def test_snapshot_of_unknown_table_raises(store: ClickHouseProjectionStore) -> None:
     with pytest.raises(ProjectionStoreError, match="unknown projection table"):
-        store.snapshot("schema_migrations")
+        snapshot(store, "schema_migrations")
 
 
 def test_truncate_projections_empties_tables_and_keeps_migrations(
@@ -369,10 +367,10 @@ def test_truncate_projections_empties_tables_and_keeps_migrations(
 
     store.truncate_projections()
 
-    assert all(store.snapshot(table) == [] for table in store.table_names())
+    assert all(snapshot(store, table) == [] for table in store.table_names())
     assert store.migrate() == []
     store.insert_heartbeats([make_heartbeat("e", epoch(10))])
-    assert store.count_heartbeats("u1") == 1
+    assert count_heartbeats(store, "u1") == 1
 
 
 def test_store_threads_each_use_their_own_client(store: ClickHouseProjectionStore) -> None:
@@ -388,7 +386,7 @@ def test_store_threads_each_use_their_own_client(store: ClickHouseProjectionStor
     with ThreadPoolExecutor(max_workers=4) as pool:
         seen = list(pool.map(work, batches))
 
-    assert store.count_heartbeats("u1") == 200
+    assert count_heartbeats(store, "u1") == 200
     assert all(count >= 50 for count in seen)  # each thread reads its own writes
 
 

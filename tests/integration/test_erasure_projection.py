@@ -30,6 +30,7 @@ from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
 from tests.integration.test_clickhouse_store import DAY, epoch, make_heartbeat
 from tests.integration.test_heartbeat_deletions import deleted, fresh_store, tables
+from tests.support.store_inspect import rows_of_user
 
 pytestmark = pytest.mark.clickhouse
 
@@ -88,7 +89,7 @@ def account(user: str, offset: int) -> list[tuple[int, Any]]:
 
 
 def test_store_rows_of_user_lists_every_projection_table(store: ClickHouseProjectionStore) -> None:
-    assert set(store.rows_of_user("nobody")) == set(store.table_names()) >= TABLES
+    assert set(rows_of_user(store, "nobody")) == set(store.table_names()) >= TABLES
 
 
 def test_full_erasure_removes_every_row_of_the_user_and_only_theirs(
@@ -103,19 +104,19 @@ def test_full_erasure_removes_every_row_of_the_user_and_only_theirs(
             deleted(["a0"], user="u1"),
         ]
     )
-    before = store.rows_of_user("u1")
+    before = rows_of_user(store, "u1")
     assert all(before[table] > 0 for table in TABLES), before  # the check below can fail
-    others = store.rows_of_user("u2")
+    others = rows_of_user(store, "u2")
 
     result = projector.handle([erased("u1", None, None, "x1")])
 
     assert result.erasures == (erased("u1", None, None, "x1"),)
-    assert store.rows_of_user("u1") == dict.fromkeys(store.table_names(), 0)
-    assert store.rows_of_user("u2") == others
+    assert rows_of_user(store, "u1") == dict.fromkeys(store.table_names(), 0)
+    assert rows_of_user(store, "u2") == others
     # Whatever else of the user is read afterwards (a request in flight) is not projected.
     projector.handle([received("u1", beats("u1", "late", 11, 2), "r3")])
     projector.handle_accounts(account("u1", 10))
-    assert sum(store.rows_of_user("u1").values()) == 0
+    assert sum(rows_of_user(store, "u1").values()) == 0
 
 
 def test_account_deleted_on_the_accounts_topic_erases_too(
@@ -130,11 +131,11 @@ def test_account_deleted_on_the_accounts_topic_erases_too(
     written = projector.handle_accounts([(5, deletion)])
 
     assert written == 0
-    assert sum(store.rows_of_user("u1").values()) == 0
+    assert sum(rows_of_user(store, "u1").values()) == 0
     assert store.leaderboard(week_of(DAY)) == (0, [])
     # The heartbeats behind it on their own topic (read later) are dropped.
     projector.handle([received("u1", beats("u1", "b", 11, 3), "r2")])
-    assert sum(store.rows_of_user("u1").values()) == 0
+    assert sum(rows_of_user(store, "u1").values()) == 0
 
 
 def test_range_erasure_removes_the_range_before_it_and_keeps_what_comes_after(
@@ -199,5 +200,5 @@ def test_erasures_give_the_same_tables_in_any_batching_and_on_redelivery(
             results.append(tables(target))
             remaining = target.heartbeats_for_days([("u1", DAY)])[("u1", DAY)]
             assert [hb.event_id for hb in remaining] == ["a0", "a1", "c", "a5"]
-            assert sum(target.rows_of_user("u3").values()) == 0
+            assert sum(rows_of_user(target, "u3").values()) == 0
     assert all(result == results[0] for result in results[1:])

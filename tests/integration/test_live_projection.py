@@ -17,8 +17,9 @@ import pytest
 
 from live.port import PUBLIC_LEADERBOARD, LivePublisher, LiveStats, Subscription, user_channel
 from processors.handlers import HeartbeatProjector
-from projections.clickhouse import ClickHouseProjectionStore, LeaderboardEntry
+from projections.clickhouse import ClickHouseProjectionStore
 from projections.leaderboard import iso_week_id, week_of
+from projections.ports import LeaderboardEntry
 from schemas.events import AccountDeleted, ProfileUpdated
 from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests

@@ -12,8 +12,8 @@ Semantics every adapter keeps:
   pool (``api.store_calls.blocking``, the runners' executors). Adapters are safe to call from
   several threads at once.
 * **Errors.** :class:`ProjectionStoreUnavailable` means "the store could not be reached or used
-  now; nothing is known to be written, retry later" (runners keep the batch and retry, routes
-  answer 503). :class:`ProjectionStoreError` is everything a retry will not fix (bad input, a
+  now; retry later" (runners keep the batch and retry, routes answer 503). A write that raised
+  may or may not have landed, which is harmless: writes are idempotent. :class:`ProjectionStoreError` is everything a retry will not fix (bad input, a
   closed store). Library errors never leave an adapter untranslated.
 * **Idempotent writes.** Re-inserting heartbeats, re-recording tombstones or erasures, re-upserting
   a day, a week or a member converges to the same reads, so at-least-once delivery is safe: the

@@ -28,10 +28,10 @@ from schemas.events import (
 )
 from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import DAY, epoch, make_heartbeat
-from tests.integration.test_erasure_projection import account, beats, erased, received
+from tests.integration.test_erasure_projection import account
 from tests.integration.test_heartbeat_deletions import fresh_store, tables
 from tests.support.store_inspect import rows_of_user
+from tests.support.store_rows import DAY, beats, epoch, erased, make_heartbeat, received
 
 pytestmark = pytest.mark.clickhouse
 

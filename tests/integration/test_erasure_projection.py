@@ -10,7 +10,6 @@ gives the same tables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -22,15 +21,12 @@ from projections.leaderboard import week_of
 from schemas.events import (
     AccountCreated,
     AccountDeleted,
-    HeartbeatsReceived,
     ProfileUpdated,
-    UserDataErased,
 )
-from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import DAY, epoch, make_heartbeat
-from tests.integration.test_heartbeat_deletions import deleted, fresh_store, tables
+from tests.integration.test_heartbeat_deletions import fresh_store, tables
 from tests.support.store_inspect import rows_of_user
+from tests.support.store_rows import DAY, beats, deleted, epoch, erased, make_heartbeat, received
 
 pytestmark = pytest.mark.clickhouse
 
@@ -48,25 +44,6 @@ TABLES = {
     "account_events",
     "leaderboard_members",
 }
-
-
-def received(user: str, beats: Sequence[Heartbeat], event_id: str) -> HeartbeatsReceived:
-    return HeartbeatsReceived(
-        event_id=event_id, user_id=user, occurred_at=epoch(12), heartbeats=tuple(beats)
-    )
-
-
-def beats(user: str, prefix: str, hour: int, count: int, day: Any = DAY) -> list[Heartbeat]:
-    return [
-        make_heartbeat(f"{prefix}{i}", epoch(hour, 2 * i, day=day), user_id=user)
-        for i in range(count)
-    ]
-
-
-def erased(user: str, start: float | None, end: float | None, event_id: str) -> UserDataErased:
-    return UserDataErased(
-        event_id=event_id, user_id=user, occurred_at=epoch(20), start=start, end=end
-    )
 
 
 def account(user: str, offset: int) -> list[tuple[int, Any]]:

@@ -26,8 +26,8 @@ from projections.leaderboard import WEEKLY_DIMENSIONS, Member, WeeklyRow
 from schemas.events import HeartbeatsDeleted
 from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import DAY, epoch, full_heartbeat, make_heartbeat
 from tests.support.store_inspect import count_heartbeats
+from tests.support.store_rows import DAY, epoch, full_heartbeat, make_heartbeat
 
 pytestmark = pytest.mark.clickhouse
 

@@ -27,8 +27,8 @@ from schemas.events import (
     encode_event,
 )
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import DAY, epoch, make_heartbeat
 from tests.support.store_inspect import snapshot
+from tests.support.store_rows import DAY, epoch, make_heartbeat
 
 pytestmark = pytest.mark.clickhouse
 

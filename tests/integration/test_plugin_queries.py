@@ -25,8 +25,8 @@ from projections.clickhouse import ClickHouseProjectionStore
 from projections.daily import compute_day
 from schemas.events import HeartbeatsDeleted
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import DAY, epoch, make_heartbeat
 from tests.support.store_inspect import count_heartbeats
+from tests.support.store_rows import DAY, epoch, make_heartbeat
 
 pytestmark = pytest.mark.clickhouse
 

@@ -44,8 +44,8 @@ from schemas.events import (
 )
 from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import epoch, make_heartbeat
 from tests.support.store_inspect import count_heartbeats
+from tests.support.store_rows import epoch, make_heartbeat
 
 pytestmark = pytest.mark.clickhouse
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.memory import InMemoryProjectionStore
-
 from projections.clickhouse import ClickHouseProjectionStore
 from projections.clickhouse.archive import not_deleted
+from projections.memory import InMemoryProjectionStore
 from projections.ports import ProjectionStoreError
 
 Store = ClickHouseProjectionStore | InMemoryProjectionStore
@@ -21,7 +20,8 @@ Store = ClickHouseProjectionStore | InMemoryProjectionStore
 def count_heartbeats(store: Store, user_id: str) -> int:
     """How many distinct heartbeats (not deleted) the archive holds for the user."""
     if isinstance(store, InMemoryProjectionStore):
-        return store.count_rows("heartbeats", user_id, live_only=True)
+        with store._open():
+            return sum(1 for (user, _, _), _ in store._live_heartbeats() if user == user_id)
     scope = "user_id = {user:String}"
     sql = (
         f"SELECT count() FROM {store._db}.heartbeats FINAL"
@@ -36,7 +36,9 @@ def rows_of_user(store: Store, user_id: str) -> dict[str, int]:
     """How many stored rows (on ClickHouse, unmerged copies included) each table holds for the
     user; the erasure ledger is left out."""
     if isinstance(store, InMemoryProjectionStore):
-        return {table: store.count_rows(table, user_id) for table in store.table_names()}
+        with store._open():
+            tables = store._projection_tables()
+            return {name: sum(key[0] == user_id for key in rows) for name, rows in tables.items()}
     counts = {}
     for table in store._tables_with_user_id():
         with store._edge(f"count {table}"):
@@ -55,7 +57,9 @@ def snapshot(store: Store, table: str) -> list[tuple[Any, ...]]:
     if table not in store.table_names():
         raise ProjectionStoreError(f"unknown projection table {table!r}")
     if isinstance(store, InMemoryProjectionStore):
-        return store.table_rows(table)
+        # Keys are the sorting keys: their order is the table's; the value is the row.
+        with store._open():
+            return [(*key, row) for key, row in sorted(store._projection_tables()[table].items())]
     with store._edge(f"snapshot {table}"):
         names = [
             str(row[0])

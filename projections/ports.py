@@ -13,8 +13,9 @@ Semantics every adapter keeps:
   several threads at once.
 * **Errors.** :class:`ProjectionStoreUnavailable` means "the store could not be reached or used
   now; retry later" (runners keep the batch and retry, routes answer 503). A write that raised
-  may or may not have landed, which is harmless: writes are idempotent. :class:`ProjectionStoreError` is everything a retry will not fix (bad input, a
-  closed store). Library errors never leave an adapter untranslated.
+  may or may not have landed, which is harmless: writes are idempotent.
+  :class:`ProjectionStoreError` is everything a retry will not fix (bad input, a closed store).
+  Library errors never leave an adapter untranslated.
 * **Idempotent writes.** Re-inserting heartbeats, re-recording tombstones or erasures, re-upserting
   a day, a week or a member converges to the same reads, so at-least-once delivery is safe: the
   runner writes, then commits the log position.

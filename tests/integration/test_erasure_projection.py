@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from processors.handlers import HeartbeatEvent, HeartbeatProjector
+from processors.handlers import HeartbeatProjector
 from projections.clickhouse import ClickHouseProjectionStore
 from projections.leaderboard import week_of
 from schemas.events import (
@@ -26,7 +26,17 @@ from schemas.events import (
 from tests.integration import test_clickhouse_store as store_tests
 from tests.integration.test_heartbeat_deletions import fresh_store, tables
 from tests.support.store_inspect import rows_of_user
-from tests.support.store_rows import DAY, beats, deleted, epoch, erased, make_heartbeat, received
+from tests.support.store_rows import (
+    DAY,
+    beats,
+    deleted,
+    epoch,
+    erased,
+    erasure_log,
+    make_heartbeat,
+    received,
+    redeliveries,
+)
 
 pytestmark = pytest.mark.clickhouse
 
@@ -151,23 +161,8 @@ def test_range_erasure_removes_the_range_before_it_and_keeps_what_comes_after(
 def test_erasures_give_the_same_tables_in_any_batching_and_on_redelivery(
     store_url: str,
 ) -> None:
-    log: list[HeartbeatEvent] = [
-        received("u1", beats("u1", "a", 10, 6), "r1"),
-        received("u2", beats("u2", "b", 10, 3), "r2"),
-        erased("u1", epoch(10, 4), epoch(10, 9), "x1"),
-        received("u1", [make_heartbeat("c", epoch(10, 5), user_id="u1")], "r3"),
-        received("u3", beats("u3", "d", 9, 3), "r4"),
-        erased("u3", None, None, "x2"),
-        received("u3", beats("u3", "e", 11, 3), "r5"),
-    ]
-    runs = [
-        [log],
-        [[event] for event in log],
-        [log[:3], log[3:]],
-        # A crash before the commit: the suffix after the first erasure is delivered again.
-        [log[:4], log[2:]],
-        [log, log],
-    ]
+    # A crash before the commit: the suffix after the first erasure is delivered again.
+    runs = redeliveries(erasure_log(), cut=3)
     results = []
     for batches in runs:
         with fresh_store(store_url) as target:

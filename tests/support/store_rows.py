@@ -120,3 +120,32 @@ def erased(user: str, start: float | None, end: float | None, event_id: str) -> 
     return UserDataErased(
         event_id=event_id, user_id=user, occurred_at=epoch(20), start=start, end=end
     )
+
+
+Event = HeartbeatsReceived | HeartbeatsDeleted | UserDataErased
+
+
+def erasure_log() -> list[Event]:
+    """A range erasure of u1 (heartbeats before it in the range go, a later one stays) and the
+    deletion of u3's account (what comes after it is never projected), with u2 untouched."""
+    return [
+        received("u1", beats("u1", "a", 10, 6), "r1"),
+        received("u2", beats("u2", "b", 10, 3), "r2"),
+        erased("u1", epoch(10, 4), epoch(10, 9), "x1"),
+        received("u1", [make_heartbeat("c", epoch(10, 5), user_id="u1")], "r3"),
+        received("u3", beats("u3", "d", 9, 3), "r4"),
+        erased("u3", None, None, "x2"),
+        received("u3", beats("u3", "e", 11, 3), "r5"),
+    ]
+
+
+def redeliveries(log: list[Event], cut: int) -> list[list[list[Event]]]:
+    """The same log as several runs of batches: whole, one event a batch, cut in two at ``cut``,
+    a crash before the commit (the suffix from ``cut - 1`` is delivered again), and twice."""
+    return [
+        [log],
+        [[event] for event in log],
+        [log[:cut], log[cut:]],
+        [log[: cut + 1], log[cut - 1 :]],
+        [log, log],
+    ]

@@ -23,9 +23,10 @@ from tests.support.store_rows import (
     beats,
     deleted,
     epoch,
-    erased,
+    erasure_log,
     make_heartbeat,
     received,
+    redeliveries,
 )
 
 
@@ -53,13 +54,7 @@ LOG: list[HeartbeatEvent] = [
 
 
 def test_projector_same_log_gives_same_rows_in_any_batching_and_on_redelivery() -> None:
-    runs = [
-        [LOG],
-        [[event] for event in LOG],
-        [LOG[:2], LOG[2:]],
-        [LOG[:4], LOG[1:]],  # a crash before the commit: a suffix is delivered again
-        [LOG, LOG],
-    ]
+    runs = redeliveries(LOG, cut=2)
 
     results = [tables(project(run)) for run in runs]
 
@@ -86,22 +81,7 @@ def test_projector_rows_do_not_depend_on_the_order_of_commuting_events(seed: int
 
 
 def test_projector_erasure_segments_give_the_same_rows_in_any_batching() -> None:
-    log: list[HeartbeatEvent] = [
-        received("u1", beats("u1", "a", 10, 6), "r1"),
-        received("u2", beats("u2", "b", 10, 3), "r2"),
-        erased("u1", epoch(10, 4), epoch(10, 9), "x1"),
-        received("u1", [make_heartbeat("c", epoch(10, 5), user_id="u1")], "r3"),
-        received("u3", beats("u3", "d", 9, 3), "r4"),
-        erased("u3", None, None, "x2"),
-        received("u3", beats("u3", "e", 11, 3), "r5"),
-    ]
-    runs = [
-        [log],
-        [[event] for event in log],
-        [log[:3], log[3:]],
-        [log[:4], log[2:]],
-        [log, log],
-    ]
+    runs = redeliveries(erasure_log(), cut=3)
 
     results = []
     for run in runs:

@@ -205,7 +205,7 @@ class InMemoryProjectionStore:
                         languages[name] = languages.get(name, 0.0) + seconds
                     totals[user] = (total + row.total_seconds, days + 1, languages)
             return [
-                UserTotals(user, total, days, {k: v for k, v in languages.items() if v})
+                UserTotals(user, total, days, languages)
                 for user, (total, days, languages) in totals.items()
             ]
 
@@ -323,9 +323,12 @@ class InMemoryProjectionStore:
                     continue
                 seconds = row.total_seconds
                 if language is not None:
-                    wanted = language.lower()
+                    # ClickHouse's lower() folds ASCII letters only, as bytes.lower() does.
+                    wanted = language.encode().lower()
                     seconds = sum(
-                        v for k, v in row.breakdown["language"].items() if k.lower() == wanted
+                        v
+                        for k, v in row.breakdown["language"].items()
+                        if k.encode().lower() == wanted
                     )
                 if seconds > 0:
                     scored.append((seconds, member, row))

@@ -9,6 +9,7 @@ is tested in ``tests/integration/test_clickhouse_store.py``.
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
@@ -325,6 +326,16 @@ def test_totals_by_user_sums_days_with_time_in_the_range(store: ProjectionStore)
     totals = store.totals_by_user(DAY - timedelta(days=1), NEXT_DAY)
 
     assert totals == [UserTotals("u1", 150.0, 2, {"Python": 150.0})]
+
+
+def test_totals_by_user_keeps_a_language_summed_to_zero(store: ProjectionStore) -> None:
+    row = daily_row(DAY, total=10.0)
+    languages = {**row.breakdown, "language": {"Python": 10.0, "Go": 0.0}}
+    store.upsert_daily([dataclasses.replace(row, breakdown=languages)])
+
+    (totals,) = store.totals_by_user(DAY, DAY)
+
+    assert totals.languages == {"Python": 10.0, "Go": 0.0}
 
 
 def test_daily_rows_for_weeks_groups_days_by_monday(store: ProjectionStore) -> None:

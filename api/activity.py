@@ -11,10 +11,9 @@ timezone, every heartbeat is dated and cut in that one zone instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from api.stats import UNKNOWN, DateRange
 from projections.daily import (
@@ -27,18 +26,7 @@ from projections.daily import (
     row_of,
 )
 from projections.durations import Beat, Span, filter_spans
-
-
-class ActivityStore(Protocol):
-    """The projection store's reads used here (blocking)."""
-
-    def daily_rows(self, user_id: str, start: date, end: date) -> list[DailyRow]: ...
-
-    def beats_for_days(
-        self, keys: Iterable[tuple[str, date]]
-    ) -> dict[tuple[str, date], list[Beat]]: ...
-
-    def beats_between(self, user_id: str, start_epoch: float, end_epoch: float) -> list[Beat]: ...
+from projections.ports import ActivityStore
 
 
 @dataclass(frozen=True, slots=True)

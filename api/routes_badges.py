@@ -22,8 +22,8 @@ OpenAPI schema, which describes the JSON API.
 
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
-from typing import Annotated, Any, Literal, Protocol
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
@@ -52,8 +52,8 @@ from api.stats import (
 from api.store_calls import blocking
 from api.ttl_cache import TtlCache
 from http_edge.errors import ApiError, error_responses
-from projections.clickhouse import UserTotals
 from projections.daily import DailyRow
+from projections.ports import BadgeStore, UserTotals
 from schemas.languages import OTHER, canonical_language, merge_languages
 
 WEEK_DAYS = 7
@@ -67,16 +67,6 @@ SVG_HEADERS = {
     "Cache-Control": "max-age=3600, s-maxage=3600",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
 }
-
-
-class BadgeStore(Protocol):
-    """The projection store's reads behind these routes (blocking calls; run in threads)."""
-
-    def daily_rows(self, user_id: str, start: date, end: date) -> list[DailyRow]: ...
-
-    def active_dates(self, user_id: str) -> list[date]: ...
-
-    def totals_by_user(self, start: date, end: date) -> list[UserTotals]: ...
 
 
 def _svg(body: str) -> Response:

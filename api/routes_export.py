@@ -24,7 +24,7 @@ a 503 in the error envelope. Later the status line is gone, so a failure aborts 
 # dependency aliases when the routes are declared.
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, ParamSpec, Protocol, TypeVar
 
@@ -56,9 +56,7 @@ from api.export import (
 from api.store_calls import store_unavailable
 from http_edge.auth import Principal
 from http_edge.errors import ApiError, error_responses
-from projections.clickhouse import ProjectionStoreUnavailable
-from projections.daily import DailyRow
-from projections.leaderboard import Member, WeeklyRow
+from projections.ports import ExportStore, ProjectionStoreUnavailable
 from schemas.heartbeat import Heartbeat
 
 Authenticate = Callable[[Request], Awaitable[Principal]]
@@ -68,22 +66,6 @@ T = TypeVar("T")
 # Every day a ClickHouse `Date` can hold: the daily stats of all time.
 _FIRST_DAY, _LAST_DAY = date(1970, 1, 1), date(2149, 6, 6)
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class ExportStore(Protocol):
-    """What exports read from the projection store (blocking calls; run in threads)."""
-
-    def stream_heartbeats(self, user_id: str) -> Iterator[list[dict[str, Any]]]: ...
-
-    def stream_deletions(self, user_id: str) -> Iterator[list[tuple[date, str, float]]]: ...
-
-    def daily_rows(self, user_id: str, start: date, end: date) -> list[DailyRow]: ...
-
-    def weekly_rows_of(self, user_id: str) -> list[WeeklyRow]: ...
-
-    def leaderboard_member(self, user_id: str) -> Member | None: ...
-
-    def account_events_of(self, user_ids: Iterable[str]) -> dict[str, list[tuple[int, str]]]: ...
 
 
 class AccountData(Protocol):

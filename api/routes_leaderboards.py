@@ -11,41 +11,18 @@ UTC. Language boards rank by the time in that language.
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from api.stats import iso_utc, ranked, today_in
 from api.store_calls import blocking
 from http_edge.errors import ApiError, error_responses
-from projections.clickhouse import LeaderboardEntry
 from projections.leaderboard import iso_week_id, week_of, week_start_of_id
+from projections.ports import LeaderboardEntry, LeaderboardStore
 from schemas.languages import stored_language
 
 MAX_LIMIT = 500
-
-
-class LeaderboardStore(Protocol):
-    def leaderboard(
-        self,
-        week: date,
-        *,
-        language: str | None = None,
-        country: str | None = None,
-        available_for_hire: bool | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> tuple[int, list[LeaderboardEntry]]: ...
-
-    def leaderboard_position(
-        self,
-        week: date,
-        user_id: str,
-        *,
-        language: str | None = None,
-        country: str | None = None,
-        available_for_hire: bool | None = None,
-    ) -> LeaderboardEntry | None: ...
 
 
 def week_monday(week: str | None) -> date:

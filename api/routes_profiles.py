@@ -20,8 +20,8 @@ writing to yourself is a 400.
 # dependency aliases when the routes are declared.
 
 import time
-from datetime import date, timedelta
-from typing import Annotated, Any, Protocol
+from datetime import timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 
@@ -33,6 +33,7 @@ from api.store_calls import blocking
 from http_edge.auth import AuthGuards, Principal
 from http_edge.errors import ApiError, error_responses
 from projections.daily import DailyRow
+from projections.ports import ProfileStore
 from schemas.events import ContactMessageSent, UserFollowed, UserUnfollowed
 
 WEEK_DAYS = 7
@@ -40,14 +41,6 @@ TOP_DAYS = 30
 TOP_LANGUAGES = 8
 TOP_PROJECTS = 6
 _NOT_FOUND = "no such user, or the profile is private"
-
-
-class ProfileStore(Protocol):
-    """The projection store's reads behind public profiles (blocking; run in threads)."""
-
-    def daily_rows(self, user_id: str, start: date, end: date) -> list[DailyRow]: ...
-
-    def active_dates(self, user_id: str) -> list[date]: ...
 
 
 def _self(action: str) -> ApiError:

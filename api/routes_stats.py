@@ -3,7 +3,7 @@
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -24,20 +24,9 @@ from api.store_calls import blocking
 from http_edge.auth import Principal
 from http_edge.errors import error_responses
 from projections.daily import DailyRow, day_bounds
+from projections.ports import StatsStore
 
 Authenticate = Callable[[Request], Awaitable[Principal]]
-
-
-class StatsStore(Protocol):
-    """What the read API needs from the projection store (blocking calls; run in threads)."""
-
-    def daily_rows(self, user_id: str, start: date, end: date) -> list[DailyRow]: ...
-
-    def last_heartbeat_by_project(
-        self, user_id: str, start_epoch: float, end_epoch: float
-    ) -> dict[str, float]: ...
-
-    def active_dates(self, user_id: str) -> list[date]: ...
 
 
 def _pct(part: float, whole: float) -> float:

@@ -12,10 +12,10 @@ way), and answer private and unknown users with one identical 404.
 # dependency aliases when the routes are declared.
 
 import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -23,8 +23,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from accounts.directory import AccountDirectory
 from accounts.state import MAX_TIMEOUT_MINUTES, MIN_TIMEOUT_MINUTES, User
 from api.account_forms import wakatime_user_view
-from api.activity import ActivityReader, ActivityStore, Question
-from api.routes_leaderboards import LeaderboardStore, week_monday
+from api.activity import ActivityReader, Question
+from api.routes_leaderboards import week_monday
 from api.stats import DateRange, iso_utc, resolve_range, sum_breakdown, today_in
 from api.store_calls import blocking
 from api.wakatime import (
@@ -46,14 +46,13 @@ from api.wakatime import (
 )
 from http_edge.auth import Principal
 from http_edge.errors import ApiError, error_responses
-from projections.clickhouse import (
-    LeaderboardEntry,
-    SeenColumn,
-    SeenValue,
-)
 from projections.daily import DailyRow
 from projections.leaderboard import iso_week_id
-from schemas.heartbeat import Heartbeat, is_timezone
+from projections.ports import (
+    LeaderboardEntry,
+    WakaTimeStore,
+)
+from schemas.heartbeat import is_timezone
 from schemas.languages import canonical_language, merge_languages, stored_language
 from schemas.wakatime import heartbeat_view
 
@@ -61,18 +60,6 @@ Authenticate = Callable[[Request], Awaitable[Principal]]
 
 MAX_SUMMARY_DAYS = 400
 LEADERS_PER_PAGE = 100
-
-
-class WakaTimeStore(ActivityStore, LeaderboardStore, Protocol):
-    """The projection store's reads behind this API (blocking calls; run in threads)."""
-
-    def active_dates(self, user_id: str) -> list[date]: ...
-
-    def heartbeats_for_days(
-        self, keys: Iterable[tuple[str, date]]
-    ) -> dict[tuple[str, date], list[Heartbeat]]: ...
-
-    def seen_values(self, user_id: str, column: SeenColumn) -> list[SeenValue]: ...
 
 
 def _bad(field: str, message: str) -> ApiError:

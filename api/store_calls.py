@@ -8,7 +8,7 @@ from typing import ParamSpec, TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from http_edge.errors import ApiError
-from projections.clickhouse import ProjectionStoreUnavailable
+from projections.ports import ProjectionStoreUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -40,16 +40,15 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from typing import Protocol, TypeAlias
+from typing import TypeAlias
 
 from pydantic import ValidationError
 
 from accounts.state import AccountState
 from eventlog.port import Delivered
 from live.port import PUBLIC_LEADERBOARD, LivePublisher, user_channel
-from projections.clickhouse import LeaderboardEntry
 from projections.daily import DEFAULT_TIMEOUT_S, DailyRow, compute_day, local_date
-from projections.durations import Beat, FoldInput
+from projections.durations import FoldInput
 from projections.erasures import (
     ErasureRecord,
     LogPosition,
@@ -57,7 +56,8 @@ from projections.erasures import (
     fully_erased,
     unerased,
 )
-from projections.leaderboard import Member, WeeklyRow, iso_week_id, week_of, weekly_row
+from projections.leaderboard import Member, iso_week_id, week_of, weekly_row
+from projections.ports import LeaderboardEntry, ProjectionWriter
 from schemas.events import (
     ACCOUNTS_TOPIC,
     AccountCreated,
@@ -90,54 +90,6 @@ DayKey = tuple[str, date]
 Ledger: TypeAlias = dict[str, list[ErasureRecord]]
 # The events of the heartbeats topic.
 HeartbeatEvent: TypeAlias = HeartbeatsReceived | HeartbeatsDeleted | UserDataErased
-
-
-class ProjectionWriter(Protocol):
-    """The part of the projection store the handler writes through (blocking calls)."""
-
-    def insert_heartbeats(self, hbs: Sequence[Heartbeat]) -> None: ...
-
-    def delete_heartbeats(self, deletions: Sequence[HeartbeatsDeleted]) -> None: ...
-
-    def beats_for_days(self, keys: Iterable[DayKey]) -> dict[DayKey, list[Beat]]: ...
-
-    def upsert_daily(self, rows: Sequence[DailyRow]) -> None: ...
-
-    def daily_rows_for_weeks(
-        self, keys: Iterable[tuple[str, date]]
-    ) -> dict[tuple[str, date], list[DailyRow]]: ...
-
-    def upsert_weekly(self, rows: Sequence[WeeklyRow]) -> None: ...
-
-    def insert_account_events(self, events: Sequence[tuple[str, int, str]]) -> None: ...
-
-    def account_events_of(self, user_ids: Iterable[str]) -> dict[str, list[tuple[int, str]]]: ...
-
-    def upsert_members(self, members: Sequence[Member]) -> None: ...
-
-    def record_erasure(self, record: ErasureRecord) -> None: ...
-
-    def erasures_of(self, user_ids: Iterable[str]) -> dict[str, list[ErasureRecord]]: ...
-
-    def erase_user(self, user_id: str) -> None: ...
-
-    def erase_heartbeats(
-        self, user_id: str, start_epoch: float | None, end_epoch: float | None
-    ) -> set[date]: ...
-
-    def days_with_rows(self, user_id: str, first: date, last: date) -> set[date]: ...
-
-    def drop_days(self, user_id: str, dates: Iterable[date]) -> None: ...
-
-    def drop_weeks(self, user_id: str, mondays: Iterable[date]) -> None: ...
-
-    def leaderboard(
-        self, week: date, *, limit: int = 100, offset: int = 0
-    ) -> tuple[int, list[LeaderboardEntry]]: ...
-
-    def leaderboard_positions(
-        self, week: date, user_ids: Iterable[str]
-    ) -> dict[str, LeaderboardEntry]: ...
 
 
 @dataclass(frozen=True, slots=True)

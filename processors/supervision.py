@@ -3,7 +3,7 @@
 One policy for both runners (the in-process :class:`processors.runner.ProjectionRunner` and the
 faust worker), so a failure is handled the same way whatever the deployment:
 
-* **Transient** failures (:class:`~projections.clickhouse.ProjectionStoreUnavailable`,
+* **Transient** failures (:class:`~projections.ports.ProjectionStoreUnavailable`,
   :class:`~eventlog.port.LogUnavailable`: the engine or the log cannot be reached now) are not the
   records' fault. The batch is kept and retried with exponential backoff, for as long as it
   takes; nothing is skipped and nothing is dead-lettered.
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from eventlog.port import Delivered, LogUnavailable
-from projections.clickhouse import ProjectionStoreUnavailable
+from projections.ports import ProjectionStoreUnavailable
 
 _log = logging.getLogger(__name__)
 

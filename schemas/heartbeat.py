@@ -132,6 +132,26 @@ def stored_millis(epoch: float) -> int:
     return round(epoch * 1000)
 
 
+# The integer counters of a heartbeat: every store keeps them as Int64 (the archive's columns),
+# and one outside it as no value, rather than refusing the whole batch forever.
+INT64_COUNTERS: tuple[str, ...] = (
+    "project_root_count",
+    "lines",
+    "line_additions",
+    "line_deletions",
+    "lineno",
+    "cursorpos",
+    "ai_line_changes",
+    "human_line_changes",
+)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def fits_int64(value: int | None) -> bool:
+    """True when a counter can be stored as it is (``None`` always can)."""
+    return value is None or _INT64_MIN <= value <= _INT64_MAX
+
+
 def at_stored_precision(epoch: float) -> float:
     """``epoch`` rounded to the millisecond: the value the archive gives back."""
     return stored_millis(epoch) / 1000 if math.isfinite(epoch) else epoch

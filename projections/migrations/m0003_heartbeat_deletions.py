@@ -1,7 +1,7 @@
 """Tombstones of deleted heartbeats: one row per (user, local date, heartbeat id) deleted.
 
 Deleting leaves the archive as it is: the heartbeat's row stays in ``heartbeats`` and every reader
-of the archive leaves out the rows named here (``ClickHouseProjectionStore._not_deleted``). Rows
+of the archive leaves out the rows named here (``projections.clickhouse.archive.not_deleted``). Rows
 are only ever added, so deletions commute with the heartbeats they delete: a redelivered or
 re-sent heartbeat stays deleted, and a replay in any batching gives the same tables. Keyed like
 the archive, so a tombstone can only match the deleting user's own heartbeat of that local date.

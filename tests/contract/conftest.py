@@ -1,4 +1,5 @@
-"""Fixtures of the event log contract suite: session brokers and one started adapter per test.
+"""Fixtures of the contract suites: the event log's (session brokers and one started adapter per
+test) and the projection store's (one fresh store per test, on every adapter).
 
 Brokers are started lazily (``request.getfixturevalue``) so an embedded-only run, or
 ``-m "not kafka"``, never spawns a broker process.
@@ -6,6 +7,7 @@ Brokers are started lazily (``request.getfixturevalue``) so an embedded-only run
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -15,7 +17,11 @@ import pytest
 from eventlog.embedded import SqliteEventLog
 from eventlog.kafka import KafkaEventLog
 from eventlog.port import EventLog, LogReader
+from projections.clickhouse import ClickHouseProjectionStore
+from projections.memory import InMemoryProjectionStore
+from projections.ports import ProjectionStore
 from tests.brokers import Broker, NoidaBroker, TansuBroker
+from tests.support import clickhouse_fixtures
 
 BROKER_KINDS = ("tansu", "noida")
 LOG_KINDS = ("sqlite", "kafka-tansu", "kafka-noida")
@@ -112,3 +118,57 @@ async def open_reader(event_log: EventLog) -> AsyncIterator[OpenReader]:
     yield open_
     for reader in reversed(readers):
         await reader.close()
+
+
+# --- the projection store ----------------------------------------------------------------------
+
+chdb_url = clickhouse_fixtures.chdb_url
+standin_url = clickhouse_fixtures.standin_url
+
+OpenStore = Callable[[], ProjectionStore]
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("chdb", marks=pytest.mark.clickhouse),
+        pytest.param("http-standin", marks=pytest.mark.clickhouse),
+        pytest.param("server", marks=pytest.mark.clickhouse),
+        pytest.param("memory"),
+    ]
+)
+def open_store(request: pytest.FixtureRequest) -> Iterator[OpenStore]:
+    """``open_store()``: a new, migrated, empty store of this test's adapter; every store opened
+    is closed after the test (and its database dropped on a shared server)."""
+    kind: str = request.param
+    url = ""
+    if kind == "chdb":
+        url = request.getfixturevalue("chdb_url")
+    elif kind == "http-standin":
+        url = request.getfixturevalue("standin_url")
+    elif kind == "server":
+        url = os.environ.get(clickhouse_fixtures.SERVER_URL_ENV, "")
+        if not url:
+            pytest.skip(f"{clickhouse_fixtures.SERVER_URL_ENV} is not set: no ClickHouse server")
+    opened: list[ProjectionStore] = []
+
+    def open_() -> ProjectionStore:
+        store: ProjectionStore
+        if kind == "memory":
+            store = InMemoryProjectionStore()
+        else:
+            store = ClickHouseProjectionStore(url, database=f"t_{uuid.uuid4().hex[:12]}")
+        store.migrate()
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        store.close()
+        if kind != "chdb" and isinstance(store, ClickHouseProjectionStore):
+            clickhouse_fixtures.drop_database(url, store._database)
+
+
+@pytest.fixture
+def store(open_store: OpenStore) -> ProjectionStore:
+    """A new, migrated, empty store of each adapter in turn."""
+    return open_store()

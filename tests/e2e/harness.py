@@ -123,8 +123,9 @@ def run_cli(
 _SNAPSHOT = """
 import json, sys
 from projections.clickhouse import ClickHouseProjectionStore
+from tests.support.store_inspect import snapshot
 store = ClickHouseProjectionStore(sys.argv[1], database=sys.argv[2])
-out = {t: [list(map(str, r)) for r in store.snapshot(t)] for t in store.table_names()}
+out = {t: [list(map(str, r)) for r in snapshot(store, t)] for t in store.table_names()}
 print(json.dumps(out))
 """
 

@@ -29,7 +29,7 @@ from api.export import HEARTBEAT_COLUMNS
 from api.routes_export import build_export_router
 from http_edge.auth import Principal
 from http_edge.errors import install_error_handlers
-from projections.clickhouse import ProjectionStoreUnavailable
+from projections.ports import ProjectionStoreUnavailable
 from schemas.heartbeat import Heartbeat
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually, free_port
 

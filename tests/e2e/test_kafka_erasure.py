@@ -26,7 +26,7 @@ from tests.brokers import Broker
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually, run_cli, snapshot_tables
 from tests.e2e.test_kafka_end_to_end import broker, kafka_env
 from tests.e2e.test_serve_end_to_end import waka, yesterday_noon
-from tests.integration.test_clickhouse_store import make_heartbeat
+from tests.support.store_rows import make_heartbeat
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.slow]
 

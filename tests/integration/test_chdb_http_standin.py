@@ -35,12 +35,11 @@ from backports import zstd
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-from projections.clickhouse import (
-    ClickHouseProjectionStore,
-    ProjectionStoreUnavailable,
-)
+from projections.clickhouse import ClickHouseProjectionStore
+from projections.ports import ProjectionStoreUnavailable
 from schemas.heartbeat import Heartbeat
 from tests.support.chdb_http import DISPLAY_NAME, ChdbHttpProcess
+from tests.support.store_inspect import count_heartbeats
 
 pytestmark = pytest.mark.clickhouse
 
@@ -446,12 +445,12 @@ def test_pause_times_out_and_resume_recovers(standin: ChdbHttpProcess) -> None:
         with pytest.raises(OperationalError):
             client.query("SELECT 1")
         with pytest.raises(ProjectionStoreUnavailable):
-            store.count_heartbeats("u1")
+            count_heartbeats(store, "u1")
     finally:
         standin.resume()
 
     assert client.command("SELECT 1") == 1
-    assert store.count_heartbeats("u1") == 1
+    assert count_heartbeats(store, "u1") == 1
     store.close()
 
 
@@ -464,10 +463,10 @@ def test_killed_server_is_unavailable_and_restart_keeps_data(tmp_path: Path) -> 
 
         server.kill()
         with pytest.raises(ProjectionStoreUnavailable):
-            store.count_heartbeats("u1")
+            count_heartbeats(store, "u1")
         server.start()  # same data directory, same port
 
-        assert store.count_heartbeats("u1") == 3
+        assert count_heartbeats(store, "u1") == 3
     finally:
         store.close()
         server.stop()

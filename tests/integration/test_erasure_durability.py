@@ -28,9 +28,10 @@ from schemas.events import (
 )
 from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import DAY, epoch, make_heartbeat
-from tests.integration.test_erasure_projection import account, beats, erased, received
+from tests.integration.test_erasure_projection import account
 from tests.integration.test_heartbeat_deletions import fresh_store, tables
+from tests.support.store_inspect import rows_of_user
+from tests.support.store_rows import DAY, beats, epoch, erased, make_heartbeat, received
 
 pytestmark = pytest.mark.clickhouse
 
@@ -89,17 +90,17 @@ def test_deleted_account_stays_erased_after_restart_redelivery_and_replay(
 
     # The worker projects up to the erasure and the deletion, then stops before the straggler.
     restarted(store).handle_records([*heartbeats[:2], *accounts])
-    assert sum(store.rows_of_user("u1").values()) == 0
+    assert sum(rows_of_user(store, "u1").values()) == 0
 
     # Restarted, it reads on from its committed position: the straggler.
     restarted(store).handle_records(heartbeats[2:])
-    assert sum(store.rows_of_user("u1").values()) == 0
+    assert sum(rows_of_user(store, "u1").values()) == 0
     assert tables(store) == expected
 
     # A rebalance (or a consumer group reset) delivers the account's history again, in pieces.
     restarted(store).handle_records([heartbeats[0], *accounts[:2]])
     restarted(store).handle_records(heartbeats[2:3])
-    assert sum(store.rows_of_user("u1").values()) == 0
+    assert sum(rows_of_user(store, "u1").values()) == 0
     assert tables(store) == expected
 
     # A replay of the whole log, then one after retention removed the log's first segment
@@ -107,7 +108,7 @@ def test_deleted_account_stays_erased_after_restart_redelivery_and_replay(
     for retained in ([*heartbeats, *accounts], [*heartbeats[2:], *accounts]):
         store.truncate_projections()
         restarted(store).handle_records(retained)
-        assert sum(store.rows_of_user("u1").values()) == 0
+        assert sum(rows_of_user(store, "u1").values()) == 0
         assert tables(store) == expected
 
 
@@ -192,7 +193,7 @@ def test_straggler_written_while_another_worker_deletes_the_account_is_erased(
         )
     )
 
-    assert sum(store.rows_of_user("u1").values()) == 0
+    assert sum(rows_of_user(store, "u1").values()) == 0
     assert ids_of_day(store, "u2") == ["b0", "b1"]
     assert store.daily_rows("u2", DAY, DAY)
 
@@ -226,8 +227,8 @@ def test_deletion_recorded_but_not_carried_out_is_carried_out_when_delivered_aga
             LogPosition(ACCOUNTS_TOPIC, 0, 2),
         )
     )
-    assert store.rows_of_user("u1")["heartbeats"] == 2
+    assert rows_of_user(store, "u1")["heartbeats"] == 2
 
     restarted(store).handle_records(on_log(ACCOUNTS_TOPIC, [deletion], first=2))
 
-    assert sum(store.rows_of_user("u1").values()) == 0
+    assert sum(rows_of_user(store, "u1").values()) == 0

@@ -10,26 +10,33 @@ gives the same tables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from processors.handlers import HeartbeatEvent, HeartbeatProjector
+from processors.handlers import HeartbeatProjector
 from projections.clickhouse import ClickHouseProjectionStore
 from projections.leaderboard import week_of
 from schemas.events import (
     AccountCreated,
     AccountDeleted,
-    HeartbeatsReceived,
     ProfileUpdated,
-    UserDataErased,
 )
-from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import DAY, epoch, make_heartbeat
-from tests.integration.test_heartbeat_deletions import deleted, fresh_store, tables
+from tests.integration.test_heartbeat_deletions import fresh_store, tables
+from tests.support.store_inspect import rows_of_user
+from tests.support.store_rows import (
+    DAY,
+    beats,
+    deleted,
+    epoch,
+    erased,
+    erasure_log,
+    make_heartbeat,
+    received,
+    redeliveries,
+)
 
 pytestmark = pytest.mark.clickhouse
 
@@ -47,25 +54,6 @@ TABLES = {
     "account_events",
     "leaderboard_members",
 }
-
-
-def received(user: str, beats: Sequence[Heartbeat], event_id: str) -> HeartbeatsReceived:
-    return HeartbeatsReceived(
-        event_id=event_id, user_id=user, occurred_at=epoch(12), heartbeats=tuple(beats)
-    )
-
-
-def beats(user: str, prefix: str, hour: int, count: int, day: Any = DAY) -> list[Heartbeat]:
-    return [
-        make_heartbeat(f"{prefix}{i}", epoch(hour, 2 * i, day=day), user_id=user)
-        for i in range(count)
-    ]
-
-
-def erased(user: str, start: float | None, end: float | None, event_id: str) -> UserDataErased:
-    return UserDataErased(
-        event_id=event_id, user_id=user, occurred_at=epoch(20), start=start, end=end
-    )
 
 
 def account(user: str, offset: int) -> list[tuple[int, Any]]:
@@ -88,7 +76,7 @@ def account(user: str, offset: int) -> list[tuple[int, Any]]:
 
 
 def test_store_rows_of_user_lists_every_projection_table(store: ClickHouseProjectionStore) -> None:
-    assert set(store.rows_of_user("nobody")) == set(store.table_names()) >= TABLES
+    assert set(rows_of_user(store, "nobody")) == set(store.table_names()) >= TABLES
 
 
 def test_full_erasure_removes_every_row_of_the_user_and_only_theirs(
@@ -103,19 +91,19 @@ def test_full_erasure_removes_every_row_of_the_user_and_only_theirs(
             deleted(["a0"], user="u1"),
         ]
     )
-    before = store.rows_of_user("u1")
+    before = rows_of_user(store, "u1")
     assert all(before[table] > 0 for table in TABLES), before  # the check below can fail
-    others = store.rows_of_user("u2")
+    others = rows_of_user(store, "u2")
 
     result = projector.handle([erased("u1", None, None, "x1")])
 
     assert result.erasures == (erased("u1", None, None, "x1"),)
-    assert store.rows_of_user("u1") == dict.fromkeys(store.table_names(), 0)
-    assert store.rows_of_user("u2") == others
+    assert rows_of_user(store, "u1") == dict.fromkeys(store.table_names(), 0)
+    assert rows_of_user(store, "u2") == others
     # Whatever else of the user is read afterwards (a request in flight) is not projected.
     projector.handle([received("u1", beats("u1", "late", 11, 2), "r3")])
     projector.handle_accounts(account("u1", 10))
-    assert sum(store.rows_of_user("u1").values()) == 0
+    assert sum(rows_of_user(store, "u1").values()) == 0
 
 
 def test_account_deleted_on_the_accounts_topic_erases_too(
@@ -130,11 +118,11 @@ def test_account_deleted_on_the_accounts_topic_erases_too(
     written = projector.handle_accounts([(5, deletion)])
 
     assert written == 0
-    assert sum(store.rows_of_user("u1").values()) == 0
+    assert sum(rows_of_user(store, "u1").values()) == 0
     assert store.leaderboard(week_of(DAY)) == (0, [])
     # The heartbeats behind it on their own topic (read later) are dropped.
     projector.handle([received("u1", beats("u1", "b", 11, 3), "r2")])
-    assert sum(store.rows_of_user("u1").values()) == 0
+    assert sum(rows_of_user(store, "u1").values()) == 0
 
 
 def test_range_erasure_removes_the_range_before_it_and_keeps_what_comes_after(
@@ -173,23 +161,8 @@ def test_range_erasure_removes_the_range_before_it_and_keeps_what_comes_after(
 def test_erasures_give_the_same_tables_in_any_batching_and_on_redelivery(
     store_url: str,
 ) -> None:
-    log: list[HeartbeatEvent] = [
-        received("u1", beats("u1", "a", 10, 6), "r1"),
-        received("u2", beats("u2", "b", 10, 3), "r2"),
-        erased("u1", epoch(10, 4), epoch(10, 9), "x1"),
-        received("u1", [make_heartbeat("c", epoch(10, 5), user_id="u1")], "r3"),
-        received("u3", beats("u3", "d", 9, 3), "r4"),
-        erased("u3", None, None, "x2"),
-        received("u3", beats("u3", "e", 11, 3), "r5"),
-    ]
-    runs = [
-        [log],
-        [[event] for event in log],
-        [log[:3], log[3:]],
-        # A crash before the commit: the suffix after the first erasure is delivered again.
-        [log[:4], log[2:]],
-        [log, log],
-    ]
+    # A crash before the commit: the suffix after the first erasure is delivered again.
+    runs = redeliveries(erasure_log(), cut=3)
     results = []
     for batches in runs:
         with fresh_store(store_url) as target:
@@ -199,5 +172,5 @@ def test_erasures_give_the_same_tables_in_any_batching_and_on_redelivery(
             results.append(tables(target))
             remaining = target.heartbeats_for_days([("u1", DAY)])[("u1", DAY)]
             assert [hb.event_id for hb in remaining] == ["a0", "a1", "c", "a5"]
-            assert sum(target.rows_of_user("u3").values()) == 0
+            assert sum(rows_of_user(target, "u3").values()) == 0
     assert all(result == results[0] for result in results[1:])

@@ -26,7 +26,8 @@ from projections.leaderboard import WEEKLY_DIMENSIONS, Member, WeeklyRow
 from schemas.events import HeartbeatsDeleted
 from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import DAY, epoch, full_heartbeat, make_heartbeat
+from tests.support.store_inspect import count_heartbeats
+from tests.support.store_rows import DAY, epoch, full_heartbeat, make_heartbeat
 
 pytestmark = pytest.mark.clickhouse
 
@@ -102,7 +103,7 @@ def test_stream_heartbeats_is_the_users_live_heartbeats_in_time_order(
     assert [r["event_id"] for r in found if r["event_id"].startswith("tie")] == ["tie-a", "tie-b"]
     # One window for everything gives the same records.
     assert streamed(store.stream_heartbeats("u1", window_rows=10**9), 2000) == found
-    assert store.count_heartbeats("u1") == len(found)
+    assert count_heartbeats(store, "u1") == len(found)
 
 
 def test_stream_heartbeats_of_a_user_without_any_is_empty(store: ClickHouseProjectionStore) -> None:
@@ -155,7 +156,7 @@ def test_stream_has_its_own_client_and_may_move_between_threads(
     stream = store.stream_heartbeats("u1", block_rows=10)
     pulled = [next(stream)]
     # The thread that opened the stream keeps querying with its own client meanwhile...
-    assert store.count_heartbeats("u1") == 50
+    assert count_heartbeats(store, "u1") == 50
     # ...and the blocks may be pulled from any thread, one at a time (a response's thread pool).
     with ThreadPoolExecutor(max_workers=3) as pool:
         while (block := pool.submit(next, stream, None).result()) is not None:
@@ -168,7 +169,7 @@ def test_stream_has_its_own_client_and_may_move_between_threads(
     closer.start()
     closer.join(timeout=10)
     assert not closer.is_alive()
-    assert store.count_heartbeats("u1") == 50
+    assert count_heartbeats(store, "u1") == 50
 
 
 # --- memory: an export of any size holds one block -------------------------------------------
@@ -208,7 +209,7 @@ def test_stream_of_200k_heartbeats_holds_one_block_at_a_time(chdb_url: str) -> N
     big.migrate()
     try:
         insert_many(chdb_url, big._database, "big", BIG_ROWS)
-        assert big.count_heartbeats("big") == BIG_ROWS
+        assert count_heartbeats(big, "big") == BIG_ROWS
         tracemalloc.start()
         try:
             # What holding every record would take: measured on the first 20,000, scaled up.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -18,10 +17,12 @@ import pytest
 from processors.handlers import HeartbeatEvent, HeartbeatProjector
 from projections.clickhouse import ClickHouseProjectionStore
 from projections.daily import compute_day
-from schemas.events import HeartbeatsDeleted, HeartbeatsReceived
+from schemas.events import HeartbeatsReceived
 from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import DAY, epoch, make_heartbeat, new_store
+from tests.integration.test_clickhouse_store import new_store
+from tests.support.store_inspect import snapshot
+from tests.support.store_rows import DAY, NEXT_DAY, deleted, epoch, make_heartbeat
 
 pytestmark = pytest.mark.clickhouse
 
@@ -30,18 +31,6 @@ chdb_url = store_tests.chdb_url
 standin_url = store_tests.standin_url
 store_url = store_tests.store_url
 store = store_tests.store
-
-NEXT_DAY = DAY + timedelta(days=1)
-
-
-def deleted(ids: Sequence[str], *, user: str = "u1", day: date = DAY, at: float = 0.0) -> Any:
-    return HeartbeatsDeleted(
-        event_id=f"del-{user}-{day}-{at}",
-        user_id=user,
-        occurred_at=at or epoch(20),
-        date=day,
-        ids=tuple(ids),
-    )
 
 
 def received(heartbeats: Sequence[Heartbeat], event_id: str = "rec") -> HeartbeatsReceived:
@@ -61,55 +50,7 @@ def fresh_store(url: str) -> Iterator[ClickHouseProjectionStore]:
 
 
 def tables(target: ClickHouseProjectionStore) -> dict[str, list[tuple[Any, ...]]]:
-    return {table: target.snapshot(table) for table in target.table_names()}
-
-
-def test_deleted_heartbeats_are_left_out_of_every_archive_reader(
-    store: ClickHouseProjectionStore,
-) -> None:
-    mine = [make_heartbeat(f"e{i}", epoch(10, i), project=f"p{i}") for i in range(4)]
-    # Another user's heartbeat under the same id (ids are per user in practice; a guessed or
-    # colliding id must still never reach it).
-    theirs = make_heartbeat("e1", epoch(10, 1), user_id="u2")
-    store.insert_heartbeats([*mine, theirs])
-
-    store.delete_heartbeats([deleted(["e1", "e3", "unknown"])])
-
-    assert [hb.event_id for hb in store.heartbeats_for_days([("u1", DAY)])[("u1", DAY)]] == [
-        "e0",
-        "e2",
-    ]
-    beats = store.beats_for_days([("u1", DAY), ("u2", DAY)])
-    assert [b.event_id for b in beats[("u1", DAY)]] == ["e0", "e2"]
-    assert [b.event_id for b in beats[("u2", DAY)]] == ["e1"]
-    assert store.count_heartbeats("u1") == 2
-    assert store.count_heartbeats("u2") == 1
-    latest = store.last_heartbeat_by_project("u1", epoch(9), epoch(11))
-    assert latest == {"p0": epoch(10, 0), "p2": epoch(10, 2)}
-
-
-def test_deletion_is_scoped_to_its_local_date(store: ClickHouseProjectionStore) -> None:
-    store.insert_heartbeats([make_heartbeat("e", epoch(10))])
-
-    store.delete_heartbeats([deleted(["e"], day=NEXT_DAY)])
-
-    assert store.count_heartbeats("u1") == 1
-    store.delete_heartbeats([deleted(["e"], day=DAY)])
-    assert store.count_heartbeats("u1") == 0
-
-
-def test_deleted_heartbeat_stays_deleted_when_inserted_again(
-    store: ClickHouseProjectionStore,
-) -> None:
-    beat = make_heartbeat("e", epoch(10))
-    store.delete_heartbeats([deleted(["e"])])  # a tombstone may even come first
-    store.insert_heartbeats([beat])
-    store.delete_heartbeats([deleted(["e"], at=epoch(21))])  # and twice
-    store.insert_heartbeats([beat.model_copy(update={"received_at": epoch(23)})])
-
-    assert store.heartbeats_for_days([("u1", DAY)]) == {("u1", DAY): []}
-    (tombstone,) = store.snapshot("heartbeat_deletions")
-    assert tombstone[:3] == ("u1", DAY, "e")
+    return {table: snapshot(target, table) for table in target.table_names()}
 
 
 def test_projector_result_does_not_depend_on_order_batching_or_redelivery(

@@ -27,7 +27,8 @@ from schemas.events import (
     encode_event,
 )
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import DAY, epoch, make_heartbeat
+from tests.support.store_inspect import snapshot
+from tests.support.store_rows import DAY, epoch, make_heartbeat
 
 pytestmark = pytest.mark.clickhouse
 
@@ -104,7 +105,7 @@ def test_records_from_before_canonical_names_are_merged_when_projected(
     ]
 
     # Redelivered, the same records change nothing.
-    archive = store.snapshot("heartbeats")
+    archive = snapshot(store, "heartbeats")
     projector.handle_records([old_heartbeats_record()])
-    assert store.snapshot("heartbeats") == archive
+    assert snapshot(store, "heartbeats") == archive
     assert store.weekly_rows_of("u1") == [week]

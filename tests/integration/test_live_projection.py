@@ -17,14 +17,15 @@ import pytest
 
 from live.port import PUBLIC_LEADERBOARD, LivePublisher, LiveStats, Subscription, user_channel
 from processors.handlers import HeartbeatProjector
-from projections.clickhouse import ClickHouseProjectionStore, LeaderboardEntry
+from projections.clickhouse import ClickHouseProjectionStore
 from projections.leaderboard import iso_week_id, week_of
+from projections.ports import LeaderboardEntry
 from schemas.events import AccountDeleted, ProfileUpdated
 from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import DAY, epoch, make_heartbeat
-from tests.integration.test_erasure_projection import account, erased, received
+from tests.integration.test_erasure_projection import account
 from tests.integration.test_heartbeat_deletions import tables
+from tests.support.store_rows import DAY, epoch, erased, make_heartbeat, received
 
 pytestmark = pytest.mark.clickhouse
 

@@ -25,7 +25,8 @@ from projections.clickhouse import ClickHouseProjectionStore
 from projections.daily import compute_day
 from schemas.events import HeartbeatsDeleted
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import DAY, epoch, make_heartbeat
+from tests.support.store_inspect import count_heartbeats
+from tests.support.store_rows import DAY, epoch, make_heartbeat
 
 pytestmark = pytest.mark.clickhouse
 
@@ -338,8 +339,8 @@ def test_hostile_queries_are_refused_and_change_nothing(world: World, sql: str, 
     with pytest.raises(PluginSqlRefused) as refused:
         world.run(sql.replace("{db}", world.store._database), [BOB])
     assert refused.value.code == code
-    assert world.store.count_heartbeats(BOB) == 2
-    assert world.store.count_heartbeats(ALICE) == 3
+    assert count_heartbeats(world.store, BOB) == 2
+    assert count_heartbeats(world.store, ALICE) == 3
 
 
 # ---- limits -------------------------------------------------------------------------------------
@@ -384,7 +385,7 @@ def test_the_engine_itself_refuses_writes_under_the_plugin_settings(world: World
         assert "READONLY" in str(refused.value)
     finally:
         client.close()
-    assert world.store.count_heartbeats(BOB) == 2
+    assert count_heartbeats(world.store, BOB) == 2
 
 
 def test_engine_errors_reach_the_plugin_without_our_sql(world: World) -> None:

@@ -33,7 +33,8 @@ from processors.erasure import erase_from_log
 from processors.handlers import HeartbeatProjector
 from processors.runner import ProjectionRunner
 from processors.supervision import SupervisionPolicy
-from projections.clickhouse import ClickHouseProjectionStore, ProjectionStoreError
+from projections.clickhouse import ClickHouseProjectionStore
+from projections.ports import ProjectionStoreError
 from schemas.events import (
     ACCOUNTS_TOPIC,
     HEARTBEATS_TOPIC,
@@ -43,7 +44,8 @@ from schemas.events import (
 )
 from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import epoch, make_heartbeat
+from tests.support.store_inspect import count_heartbeats
+from tests.support.store_rows import epoch, make_heartbeat
 
 pytestmark = pytest.mark.clickhouse
 
@@ -136,9 +138,9 @@ async def test_a_record_the_store_rejects_is_dead_lettered_and_projection_moves_
         await log.append([received("alice", "core", 3)])
         assert await runner.step() == 1
 
-        assert store.count_heartbeats("alice") == 2
-        assert store.count_heartbeats("bob") == 1
-        assert store.count_heartbeats("mallory") == 0
+        assert count_heartbeats(store, "alice") == 2
+        assert count_heartbeats(store, "bob") == 1
+        assert count_heartbeats(store, "mallory") == 0
         assert rejecting.rejected >= 3  # the batch, then the lone record, three times
         assert "dead-lettered codetrackr.heartbeats[0]@1" in caplog.text
 
@@ -218,10 +220,10 @@ async def test_a_dead_projector_task_fails_readyz_at_once_and_is_restarted(
         restart.set()
         await log.append([received("carol", "core", 5)])
         for _ in range(100):
-            if store.count_heartbeats("carol") == 1:
+            if count_heartbeats(store, "carol") == 1:
                 break
             await asyncio.sleep(0.05)
-        assert store.count_heartbeats("carol") == 1  # the restarted loop projects again
+        assert count_heartbeats(store, "carol") == 1  # the restarted loop projects again
         status, body = await readyz(readiness)
         assert status == 200, body
         assert body["checks"]["projector"]["projectors"][0]["restarts"] == 1

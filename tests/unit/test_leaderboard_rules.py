@@ -15,10 +15,10 @@ from processors.handlers import (
     rank_changes,
     top_update,
 )
-from projections.clickhouse import LeaderboardEntry
 from projections.daily import DailyRow
 from projections.durations import DIMENSIONS
 from projections.leaderboard import iso_week_id, week_of, week_start_of_id, weekly_row
+from projections.ports import LeaderboardEntry
 from schemas.events import AccountCreated, ProfileUpdated, encode_event
 
 

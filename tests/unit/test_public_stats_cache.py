@@ -11,8 +11,8 @@ from fastapi import FastAPI
 
 from accounts.state import User
 from api.routes_badges import build_public_stats_router
-from projections.clickhouse import UserTotals
 from projections.daily import DailyRow
+from projections.ports import UserTotals
 
 
 class CountingStore:

@@ -12,7 +12,7 @@ import pytest
 from eventlog.port import Delivered, LogUnavailable
 from processors.deadletters import DeadLetter, dead_letter_of, pending, redriven_marker
 from processors.supervision import ProjectorHealth, SupervisionPolicy, Supervisor
-from projections.clickhouse import ProjectionStoreError, ProjectionStoreUnavailable
+from projections.ports import ProjectionStoreError, ProjectionStoreUnavailable
 
 
 def records(n: int) -> list[Delivered]:

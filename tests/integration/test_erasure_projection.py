@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from processors.handlers import HeartbeatEvent, HeartbeatProjector
+from processors.handlers import HeartbeatProjector
 from projections.clickhouse import ClickHouseProjectionStore
 from projections.leaderboard import week_of
 from schemas.events import (
     AccountCreated,
     AccountDeleted,
+    HeartbeatEvent,
     HeartbeatsReceived,
     ProfileUpdated,
     UserDataErased,

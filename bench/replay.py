@@ -39,7 +39,7 @@ from bench.report import Row, percentile
 from bench.stats_load import CHUNK, MAX_PER_DAY, load_imports
 from bench.topology import DistributedDeployment
 from eventlog.kafka import KafkaEventLog
-from processors.handlers import decode_heartbeat_events
+from processors.decoding import decode_heartbeat_events
 from processors.replay import replay
 from processors.runner import ProjectionRunner, split_by_size
 from projections.clickhouse import ClickHouseProjectionStore

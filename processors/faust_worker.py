@@ -39,7 +39,8 @@ from faust.types import TP, TransportT
 
 from eventlog.port import Delivered
 from live.port import LiveChannel
-from processors.handlers import HeartbeatProjector, decode_account_events
+from processors.decoding import decode_account_events
+from processors.handlers import HeartbeatProjector
 from processors.runner import PROJECTIONS_GROUP
 from processors.supervision import (
     DeadLetterSink,

@@ -11,7 +11,8 @@ import uuid
 from collections.abc import Callable
 
 from eventlog.port import EventLog
-from processors.handlers import BatchResult, HeartbeatProjector
+from processors.handlers import HeartbeatProjector
+from processors.projectors.batches import BatchResult
 from processors.runner import ProjectionRunner
 from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
 

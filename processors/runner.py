@@ -39,10 +39,8 @@ from eventlog.port import (
     TopicPartition,
 )
 from processors.deadletters import DeadLetterWriter
-from processors.handlers import (
-    BatchResult,
-    HeartbeatProjector,
-)
+from processors.handlers import HeartbeatProjector
+from processors.projectors.batches import BatchResult
 from processors.supervision import (
     DeadLetterSink,
     ProjectorHealth,

@@ -12,7 +12,7 @@ single use (refresh tokens, OAuth states) are decided by that order, the first e
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeAlias, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -246,7 +246,34 @@ class AccountDeleted(_Event):
     version: Literal[1] = 1
 
 
-AccountEvent = Annotated[
+# The registry: which events each topic carries. Every runtime check of an event's topic derives
+# from these tuples (``is_heartbeat_event``, ``is_account_event``). The unions below list the same
+# classes because a type checker cannot build a Union from a tuple; a unit test
+# (tests/unit/test_event_registry.py) holds each union equal to its row of the registry.
+HEARTBEAT_EVENTS: tuple[type[_Event], ...] = (HeartbeatsReceived, HeartbeatsDeleted, UserDataErased)
+ACCOUNT_EVENTS: tuple[type[_Event], ...] = (
+    AccountCreated,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    ApiKeyUsed,
+    ProfileUpdated,
+    SessionStarted,
+    SessionRefreshed,
+    SessionRevoked,
+    UserFollowed,
+    UserUnfollowed,
+    ContactMessageSent,
+    AccountDeleted,
+)
+EVENTS_BY_TOPIC: dict[str, tuple[type[_Event], ...]] = {
+    HEARTBEATS_TOPIC: HEARTBEAT_EVENTS,
+    ACCOUNTS_TOPIC: ACCOUNT_EVENTS,
+}
+
+# The events of the heartbeats topic (``HEARTBEAT_EVENTS``).
+HeartbeatEvent: TypeAlias = HeartbeatsReceived | HeartbeatsDeleted | UserDataErased
+# The events of the accounts topic (``ACCOUNT_EVENTS``).
+_AccountEvents: TypeAlias = (
     AccountCreated
     | ApiKeyCreated
     | ApiKeyRevoked
@@ -258,27 +285,21 @@ AccountEvent = Annotated[
     | UserFollowed
     | UserUnfollowed
     | ContactMessageSent
-    | AccountDeleted,
-    Field(discriminator="type"),
-]
-Event = Annotated[
-    HeartbeatsReceived
-    | HeartbeatsDeleted
-    | UserDataErased
-    | AccountCreated
-    | ApiKeyCreated
-    | ApiKeyRevoked
-    | ApiKeyUsed
-    | ProfileUpdated
-    | SessionStarted
-    | SessionRefreshed
-    | SessionRevoked
-    | UserFollowed
-    | UserUnfollowed
-    | ContactMessageSent
-    | AccountDeleted,
-    Field(discriminator="type"),
-]
+    | AccountDeleted
+)
+AccountEvent = Annotated[_AccountEvents, Field(discriminator="type")]
+Event = Annotated[HeartbeatEvent | _AccountEvents, Field(discriminator="type")]
+
+
+def is_heartbeat_event(event: Event) -> TypeGuard[HeartbeatEvent]:
+    """Whether ``event`` belongs on the heartbeats topic."""
+    return isinstance(event, HEARTBEAT_EVENTS)
+
+
+def is_account_event(event: Event) -> TypeGuard[AccountEvent]:
+    """Whether ``event`` belongs on the accounts topic."""
+    return isinstance(event, ACCOUNT_EVENTS)
+
 
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from eventlog.kafka import KafkaEventLog
-from processors.handlers import decode_heartbeat_events
+from processors.decoding import decode_heartbeat_events
 from schemas.events import HEARTBEATS_TOPIC, HeartbeatsReceived
 from tests.brokers import Broker, NoidaBroker
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually, run_cli, snapshot_tables

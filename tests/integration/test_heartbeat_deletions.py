@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from processors.handlers import HeartbeatEvent, HeartbeatProjector
+from processors.handlers import HeartbeatProjector
 from projections.clickhouse import ClickHouseProjectionStore
 from projections.daily import compute_day
-from schemas.events import HeartbeatsReceived
+from schemas.events import HeartbeatEvent, HeartbeatsReceived
 from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
 from tests.integration.test_clickhouse_store import new_store

@@ -21,7 +21,7 @@ from eventlog.port import (
     Record,
     TopicPartition,
 )
-from processors.handlers import BatchResult
+from processors.projectors.batches import BatchResult
 from processors.runner import ProjectionRunner
 from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
 from tests.brokers import Broker, NoidaBroker, TansuBroker

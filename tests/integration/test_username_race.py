@@ -18,7 +18,7 @@ from accounts.state import User
 from api.account_forms import AccountWrites
 from eventlog.embedded import SqliteEventLog
 from http_edge.errors import ApiError
-from processors.handlers import member_of
+from processors.projectors.members import member_of
 from schemas.events import (
     ACCOUNTS_TOPIC,
     AccountCreated,

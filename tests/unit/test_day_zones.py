@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.handlers import DayKey, day_rows, touched_days
+from processors.projectors.heartbeats import day_rows, touched_days
 from projections.daily import DailyRow, day_bounds, local_date
+from projections.ports import DayKey
 from schemas.heartbeat import Heartbeat, heartbeat_event_id
 
 # Each machine sits in its own zone (the zone its client sends in the Timezone header).

@@ -10,7 +10,8 @@ import pytest
 from eventlog.port import LogUnavailable, Record
 from http_edge.errors import ApiError
 from ingest.appender import MAX_DELETED_IDS_PER_RECORD, HeartbeatAppender
-from processors.handlers import day_rows, deleted_days, heartbeat_event
+from processors.decoding import heartbeat_event
+from processors.projectors.heartbeats import day_rows, deleted_days
 from projections.daily import EMPTY_DAY_TIMEZONE
 from projections.durations import DIMENSIONS
 from schemas.events import (

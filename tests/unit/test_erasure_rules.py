@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 from eventlog.port import Delivered
 from processors.erasure import heartbeats_erasure
-from processors.handlers import erasure_window
+from processors.projectors.erasure import erasure_window
 from schemas.events import (
     HeartbeatsDeleted,
     HeartbeatsReceived,

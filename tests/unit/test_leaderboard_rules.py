@@ -7,14 +7,9 @@ from datetime import date
 import pytest
 
 from live.port import PUBLIC_LEADERBOARD, user_channel
-from processors.handlers import (
-    Audience,
-    audience_of,
-    board_channels,
-    member_of,
-    rank_changes,
-    top_update,
-)
+from processors.projectors.boards import Audience, audience_of, board_channels
+from processors.projectors.live import rank_changes, top_update
+from processors.projectors.members import member_of
 from projections.daily import DailyRow
 from projections.durations import DIMENSIONS
 from projections.leaderboard import iso_week_id, week_of, week_start_of_id, weekly_row

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from processors.handlers import HeartbeatEvent, HeartbeatProjector
+from processors.handlers import HeartbeatProjector
 from projections.daily import compute_day
 from projections.memory import InMemoryProjectionStore
+from schemas.events import HeartbeatEvent
 from tests.support.store_inspect import rows_of_user, snapshot
 from tests.support.store_rows import (
     DAY,

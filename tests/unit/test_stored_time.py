@@ -8,7 +8,7 @@ import json
 from datetime import UTC, date, datetime
 
 from ingest.normalize import RequestMeta, wakatime_item
-from processors.handlers import touched_days
+from processors.projectors.heartbeats import touched_days
 from schemas.events import HeartbeatsReceived, decode_event, encode_event
 from schemas.heartbeat import Heartbeat, at_stored_precision, stored_millis
 

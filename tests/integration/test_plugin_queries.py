@@ -363,8 +363,8 @@ def test_a_query_over_the_time_cap_fails(world: World) -> None:
     slow = ClickHousePluginQueries(
         world.url, database=world.store._database, limits=QueryLimits(max_seconds=0.2)
     )
-    # 3**14 rows to count: measured 1.2 s uncapped on this data, six times the 0.2 s cap
-    cross = ", ".join(f"heartbeats h{i}" for i in range(14))
+    # 3**17 rows to count: 27 times the 3**14 measured at 1.2 s uncapped, far over the 0.2 s cap
+    cross = ", ".join(f"heartbeats h{i}" for i in range(17))
     try:
         with pytest.raises(PluginQueryFailed) as failed:
             slow.query(ALICE, f"SELECT count(*) FROM {cross}")

@@ -29,8 +29,8 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator, model_validator
 
 from accounts.directory import AccountDirectory, new_event_id
-from api.account_forms import iso, json_body, parse, unavailable
-from eventlog.port import EventLog, LogError, Record
+from api.routes.account_forms import iso, json_body, parse
+from eventlog.port import EventLog, Record
 from http_edge.auth import AuthGuards, Principal
 from http_edge.errors import ApiError, error_responses
 from schemas.events import HEARTBEATS_TOPIC, AccountDeleted, UserDataErased, encode_event
@@ -107,10 +107,7 @@ def build_erasure_router(
         event = AccountDeleted(
             event_id=new_event_id(), user_id=user.user_id, occurred_at=time.time()
         )
-        try:
-            await directory.record(event, also=[_marker(user.user_id)])
-        except LogError:
-            raise unavailable() from None
+        await directory.record(event, also=[_marker(user.user_id)])
         return JSONResponse(
             {
                 "data": {
@@ -147,10 +144,7 @@ def build_erasure_router(
     async def delete_range(request: Request, principal: LoggedIn) -> JSONResponse:
         body = await parse(request, DeleteRangeIn)
         start, end = body.bounds(principal.user.timezone)
-        try:
-            await log.append([_marker(principal.user.user_id, start, end)])
-        except LogError:
-            raise unavailable() from None
+        await log.append([_marker(principal.user.user_id, start, end)])
         return JSONResponse(
             {"data": {"start": iso(start), "end": iso(end), "status": "erasing"}},
             status_code=202,

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.stats import (
+from api.routes.store_calls import blocking
+from api.rules.stats import (
     RANGE_DAYS,
     DateRange,
     daily_average,
@@ -20,7 +21,6 @@ from api.stats import (
     today_in,
     top,
 )
-from api.store_calls import blocking
 from http_edge.auth import Principal
 from http_edge.errors import error_responses
 from projections.daily import DailyRow, day_bounds

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from api.stats import iso_utc, ranked, today_in
-from api.store_calls import blocking
+from api.routes.store_calls import blocking
+from api.rules.stats import iso_utc, ranked, today_in
 from http_edge.errors import ApiError, error_responses
 from projections.clickhouse import LeaderboardEntry
 from projections.leaderboard import iso_week_id, week_of, week_start_of_id

@@ -20,11 +20,13 @@ from accounts.directory import AccountDirectory
 from accounts.oauth import OAuthClient, OAuthProvider, StateSigner
 from accounts.sessions import SessionService
 from api.routes.account_forms import AccountWrites
+from eventlog.port import EventLog
 from http_edge.auth import AuthGuards, Principal
 
 __all__ = [
     "ApiParts",
     "Directory",
+    "Log",
     "LoggedIn",
     "OAuthSetup",
     "Reader",
@@ -56,6 +58,7 @@ class ApiParts:
     is_authenticated: Callable[[Request], bool]
     directory: AccountDirectory
     sessions: SessionService
+    log: EventLog
     store: object
     oauth: OAuthSetup
 
@@ -91,6 +94,10 @@ def _sessions(request: Request) -> SessionService:
     return api_parts(request).sessions
 
 
+def _log(request: Request) -> EventLog:
+    return api_parts(request).log
+
+
 def _writes(request: Request) -> AccountWrites:
     return AccountWrites(api_parts(request).directory)
 
@@ -104,3 +111,4 @@ LoggedIn = Annotated[Principal, Depends(_login)]
 Directory = Annotated[AccountDirectory, Depends(_directory)]
 Sessions = Annotated[SessionService, Depends(_sessions)]
 Writes = Annotated[AccountWrites, Depends(_writes)]
+Log = Annotated[EventLog, Depends(_log)]

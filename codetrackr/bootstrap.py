@@ -25,13 +25,10 @@ from accounts.oauth import OAuthProvider, StateSigner
 from accounts.sessions import SessionService
 from api.deps import ApiParts, OAuthSetup
 from api.deps import install as install_api_parts
-from api.routes import accounts, oauth, profiles, shields, wakatime
+from api.routes import accounts, erasure, leaderboards, oauth, profiles, shields, stats, wakatime
 from api.routes.badges import build_badges_router, build_public_stats_router
-from api.routes.erasure import build_erasure_router
 from api.routes.export import build_export_router
-from api.routes.leaderboards import build_leaderboards_router
 from api.routes.live import build_live_router
-from api.routes.stats import build_stats_router
 from codetrackr.health import Readiness, install_health_routes
 from codetrackr.settings import Settings
 from eventlog.embedded import SqliteEventLog
@@ -223,6 +220,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
                 is_authenticated=Authenticator.carries_credentials,
                 directory=directory,
                 sessions=sessions,
+                log=log,
                 store=store,
                 oauth=OAuthSetup(
                     oauth_providers(settings),
@@ -233,16 +231,16 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
             ),
         )
         app.include_router(accounts.router)
-        app.include_router(build_erasure_router(guards, directory, log))
+        app.include_router(erasure.router)
         app.include_router(oauth.router)
         app.include_router(profiles.router)
-        app.include_router(build_stats_router(authenticate, store))
+        app.include_router(stats.router)
         app.include_router(build_export_router(authenticate, directory, store))
         app.include_router(
             build_public_stats_router(directory, store, ttl_s=settings.public_stats_ttl_s)
         )
         app.include_router(build_badges_router(directory, store))
-        app.include_router(build_leaderboards_router(store))
+        app.include_router(leaderboards.router)
         assert live is not None
         assert tickets is not None
         app.include_router(

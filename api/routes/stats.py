@@ -1,12 +1,15 @@
 """CodeTrackr's stats endpoints, read from the daily projection in the user's timezone."""
 
-from collections.abc import Awaitable, Callable
+# No `from __future__ import annotations` here: FastAPI must resolve the dependency aliases
+# when the routes are declared.
+
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from api.deps import Reader, api_parts
 from api.routes.store_calls import blocking
 from api.rules.stats import (
     RANGE_DAYS,
@@ -25,8 +28,6 @@ from http_edge.auth import Principal
 from http_edge.errors import error_responses
 from projections.daily import DailyRow, day_bounds
 
-Authenticate = Callable[[Request], Awaitable[Principal]]
-
 
 class StatsStore(Protocol):
     """What the read API needs from the projection store (blocking calls; run in threads)."""
@@ -38,6 +39,14 @@ class StatsStore(Protocol):
     ) -> dict[str, float]: ...
 
     def active_dates(self, user_id: str) -> list[date]: ...
+
+
+def _store(request: Request) -> StatsStore:
+    return cast(StatsStore, api_parts(request).store)
+
+
+Store = Annotated[StatsStore, Depends(_store)]
+router = APIRouter(prefix="/api/v1/stats", tags=["stats"], responses=error_responses(401, 503))
 
 
 def _pct(part: float, whole: float) -> float:
@@ -52,123 +61,124 @@ class _Window:
     active: list[date]
 
 
-def build_stats_router(authenticate: Authenticate, store: StatsStore) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/stats", tags=["stats"], responses=error_responses(401, 503))
-    ranged = error_responses(400)  # an invalid range, start or end
-    CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
-    # The values are checked by `resolve_range`; the schemas only tell clients (and fuzzers).
-    RangeQ = Annotated[
-        str | None,
-        Query(
-            description="7d (default), 30d, 90d or all",
-            json_schema_extra={"enum": [*RANGE_DAYS, "all"]},
-        ),
-    ]
-    DayQ = Annotated[
-        str | None,
-        Query(
-            description="ISO 8601 date or datetime",
-            json_schema_extra={
-                "anyOf": [
-                    {"type": "string", "format": "date"},
-                    {"type": "string", "format": "date-time"},
-                ]
-            },
-        ),
-    ]
-
-    async def window(
-        principal: CurrentPrincipal,
-        range: RangeQ = None,
-        start: DayQ = None,
-        end: DayQ = None,
-    ) -> _Window:
-        """The local-day range a request asks for, with its daily rows (shared by the routes)."""
-        tz = principal.user.timezone
-        user_id = principal.user.user_id
-        active = await blocking(store.active_dates, user_id)
-        span = resolve_range(
-            range,
-            start,
-            end,
-            tz=tz,
-            today=today_in(tz),
-            first_active=active[0] if active else None,
-        )
-        rows = await blocking(store.daily_rows, user_id, span.start, span.end)
-        return _Window(principal, span, rows, active)
-
-    Window = Annotated[_Window, Depends(window)]
-
-    @router.get(
-        "/summary",
-        summary="Totals, daily average, streaks and top language/project",
-        responses=ranged,
-    )
-    async def summary(w: Window) -> dict[str, Any]:
-        span, rows = w.span, w.rows
-        current, longest = streaks(w.active, today_in(span.timezone))
-        range_start, range_end = span.iso_bounds()
-        return {
-            "total_seconds": round(sum(r.total_seconds for r in rows)),
-            "daily_average": daily_average(rows),
-            "streak_current": current,
-            "streak_longest": longest,
-            "top_language": top(sum_breakdown(rows, "language")),
-            "top_project": top(sum_breakdown(rows, "project")),
-            "range_start": range_start,
-            "range_end": range_end,
-            "timezone": span.timezone,
-        }
-
-    @router.get("/languages", summary="Time per language with percentages", responses=ranged)
-    async def languages(w: Window) -> dict[str, Any]:
-        rows = w.rows
-        total = sum(r.total_seconds for r in rows)
-        return {
-            "total_seconds": round(total),
-            "languages": [
-                {"language": name, "seconds": round(sec), "percentage": _pct(sec, total)}
-                for name, sec in ranked(sum_breakdown(rows, "language"))
-            ],
-        }
-
-    @router.get(
-        "/projects", summary="Time per project with the most recent heartbeat", responses=ranged
-    )
-    async def projects(w: Window) -> dict[str, Any]:
-        span, rows = w.span, w.rows
-        first, _ = day_bounds(span.start, span.timezone)
-        _, last = day_bounds(span.end, span.timezone)
-        latest = await blocking(
-            store.last_heartbeat_by_project, w.principal.user.user_id, first, last
-        )
-        return {
-            "projects": [
-                {
-                    "project": name,
-                    "seconds": round(sec),
-                    "last_heartbeat": iso_utc(latest[name]) if name in latest else None,
-                }
-                for name, sec in ranked(sum_breakdown(rows, "project"))
+ranged = error_responses(400)  # an invalid range, start or end
+# The values are checked by `resolve_range`; the schemas only tell clients (and fuzzers).
+RangeQ = Annotated[
+    str | None,
+    Query(
+        description="7d (default), 30d, 90d or all",
+        json_schema_extra={"enum": [*RANGE_DAYS, "all"]},
+    ),
+]
+DayQ = Annotated[
+    str | None,
+    Query(
+        description="ISO 8601 date or datetime",
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time"},
             ]
-        }
+        },
+    ),
+]
 
-    @router.get("/daily", summary="Seconds per local day", responses=ranged)
-    async def daily(w: Window) -> dict[str, Any]:
-        span, rows = w.span, w.rows
-        return {
-            "daily": [
-                {"date": day.isoformat(), "seconds": round(sec)}
-                for day, sec in daily_series(rows, span)
-            ],
-            "timezone": span.timezone,
-        }
 
-    @router.get("/streaks", summary="Current and longest streak of coding days")
-    async def streaks_(principal: CurrentPrincipal) -> dict[str, Any]:
-        active = await blocking(store.active_dates, principal.user.user_id)
-        current, longest = streaks(active, today_in(principal.user.timezone))
-        return {"current_streak": current, "longest_streak": longest}
+async def window(
+    principal: Reader,
+    store: Store,
+    range: RangeQ = None,
+    start: DayQ = None,
+    end: DayQ = None,
+) -> _Window:
+    """The local-day range a request asks for, with its daily rows (shared by the routes)."""
+    tz = principal.user.timezone
+    user_id = principal.user.user_id
+    active = await blocking(store.active_dates, user_id)
+    span = resolve_range(
+        range,
+        start,
+        end,
+        tz=tz,
+        today=today_in(tz),
+        first_active=active[0] if active else None,
+    )
+    rows = await blocking(store.daily_rows, user_id, span.start, span.end)
+    return _Window(principal, span, rows, active)
 
-    return router
+
+Window = Annotated[_Window, Depends(window)]
+
+
+@router.get(
+    "/summary",
+    summary="Totals, daily average, streaks and top language/project",
+    responses=ranged,
+)
+async def summary(w: Window) -> dict[str, Any]:
+    span, rows = w.span, w.rows
+    current, longest = streaks(w.active, today_in(span.timezone))
+    range_start, range_end = span.iso_bounds()
+    return {
+        "total_seconds": round(sum(r.total_seconds for r in rows)),
+        "daily_average": daily_average(rows),
+        "streak_current": current,
+        "streak_longest": longest,
+        "top_language": top(sum_breakdown(rows, "language")),
+        "top_project": top(sum_breakdown(rows, "project")),
+        "range_start": range_start,
+        "range_end": range_end,
+        "timezone": span.timezone,
+    }
+
+
+@router.get("/languages", summary="Time per language with percentages", responses=ranged)
+async def languages(w: Window) -> dict[str, Any]:
+    rows = w.rows
+    total = sum(r.total_seconds for r in rows)
+    return {
+        "total_seconds": round(total),
+        "languages": [
+            {"language": name, "seconds": round(sec), "percentage": _pct(sec, total)}
+            for name, sec in ranked(sum_breakdown(rows, "language"))
+        ],
+    }
+
+
+@router.get(
+    "/projects", summary="Time per project with the most recent heartbeat", responses=ranged
+)
+async def projects(w: Window, store: Store) -> dict[str, Any]:
+    span, rows = w.span, w.rows
+    first, _ = day_bounds(span.start, span.timezone)
+    _, last = day_bounds(span.end, span.timezone)
+    latest = await blocking(store.last_heartbeat_by_project, w.principal.user.user_id, first, last)
+    return {
+        "projects": [
+            {
+                "project": name,
+                "seconds": round(sec),
+                "last_heartbeat": iso_utc(latest[name]) if name in latest else None,
+            }
+            for name, sec in ranked(sum_breakdown(rows, "project"))
+        ]
+    }
+
+
+@router.get("/daily", summary="Seconds per local day", responses=ranged)
+async def daily(w: Window) -> dict[str, Any]:
+    span, rows = w.span, w.rows
+    return {
+        "daily": [
+            {"date": day.isoformat(), "seconds": round(sec)}
+            for day, sec in daily_series(rows, span)
+        ],
+        "timezone": span.timezone,
+    }
+
+
+@router.get("/streaks", summary="Current and longest streak of coding days")
+async def streaks_(principal: Reader, store: Store) -> dict[str, Any]:
+    active = await blocking(store.active_dates, principal.user.user_id)
+    current, longest = streaks(active, today_in(principal.user.timezone))
+    return {"current_streak": current, "longest_streak": longest}

@@ -48,6 +48,7 @@ async def client_and_log(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClien
             is_authenticated=Authenticator.carries_credentials,
             directory=directory,
             sessions=SessionService(directory, tokens, refresh_ttl_s=3600),
+            log=log,
             store=object(),
             oauth=OAuthSetup({}, StateSigner(SECRET)),
         ),

@@ -8,6 +8,9 @@ Status codes (also in docs/api.md): 400 malformed JSON or invalid input (``detai
 each bad field), 401 missing or bad credentials, 403 not yours, 404 unknown path or resource,
 405 wrong method, 409 conflict, 413 body too large, 429 too many requests, 503 the event log or
 a store is unavailable (nothing was written; retry), 500 anything else (no internals revealed).
+
+Routes raise and do not catch: :func:`install_error_handlers` registers one handler per error
+class on the app (ingest and api alike), among them :class:`eventlog.port.LogError` → 503.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from http_edge.problem import ApiError
 
 __all__ = [
     "ApiError",
+    "ErrorDetail",
     "ErrorEnvelope",
+    "describe_validation_errors",
     "error_body",
     "error_response",
     "error_responses",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import State
 
 from accounts.directory import AccountDirectory
 from accounts.oauth import OAuthClient, OAuthProvider, StateSigner
@@ -63,9 +64,9 @@ class ApiParts:
     oauth: OAuthSetup
 
 
-def install(app_state: object, parts: ApiParts) -> None:
+def install(app_state: State, parts: ApiParts) -> None:
     """Give an app its parts (call with ``app.state``)."""
-    app_state.api_parts = parts  # type: ignore[attr-defined]
+    app_state.api_parts = parts
 
 
 def api_parts(request: Request) -> ApiParts:

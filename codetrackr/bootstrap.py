@@ -23,16 +23,12 @@ from accounts.credentials import TokenIssuer
 from accounts.directory import AccountDirectory
 from accounts.oauth import OAuthProvider, StateSigner
 from accounts.sessions import SessionService
-from api.routes_accounts import build_accounts_router
-from api.routes_badges import build_badges_router, build_public_stats_router
-from api.routes_erasure import build_erasure_router
-from api.routes_export import build_export_router
-from api.routes_leaderboards import build_leaderboards_router
-from api.routes_live import build_live_router
-from api.routes_oauth import build_oauth_router
-from api.routes_profiles import build_profiles_router
-from api.routes_stats import build_stats_router
-from api.routes_wakatime import build_shields_router, build_wakatime_router
+from api.deps import ApiParts, OAuthSetup
+from api.deps import install as install_api_parts
+from api.routes import accounts, erasure, leaderboards, oauth, profiles, shields, stats, wakatime
+from api.routes.badges import build_badges_router, build_public_stats_router
+from api.routes.export import build_export_router
+from api.routes.live import build_live_router
 from codetrackr.health import Readiness, install_health_routes
 from codetrackr.settings import Settings
 from eventlog.embedded import SqliteEventLog
@@ -217,26 +213,34 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         )
     if role in ("serve", "api"):
         assert store is not None
-        app.include_router(build_accounts_router(guards, directory, sessions))
-        app.include_router(build_erasure_router(guards, directory, log))
-        app.include_router(
-            build_oauth_router(
-                oauth_providers(settings),
-                directory,
-                sessions,
-                StateSigner(settings.resolved_jwt_secret()),
-                public_url=settings.public_url,
-                return_url=settings.oauth_return_url,
-            )
+        install_api_parts(
+            app.state,
+            ApiParts(
+                guards=guards,
+                is_authenticated=Authenticator.carries_credentials,
+                directory=directory,
+                sessions=sessions,
+                log=log,
+                store=store,
+                oauth=OAuthSetup(
+                    oauth_providers(settings),
+                    StateSigner(settings.resolved_jwt_secret()),
+                    public_url=settings.public_url,
+                    return_url=settings.oauth_return_url,
+                ),
+            ),
         )
-        app.include_router(build_profiles_router(guards, directory, store))
-        app.include_router(build_stats_router(authenticate, store))
+        app.include_router(accounts.router)
+        app.include_router(erasure.router)
+        app.include_router(oauth.router)
+        app.include_router(profiles.router)
+        app.include_router(stats.router)
         app.include_router(build_export_router(authenticate, directory, store))
         app.include_router(
             build_public_stats_router(directory, store, ttl_s=settings.public_stats_ttl_s)
         )
         app.include_router(build_badges_router(directory, store))
-        app.include_router(build_leaderboards_router(store))
+        app.include_router(leaderboards.router)
         assert live is not None
         assert tickets is not None
         app.include_router(
@@ -247,15 +251,8 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
                 still_valid=lambda g: directory.holds(g.user_id, g.session_id, g.key_id),
             )
         )
-        include_aliased(
-            app,
-            build_wakatime_router(
-                authenticate, Authenticator.carries_credentials, directory, store
-            ),
-        )
-        app.include_router(
-            build_shields_router(authenticate, Authenticator.carries_credentials, directory, store)
-        )
+        include_aliased(app, wakatime.router)
+        app.include_router(shields.router)
 
     install_health_routes(app, role, readiness)
     return app

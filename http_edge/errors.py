@@ -8,6 +8,9 @@ Status codes (also in docs/api.md): 400 malformed JSON or invalid input (``detai
 each bad field), 401 missing or bad credentials, 403 not yours, 404 unknown path or resource,
 405 wrong method, 409 conflict, 413 body too large, 429 too many requests, 503 the event log or
 a store is unavailable (nothing was written; retry), 500 anything else (no internals revealed).
+
+Routes raise and do not catch: :func:`install_error_handlers` registers one handler per error
+class on the app (ingest and api alike), among them :class:`eventlog.port.LogError` → 503.
 """
 
 from __future__ import annotations
@@ -21,42 +24,23 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from eventlog.port import LogError
+from http_edge.problem import STATUS_CODES as _CODES
+from http_edge.problem import ApiError
+
+__all__ = [
+    "ApiError",
+    "ErrorDetail",
+    "ErrorEnvelope",
+    "describe_validation_errors",
+    "error_body",
+    "error_response",
+    "error_responses",
+    "install_error_handlers",
+    "log_unavailable",
+]
+
 _log = logging.getLogger(__name__)
-
-_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "too_many_requests",
-    500: "internal_error",
-    503: "unavailable",
-}
-
-
-class ApiError(Exception):
-    """Raise anywhere in a request to answer with the envelope."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        details: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code or _CODES.get(status, "error")
-        self.message = message
-        self.details = details or {}
-        self.headers = headers
 
 
 class ErrorDetail(BaseModel):
@@ -114,10 +98,25 @@ def describe_validation_errors(errors: list[Any]) -> dict[str, str]:
     return fields
 
 
+def log_unavailable() -> ApiError:
+    """The answer when the event log cannot be read or appended to: nothing was changed."""
+    return ApiError(
+        503, "the event log is unavailable; nothing was changed", headers={"Retry-After": "5"}
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """One handler per error class, for every router of the app (ingest and api alike): routes
+    raise, they do not catch and translate."""
+
     async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
         return error_response(exc)
+
+    async def on_log_error(_: Request, exc: Exception) -> JSONResponse:
+        # The log refused or could not take the request: a retry may succeed, so 503.
+        assert isinstance(exc, LogError)
+        return error_response(log_unavailable())
 
     async def on_validation(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -144,6 +143,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(ApiError(500, "internal server error"))
 
     app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(LogError, on_log_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)

@@ -51,7 +51,7 @@ class TicketStore(Protocol):
         """A new ticket for ``user_id``, valid for :attr:`ttl_s` seconds, once.
 
         ``user_id`` is stored and answered as it is: the live route puts the credential the
-        ticket was minted with next to the user id (see :mod:`api.routes_live`).
+        ticket was minted with next to the user id (see :mod:`api.routes.live`).
         """
         ...
 

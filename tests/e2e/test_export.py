@@ -25,8 +25,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 from accounts.state import User
-from api.export import HEARTBEAT_COLUMNS
-from api.routes_export import build_export_router
+from api.routes.export import build_export_router
+from api.rules.export import HEARTBEAT_COLUMNS
 from http_edge.auth import Principal
 from http_edge.errors import install_error_handlers
 from projections.ports import ProjectionStoreUnavailable

@@ -13,8 +13,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from api.activity import ActivityReader, Question
-from api.stats import DateRange
+from api.rules.activity import ActivityReader, Question
+from api.rules.stats import DateRange
 from processors.handlers import HeartbeatProjector
 from projections.clickhouse import ClickHouseProjectionStore
 from projections.daily import DailyRow, compute_day, day_spans, local_date

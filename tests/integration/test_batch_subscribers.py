@@ -16,9 +16,9 @@ from projections.clickhouse import ClickHouseProjectionStore
 from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC, encode_event
 from schemas.heartbeat import Heartbeat
 from tests.integration import test_clickhouse_store as store_tests
-from tests.integration.test_clickhouse_store import DAY, epoch
-from tests.integration.test_erasure_projection import account, beats, erased, received
+from tests.integration.test_erasure_projection import account
 from tests.integration.test_heartbeat_deletions import tables
+from tests.support.store_rows import DAY, beats, epoch, erased, received
 
 pytestmark = pytest.mark.clickhouse
 

@@ -202,8 +202,8 @@ def insert_many(url: str, database: str, user: str, rows: int) -> None:
 
 @pytest.mark.slow
 def test_stream_of_200k_heartbeats_holds_one_block_at_a_time(chdb_url: str) -> None:
-    """The store's side of an export (the formatters in ``api.export`` turn each block into one
-    chunk before asking for the next: ``tests/unit/test_export_formats.py``)."""
+    """The store's side of an export (the formatters in ``api.rules.export`` turn each block into
+    one chunk before asking for the next: ``tests/unit/test_export_formats.py``)."""
     started = time.monotonic()
     big = store_tests.new_store(chdb_url)
     big.migrate()

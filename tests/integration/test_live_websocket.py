@@ -26,8 +26,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from accounts.state import User
-from api.routes_live import _REVOKED as REVOKED
-from api.routes_live import Grant, build_live_router
+from api.routes.live import _REVOKED as REVOKED
+from api.routes.live import Grant, build_live_router
 from http_edge.auth import Principal
 from http_edge.errors import ApiError, install_error_handlers
 from live.inprocess import InProcessLiveChannel

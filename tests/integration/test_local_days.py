@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from api.activity import ActivityReader, Question
-from api.stats import DateRange
+from api.rules.activity import ActivityReader, Question
+from api.rules.stats import DateRange
 from processors.handlers import HeartbeatProjector
 from projections.clickhouse import ClickHouseProjectionStore
 from schemas.events import HeartbeatsReceived

@@ -15,7 +15,7 @@ import pytest
 from accounts.credentials import hash_secret
 from accounts.directory import AccountDirectory, new_event_id
 from accounts.state import User
-from api.account_forms import AccountWrites
+from api.routes.account_forms import AccountWrites
 from eventlog.embedded import SqliteEventLog
 from http_edge.errors import ApiError
 from processors.projectors.members import member_of

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from api.badges import (
+from api.rules.badges import (
     GREY,
     HEAT_COLOURS,
     LEVEL_COLOURS,

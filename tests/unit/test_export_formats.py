@@ -1,4 +1,4 @@
-"""The export formats (``api.export``): what they write parses back to the records, and they
+"""The export formats (``api.rules.export``): what they write parses back to the records, and they
 format one block at a time, which is what keeps an export's memory flat."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from accounts.state import ApiKey, User
-from api.export import (
+from api.rules.export import (
     HEARTBEAT_COLUMNS,
     account_event_section,
     csv_rows,

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from api.stats import EARLIEST, LATEST, resolve_range
+from api.rules.stats import EARLIEST, LATEST, resolve_range
 from http_edge.errors import ApiError
 from ingest.normalize import ItemError, RequestMeta, codetrackr_item, wakatime_item
 from schemas.heartbeat import MAX_TEXT, Heartbeat, is_timezone

@@ -19,7 +19,7 @@ from accounts.oauth import (
     identity_from_userinfo,
     username_candidate,
 )
-from api.account_forms import check_username
+from api.routes.account_forms import check_username
 
 SECRET = "s" * 40
 GITHUB = OAuthProvider(

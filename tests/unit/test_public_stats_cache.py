@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from accounts.state import User
-from api.routes_badges import build_public_stats_router
+from api.routes.badges import build_public_stats_router
 from projections.daily import DailyRow
 from projections.ports import UserTotals
 

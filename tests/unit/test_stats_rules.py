@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from api.stats import daily_average, daily_series, resolve_range, streaks, sum_breakdown, top
+from api.rules.stats import daily_average, daily_series, resolve_range, streaks, sum_breakdown, top
 from http_edge.errors import ApiError
 from projections.daily import DailyRow
 

@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from accounts.state import User
-from api.stats import DateRange
-from api.wakatime import (
+from api.rules.stats import DateRange
+from api.rules.wakatime import (
     INSIGHT_TYPES,
     Visibility,
     best_day,

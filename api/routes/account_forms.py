@@ -2,7 +2,7 @@
 
 Bodies are parsed with :func:`parse` (size-limited, 400 ``validation_error`` naming each bad
 field). :class:`AccountWrites` appends account events and turns the log's answers into HTTP ones
-(503 when the log is unavailable, 409 when the log's order gave a username to someone else).
+(409 when the log's order gave a username to someone else; an unavailable log is the app's 503).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from accounts.state import (
     Session,
     User,
 )
-from eventlog.port import LogError
 from http_edge.body import read_json
 from http_edge.errors import ApiError, describe_validation_errors
 from schemas.events import AccountEvent, ProfileUpdated
@@ -372,12 +371,6 @@ def device_of(request: Request) -> str:
 # -- writes --------------------------------------------------------------------------------------
 
 
-def unavailable() -> ApiError:
-    return ApiError(
-        503, "the event log is unavailable; nothing was changed", headers={"Retry-After": "5"}
-    )
-
-
 def username_taken() -> ApiError:
     return ApiError(
         409,
@@ -394,10 +387,9 @@ class AccountWrites:
         self.directory = directory
 
     async def record(self, event: AccountEvent) -> bool:
-        try:
-            return await self.directory.record(event)
-        except LogError:
-            raise unavailable() from None
+        """Append ``event``; False when the fold refused it. A :class:`LogError` is left to the
+        app's handler (503)."""
+        return await self.directory.record(event)
 
     async def update_profile(self, user: User, changes: dict[str, Any]) -> None:
         """Apply ``changes`` (event field names). A new username is claimed first, on its own
@@ -416,10 +408,7 @@ class AccountWrites:
             )
 
     async def _rename(self, user: User, username: str) -> None:
-        try:
-            holder = await self.directory.user_by_username(username)
-        except LogError:
-            raise unavailable() from None
+        holder = await self.directory.user_by_username(username)
         if holder is not None and holder.user_id != user.user_id:
             raise username_taken()
         claim = ProfileUpdated(

@@ -21,17 +21,16 @@ moment later (``docs/accounts.md``, "Deleting your data").
 import time
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as clock
-from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator, model_validator
 
-from accounts.directory import AccountDirectory, new_event_id
-from api.account_forms import iso, json_body, parse, unavailable
-from eventlog.port import EventLog, LogError, Record
-from http_edge.auth import AuthGuards, Principal
+from accounts.directory import new_event_id
+from api.deps import Directory, Log, LoggedIn
+from api.routes.account_forms import iso, json_body, parse
+from eventlog.port import Record
 from http_edge.errors import ApiError, error_responses
 from schemas.events import HEARTBEATS_TOPIC, AccountDeleted, UserDataErased, encode_event
 
@@ -88,72 +87,63 @@ def _marker(user_id: str, start: float | None = None, end: float | None = None) 
     return Record(HEARTBEATS_TOPIC, user_id.encode(), encode_event(erasure))
 
 
-def build_erasure_router(
-    guards: AuthGuards, directory: AccountDirectory, log: EventLog
-) -> APIRouter:
-    router = APIRouter(tags=["accounts"])
-    LoggedIn = Annotated[Principal, Depends(guards.login)]
+router = APIRouter(tags=["accounts"])
 
-    async def delete_account(request: Request, principal: LoggedIn) -> JSONResponse:
-        body = await parse(request, DeleteAccountIn)
-        user = principal.user
-        if body.confirm != user.username:
-            raise ApiError(
-                400,
-                "to delete your account, send your username as `confirm`",
-                code="confirmation_required",
-                details={"fields": {"confirm": "must equal your username"}},
-            )
-        event = AccountDeleted(
-            event_id=new_event_id(), user_id=user.user_id, occurred_at=time.time()
-        )
-        try:
-            await directory.record(event, also=[_marker(user.user_id)])
-        except LogError:
-            raise unavailable() from None
-        return JSONResponse(
-            {
-                "data": {
-                    "id": user.user_id,
-                    "username": user.username,
-                    "status": "deleted",
-                    "message": "account deleted; its data is being erased from every projection",
-                }
-            },
-            status_code=202,
-        )
 
-    for path, summary in (
-        ("/api/v1/user/me", "Delete your account and every piece of data it holds"),
-        ("/api/v1/users/current", "Chronova: delete your account and all of its data"),
-    ):
-        router.add_api_route(
-            path,
-            delete_account,
-            methods=["DELETE"],
-            status_code=202,
-            summary=summary,
-            responses=error_responses(400, 401, 413, 503),
-            openapi_extra=json_body(DeleteAccountIn),
+async def delete_account(
+    request: Request, principal: LoggedIn, directory: Directory
+) -> JSONResponse:
+    body = await parse(request, DeleteAccountIn)
+    user = principal.user
+    if body.confirm != user.username:
+        raise ApiError(
+            400,
+            "to delete your account, send your username as `confirm`",
+            code="confirmation_required",
+            details={"fields": {"confirm": "must equal your username"}},
         )
-
-    @router.post(
-        "/api/v1/user/data/delete",
+    event = AccountDeleted(event_id=new_event_id(), user_id=user.user_id, occurred_at=time.time())
+    await directory.record(event, also=[_marker(user.user_id)])
+    return JSONResponse(
+        {
+            "data": {
+                "id": user.user_id,
+                "username": user.username,
+                "status": "deleted",
+                "message": "account deleted; its data is being erased from every projection",
+            }
+        },
         status_code=202,
-        summary="Erase your activity of a time range from every projection and the log",
-        responses=error_responses(400, 401, 413, 503),
-        openapi_extra=json_body(DeleteRangeIn),
     )
-    async def delete_range(request: Request, principal: LoggedIn) -> JSONResponse:
-        body = await parse(request, DeleteRangeIn)
-        start, end = body.bounds(principal.user.timezone)
-        try:
-            await log.append([_marker(principal.user.user_id, start, end)])
-        except LogError:
-            raise unavailable() from None
-        return JSONResponse(
-            {"data": {"start": iso(start), "end": iso(end), "status": "erasing"}},
-            status_code=202,
-        )
 
-    return router
+
+for _path, _summary in (
+    ("/api/v1/user/me", "Delete your account and every piece of data it holds"),
+    ("/api/v1/users/current", "Chronova: delete your account and all of its data"),
+):
+    router.add_api_route(
+        _path,
+        delete_account,
+        methods=["DELETE"],
+        status_code=202,
+        summary=_summary,
+        responses=error_responses(400, 401, 413, 503),
+        openapi_extra=json_body(DeleteAccountIn),
+    )
+
+
+@router.post(
+    "/api/v1/user/data/delete",
+    status_code=202,
+    summary="Erase your activity of a time range from every projection and the log",
+    responses=error_responses(400, 401, 413, 503),
+    openapi_extra=json_body(DeleteRangeIn),
+)
+async def delete_range(request: Request, principal: LoggedIn, log: Log) -> JSONResponse:
+    body = await parse(request, DeleteRangeIn)
+    start, end = body.bounds(principal.user.timezone)
+    await log.append([_marker(principal.user.user_id, start, end)])
+    return JSONResponse(
+        {"data": {"start": iso(start), "end": iso(end), "status": "erasing"}},
+        status_code=202,
+    )

@@ -7,7 +7,7 @@
   received, leaderboard membership, daily and weekly stats, the archived account events, the
   deleted heartbeats' ids and every heartbeat.
 
-Formats: :mod:`api.export`. Deleted heartbeats are never exported (the GDPR export lists their
+Formats: :mod:`api.rules.export`. Deleted heartbeats are never exported (the GDPR export lists their
 ids and when they were deleted).
 
 Constant memory. The store streams heartbeats in blocks (``stream_heartbeats``); each block is
@@ -34,7 +34,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from accounts.state import ApiKey, ContactMessage, Session, User
-from api.export import (
+from api.routes.store_calls import store_unavailable
+from api.rules.export import (
     GDPR_FORMAT,
     GDPR_VERSION,
     HEARTBEAT_COLUMNS,
@@ -53,7 +54,6 @@ from api.export import (
     user_section,
     weekly_section,
 )
-from api.store_calls import store_unavailable
 from http_edge.auth import Principal
 from http_edge.errors import ApiError, error_responses
 from projections.ports import ExportStore, ProjectionStoreUnavailable

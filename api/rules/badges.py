@@ -1,6 +1,6 @@
 """Pure rendering of embeddable SVG: shields-style flat badges and a year's activity heatmap.
 
-Nothing here reads a clock, a database or a request: :mod:`api.routes_badges` passes in the
+Nothing here reads a clock, a database or a request: :mod:`api.routes.badges` passes in the
 numbers and gets back SVG text.
 
 The SVG is built as an element tree (:mod:`xml.etree.ElementTree`) and serialized, never pasted

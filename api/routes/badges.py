@@ -1,16 +1,16 @@
 """Anonymous reads for READMEs and landing pages: SVG badges and the platform's public totals.
 
-* ``GET /badge/{username}/{metric}``: a flat badge of one of :data:`api.badges.METRICS`;
+* ``GET /badge/{username}/{metric}``: a flat badge of one of :data:`api.rules.badges.METRICS`;
 * ``GET /badge/{username}/heatmap``: a calendar of the last 365 days;
 * ``GET /api/v1/user/badge/{username}/{lang}``: time in one language over the last 7 days;
 * ``GET /api/v1/stats/public``: public users and the time recorded on the whole platform.
 
 No route here reads credentials. Badges render only for users whose profile is public; a private
-user and a name nobody has get the same bytes (:data:`api.badges.PRIVATE_BADGE`, 200), looked up
-without a catch-up of the account log so that they also take the same time. A public profile's
-``profile_show_languages`` / ``profile_show_streak`` / ``profile_show_activity`` switched off
-turn the language, streak and heatmap badges into "hidden" ones. Malformed or unknown metrics and
-styles are errors in the JSON envelope (400/404), as everywhere else in the API.
+user and a name nobody has get the same bytes (:data:`api.rules.badges.PRIVATE_BADGE`, 200),
+looked up without a catch-up of the account log so that they also take the same time. A public
+profile's ``profile_show_languages`` / ``profile_show_streak`` / ``profile_show_activity``
+switched off turn the language, streak and heatmap badges into "hidden" ones. Malformed or unknown
+metrics and styles are errors in the JSON envelope (400/404), as everywhere else in the API.
 
 Days are the user's local days (as in every other stats read), so "today" starts at the user's
 midnight, and "the last 7 days" are today and the six before. The SVG routes are left out of the
@@ -30,7 +30,9 @@ from fastapi.responses import Response
 
 from accounts.directory import AccountDirectory
 from accounts.state import User
-from api.badges import (
+from api.routes.store_calls import blocking
+from api.routes.ttl_cache import TtlCache
+from api.rules.badges import (
     METRICS,
     PRIVATE_BADGE,
     hidden_badge,
@@ -39,7 +41,7 @@ from api.badges import (
     render_badge,
     render_heatmap,
 )
-from api.stats import (
+from api.rules.stats import (
     EARLIEST,
     LATEST,
     DateRange,
@@ -49,8 +51,6 @@ from api.stats import (
     today_in,
     top,
 )
-from api.store_calls import blocking
-from api.ttl_cache import TtlCache
 from http_edge.errors import ApiError, error_responses
 from projections.daily import DailyRow
 from projections.ports import BadgeStore, UserTotals

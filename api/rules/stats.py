@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from http_edge.errors import ApiError
+from http_edge.problem import ApiError
 from projections.daily import DailyRow, day_bounds
 from schemas.languages import merge_languages
 

@@ -1,6 +1,6 @@
 """Pure rules of the WakaTime-compatible read API: ranges, time formats and response shapes.
 
-Nothing here reads a clock, a database or a request: the routes (:mod:`api.routes_wakatime`)
+Nothing here reads a clock, a database or a request: the routes (:mod:`api.routes.wakatime`)
 pass in today's date, the user and the folded days, and get back the documented JSON shapes.
 Names and shapes follow the public WakaTime API v1 documentation, so that editor plugins,
 readme cards and dashboards written for WakaTime read CodeTrackr unchanged.
@@ -15,8 +15,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from accounts.state import User
-from api.stats import EARLIEST, LATEST, DateRange, iso_utc, ranked, sum_breakdown
-from http_edge.errors import ApiError
+from api.rules.stats import EARLIEST, LATEST, DateRange, iso_utc, ranked, sum_breakdown
+from http_edge.problem import ApiError
 from projections.daily import DailyRow, day_bounds
 from projections.durations import Span
 from schemas.languages import canonical_language

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
-from api.stats import UNKNOWN, DateRange
+from api.rules.stats import UNKNOWN, DateRange
 from projections.daily import (
     DEFAULT_TIMEOUT_S,
     DailyRow,

@@ -1,10 +1,11 @@
 """The rate limiter contract: the in-process and the Redis adapters pass these same tests.
 
-The Redis variants run against a ``redis-server`` each test starts on its own port
-(``tests/support/redis_server.py``); the outage tests at the end exist only for Redis (the
-in-process store cannot become unavailable). The in-process adapter runs on a clock the test
-moves forward (``Clock.wait`` advances it); the Redis adapter counts on the server's clock, so
-there ``Clock.wait`` really sleeps, and the tests that wait for a window use one-second windows.
+The Redis variants run against a real ``redis-server`` (``tests/support/redis_server.py``), one
+per module with a key prefix per limiter; the outage tests at the end start their own (they exist
+only for Redis: the in-process store cannot become unavailable). The in-process adapter runs on
+a clock the test moves forward (``Clock.wait`` advances it); the Redis adapter counts on the
+server's clock, so there ``Clock.wait`` really sleeps, and windows that are waited for are one
+second long.
 """
 
 from __future__ import annotations
@@ -44,6 +45,13 @@ OpenLimiter = Callable[[Mapping[LimitClass, str]], Limiter]
 
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
+    yield from running_redis()
+
+
+@pytest.fixture(scope="module")
+def shared_redis() -> Iterator[RedisServer]:
+    """One server for the module's tests that keep to a key prefix of their own; the outage
+    tests, which stop the server, take a ``redis_server`` of their own."""
     yield from running_redis()
 
 
@@ -99,7 +107,7 @@ async def open_limiter(
     """``open_limiter({class: "3/minute"})``: an adapter of this test's kind, closed after."""
     server: RedisServer | None = None
     if kind == "redis":
-        server = request.getfixturevalue("redis_server")
+        server = request.getfixturevalue("shared_redis")
     opened: list[Limiter] = []
 
     def open_(limits: Mapping[LimitClass, str]) -> Limiter:

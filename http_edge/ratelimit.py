@@ -39,13 +39,14 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
+from limits.util import WindowStats
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from http_edge.ratelimit_memory import InProcessCounters
+from http_edge.ratelimit_memory import Clock, InProcessCounters
 
 __all__ = [
     "Decision",
@@ -140,8 +141,30 @@ def parse_limits(spec: str) -> tuple[RateLimitItem, ...]:
         ) from None
 
 
+class _SlidingWindow(SlidingWindowCounterRateLimiter):
+    """The library's sliding-window-counter strategy, with its reset times on ``clock``.
+
+    The library stamps ``reset_time`` with ``time.time()``; with another clock (a test's) the
+    stamp is moved onto that clock. The counting and the window arithmetic stay the library's.
+    """
+
+    def __init__(self, storage: Storage, clock: Clock) -> None:
+        super().__init__(storage)
+        self._clock = clock
+
+    async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        stats = await super().get_window_stats(item, *identifiers)
+        if self._clock is time.time:
+            return stats
+        return WindowStats(stats.reset_time - time.time() + self._clock(), stats.remaining)
+
+
 class _LimitsRateLimiter:
-    """:class:`RateLimiter` over a ``limits`` storage, failing open when it is unavailable."""
+    """:class:`RateLimiter` over a ``limits`` storage, failing open when it is unavailable.
+
+    ``clock`` (epoch seconds) must be the one the storage counts with: the wall clock, except
+    for in-process counters under test.
+    """
 
     def __init__(
         self,
@@ -152,9 +175,11 @@ class _LimitsRateLimiter:
         concurrent: bool = False,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
+        clock: Clock = time.time,
     ) -> None:
         self._storage = storage
-        self._strategy = SlidingWindowCounterRateLimiter(storage)
+        self._clock = clock
+        self._strategy = _SlidingWindow(storage, clock)
         self._limits = {
             cls: parse_limits(spec) if isinstance(spec, str) else tuple(spec)
             for cls, spec in limits.items()
@@ -193,7 +218,7 @@ class _LimitsRateLimiter:
         except _STORE_ERRORS as exc:
             return self._failed(exc)
         self._answered()
-        return _decide(items, allowed, [(s.remaining, s.reset_time) for s in stats])
+        return _decide(items, allowed, [(s.remaining, s.reset_time) for s in stats], self._clock())
 
     async def peek(self, limit_class: LimitClass, key: str) -> Decision:
         items = self.limits_of(limit_class)
@@ -207,7 +232,7 @@ class _LimitsRateLimiter:
         self._answered()
         # The strategy's own test is "the weighted count leaves room for one", i.e. this.
         allowed = [s.remaining >= 1 for s in stats]
-        return _decide(items, allowed, [(s.remaining, s.reset_time) for s in stats])
+        return _decide(items, allowed, [(s.remaining, s.reset_time) for s in stats], self._clock())
 
     async def _each(self, calls: Iterable[Awaitable[T]]) -> list[T]:
         """The calls' results in order: concurrently for a remote store (one round trip for all
@@ -244,9 +269,11 @@ class _LimitsRateLimiter:
 
 
 def _decide(
-    items: Sequence[RateLimitItem], allowed: Sequence[bool], stats: Sequence[tuple[int, float]]
+    items: Sequence[RateLimitItem],
+    allowed: Sequence[bool],
+    stats: Sequence[tuple[int, float]],
+    now: float,
 ) -> Decision:
-    now = time.time()
     refused = [i for i, ok in enumerate(allowed) if not ok]
     if refused:
         # The request passes only when every full limit has room again: wait for the last one.
@@ -271,11 +298,20 @@ def _decide(
 
 
 class InProcessRateLimiter(_LimitsRateLimiter):
-    """Counters in this process: for one process (``codetrackr serve``), no Redis."""
+    """Counters in this process: for one process (``codetrackr serve``), no Redis.
 
-    def __init__(self, limits: Mapping[LimitClass, str | Sequence[RateLimitItem]]) -> None:
-        self._counters = InProcessCounters()
-        super().__init__(self._counters, limits, store_name="in-process")
+    ``clock`` (epoch seconds, the wall clock by default) lets tests move time forward instead
+    of sleeping through windows.
+    """
+
+    def __init__(
+        self,
+        limits: Mapping[LimitClass, str | Sequence[RateLimitItem]],
+        *,
+        clock: Clock = time.time,
+    ) -> None:
+        self._counters = InProcessCounters(clock=clock)
+        super().__init__(self._counters, limits, store_name="in-process", clock=clock)
 
     async def close(self) -> None:
         await self._counters.reset()

@@ -8,24 +8,31 @@ stay the library's) over one dict, and sweeps expired keys at most once per ``sw
 
 Everything runs on the event loop's thread with no ``await`` inside an update, so each call is
 atomic; it is not safe to share across threads or event loops.
+
+``clock`` (epoch seconds, ``time.time`` by default) is injectable so that tests move time
+forward instead of sleeping through windows.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from math import floor
 
 from limits.aio.storage import SlidingWindowCounterSupport, Storage
 from limits.storage.base import TimestampedSlidingWindow
 
-__all__ = ["InProcessCounters"]
+__all__ = ["Clock", "InProcessCounters"]
+
+Clock = Callable[[], float]  # epoch seconds, like time.time
 
 
 class InProcessCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWindow):
     """Counters with an expiry time, in a dict (``limits`` async storage interface)."""
 
-    def __init__(self, *, sweep_every_s: float = 1.0) -> None:
+    def __init__(self, *, sweep_every_s: float = 1.0, clock: Clock = time.time) -> None:
         super().__init__()
+        self._clock = clock
         self._counts: dict[str, tuple[int, float]] = {}  # key -> (count, expires at, epoch s)
         self._sweep_every_s = sweep_every_s
         self._next_sweep = 0.0
@@ -66,13 +73,13 @@ class InProcessCounters(Storage, SlidingWindowCounterSupport, TimestampedSliding
         return previous, previous_ttl, current, current_ttl
 
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        return self._incr(key, expiry, amount, time.time())
+        return self._incr(key, expiry, amount, self._clock())
 
     async def get(self, key: str) -> int:
-        return self._count(key, time.time())
+        return self._count(key, self._clock())
 
     async def get_expiry(self, key: str) -> float:
-        now = time.time()
+        now = self._clock()
         found = self._counts.get(key)
         return found[1] if found is not None and found[1] > now else now
 
@@ -92,7 +99,7 @@ class InProcessCounters(Storage, SlidingWindowCounterSupport, TimestampedSliding
     ) -> bool:
         if amount > limit:
             return False
-        now = time.time()
+        now = self._clock()
         previous, previous_ttl, current, _ = self._window(key, expiry, now)
         if floor(previous * previous_ttl / expiry + current) + amount > limit:
             return False
@@ -101,8 +108,8 @@ class InProcessCounters(Storage, SlidingWindowCounterSupport, TimestampedSliding
         return True
 
     async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
-        return self._window(key, expiry, time.time())
+        return self._window(key, expiry, self._clock())
 
     async def clear_sliding_window(self, key: str, expiry: int) -> None:
-        for window_key in self.sliding_window_keys(key, expiry, time.time()):
+        for window_key in self.sliding_window_keys(key, expiry, self._clock()):
             self._counts.pop(window_key, None)

@@ -1,6 +1,7 @@
 """The live push contract: the in-process and the Redis adapters of the live channel, and the
 in-memory and Redis ticket stores, must pass these same tests. The Redis variants run against a
-``redis-server`` each test starts on its own port (``tests/support/redis_server.py``).
+real ``redis-server`` (``tests/support/redis_server.py``): one per module, each test keeping to a
+key prefix of its own, while the tests that stop or kill Redis start their own.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ def redis_server() -> Iterator[RedisServer]:
     yield from running_redis()
 
 
+@pytest.fixture(scope="module")
+def shared_redis() -> Iterator[RedisServer]:
+    """One server for the module's tests that keep to a key prefix of their own; the outage
+    tests, which stop the server, take a ``redis_server`` of their own."""
+    yield from running_redis()
+
+
 def _redis_channel(server: RedisServer, prefix: str) -> RedisLiveChannel:
     # Short back-off so outage tests recover within a second of Redis returning.
     return RedisLiveChannel(server.url, prefix=prefix, backoff_max_s=0.3, op_timeout_s=2.0)
@@ -57,7 +65,7 @@ async def live(request: pytest.FixtureRequest) -> AsyncIterator[Live]:
     server: RedisServer | None = None
     prefix = f"ct-test-{uuid.uuid4().hex[:8]}:"
     if kind == "redis":
-        server = request.getfixturevalue("redis_server")
+        server = request.getfixturevalue("shared_redis")
 
     async def open_channel() -> LiveChannel:
         channel: LiveChannel
@@ -602,7 +610,7 @@ async def tickets(request: pytest.FixtureRequest) -> AsyncIterator[Tickets]:
 
         stores.append(store)
     else:
-        server: RedisServer = request.getfixturevalue("redis_server")
+        server: RedisServer = request.getfixturevalue("shared_redis")
         prefix = f"ct-test-{uuid.uuid4().hex[:8]}:"
         ttl_s = 0.5  # Redis keeps time itself: a short TTL instead of a fake clock
 

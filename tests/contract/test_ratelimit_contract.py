@@ -1,9 +1,11 @@
 """The rate limiter contract: the in-process and the Redis adapters pass these same tests.
 
-The Redis variants run against a ``redis-server`` each test starts on its own port
-(``tests/support/redis_server.py``); the outage tests at the end exist only for Redis (the
-in-process store cannot become unavailable). Windows are real seconds (the ``limits`` library
-reads the wall clock), so the tests that wait for a window use one-second windows.
+The Redis variants run against a real ``redis-server`` (``tests/support/redis_server.py``), one
+per module with a key prefix per limiter; the outage tests at the end start their own (they exist
+only for Redis: the in-process store cannot become unavailable). The in-process adapter runs on
+a clock the test moves forward (``Clock.wait`` advances it); the Redis adapter counts on the
+server's clock, so there ``Clock.wait`` really sleeps, and windows that are waited for are one
+second long.
 """
 
 from __future__ import annotations
@@ -46,6 +48,13 @@ def redis_server() -> Iterator[RedisServer]:
     yield from running_redis()
 
 
+@pytest.fixture(scope="module")
+def shared_redis() -> Iterator[RedisServer]:
+    """One server for the module's tests that keep to a key prefix of their own; the outage
+    tests, which stop the server, take a ``redis_server`` of their own."""
+    yield from running_redis()
+
+
 def _redis_limiter(server: RedisServer, limits: Mapping[LimitClass, str]) -> RedisRateLimiter:
     # Short back-off so the outage tests see recovery within a second of Redis returning.
     return RedisRateLimiter(
@@ -57,16 +66,56 @@ def _redis_limiter(server: RedisServer, limits: Mapping[LimitClass, str]) -> Red
     )
 
 
+class Clock:
+    """The time a limiter counts with: ``now()`` in epoch seconds, ``wait(s)`` to let s pass."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def wait(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class ManualClock(Clock):
+    """Starts at the wall clock's time (so a window's phase is as arbitrary as in production)
+    and moves only when told: waiting costs nothing."""
+
+    def __init__(self) -> None:
+        self._now = time.time()
+
+    def now(self) -> float:
+        return self._now
+
+    async def wait(self, seconds: float) -> None:
+        self._now += seconds
+
+
 @pytest.fixture(params=KINDS)
-async def open_limiter(request: pytest.FixtureRequest) -> AsyncIterator[OpenLimiter]:
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def clock(kind: str) -> Clock:
+    return ManualClock() if kind == "inprocess" else Clock()
+
+
+@pytest.fixture
+async def open_limiter(
+    kind: str, clock: Clock, request: pytest.FixtureRequest
+) -> AsyncIterator[OpenLimiter]:
     """``open_limiter({class: "3/minute"})``: an adapter of this test's kind, closed after."""
     server: RedisServer | None = None
-    if request.param == "redis":
-        server = request.getfixturevalue("redis_server")
+    if kind == "redis":
+        server = request.getfixturevalue("shared_redis")
     opened: list[Limiter] = []
 
     def open_(limits: Mapping[LimitClass, str]) -> Limiter:
-        limiter = InProcessRateLimiter(limits) if server is None else _redis_limiter(server, limits)
+        limiter = (
+            InProcessRateLimiter(limits, clock=clock.now)
+            if server is None
+            else _redis_limiter(server, limits)
+        )
         opened.append(limiter)
         return limiter
 
@@ -120,42 +169,46 @@ async def test_refusals_are_answered_with_retry_after_and_rate_limit_headers(
     assert 1 <= int(headers["X-RateLimit-Reset"]) <= 60
 
 
-async def test_window_frees_room_by_the_announced_time(open_limiter: OpenLimiter) -> None:
+async def test_window_frees_room_by_the_announced_time(
+    open_limiter: OpenLimiter, clock: Clock
+) -> None:
     limiter = open_limiter({GENERAL: "2/second"})
     await hits(limiter, 2, GENERAL, "k")
     refused = await limiter.hit(GENERAL, "k")
     assert not refused.allowed
     assert refused.retry_after_s == 1
-    await asyncio.sleep(max(0.0, refused.reset_at - time.time()) + 0.05)
+    await clock.wait(max(0.0, refused.reset_at - clock.now()) + 0.05)
     assert (await limiter.hit(GENERAL, "k")).allowed
 
 
-async def test_window_resets_completely_after_two_windows(open_limiter: OpenLimiter) -> None:
+async def test_window_resets_completely_after_two_windows(
+    open_limiter: OpenLimiter, clock: Clock
+) -> None:
     limiter = open_limiter({GENERAL: "2/second"})
     await hits(limiter, 3, GENERAL, "k")
-    await asyncio.sleep(2.05)  # the sliding counter still weighs the previous window for one
+    await clock.wait(2.05)  # the sliding counter still weighs the previous window for one
     again = await hits(limiter, 3, GENERAL, "k")
     assert [d.allowed for d in again] == [True, True, False]
 
 
-async def test_refused_requests_are_not_counted(open_limiter: OpenLimiter) -> None:
+async def test_refused_requests_are_not_counted(open_limiter: OpenLimiter, clock: Clock) -> None:
     limiter = open_limiter({GENERAL: "2/second"})
     await hits(limiter, 2, GENERAL, "k")
     refused = await hits(limiter, 20, GENERAL, "k")  # a client hammering while refused
     assert not any(d.allowed for d in refused)
-    await asyncio.sleep(max(0.0, refused[-1].reset_at - time.time()) + 0.05)
+    await clock.wait(max(0.0, refused[-1].reset_at - clock.now()) + 0.05)
     assert (await limiter.hit(GENERAL, "k")).allowed
 
 
 async def test_a_request_refused_by_one_limit_is_counted_by_none(
-    open_limiter: OpenLimiter,
+    open_limiter: OpenLimiter, clock: Clock
 ) -> None:
     limiter = open_limiter({GENERAL: "2/second;5/minute"})
     await hits(limiter, 2, GENERAL, "k")
     refused = await hits(limiter, 20, GENERAL, "k")  # refused by the second: the minute stays 2/5
     assert not any(d.allowed for d in refused)
     assert {d.window for d in refused} == {"2 per 1 second"}
-    await asyncio.sleep(max(0.0, refused[-1].reset_at - time.time()) + 0.05)
+    await clock.wait(max(0.0, refused[-1].reset_at - clock.now()) + 0.05)
     assert (await limiter.hit(GENERAL, "k")).allowed
 
 
@@ -415,10 +468,9 @@ async def test_processes_sharing_redis_share_the_counts(redis_server: RedisServe
 # ---- in process: memory stays bounded ------------------------------------------------------
 
 
-async def test_in_process_counters_forget_expired_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_in_process_counters_forget_expired_keys() -> None:
     now = [1_000_000.0]
-    monkeypatch.setattr("http_edge.ratelimit_memory.time.time", lambda: now[0])
-    counters = InProcessCounters(sweep_every_s=1.0)
+    counters = InProcessCounters(sweep_every_s=1.0, clock=lambda: now[0])
     limiter = SlidingWindowCounterRateLimiter(counters)
     item = parse("5/second")
     for address in range(1000):

@@ -9,12 +9,13 @@ Live push through Redis, and Redis going down, are in ``test_distributed_live.py
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Client, eventually, run_cli, snapshot_tables
+from tests.e2e.harness import Client, CodeTrackrProcess, eventually, run_cli, snapshot_tables
 from tests.e2e.test_durability_and_replay import aligned_start
 from tests.e2e.test_faults import Sender
 from tests.e2e.test_serve_end_to_end import check_reference_time
@@ -25,10 +26,29 @@ pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.clickhouse, pytest
 GROUP = "codetrackr-projections"
 
 
-@pytest.fixture(params=["noida", "tansu"])
-def topology(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Topology]:
-    with distributed(tmp_path, workers=2, partitions=6, broker_kind=request.param) as running:
+@pytest.fixture(scope="module", params=["noida", "tansu"])
+def topology(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Topology]:
+    """One topology per broker for the module: starting one costs more than most tests here.
+
+    Tests keep out of each other's way with users and days of their own; a replay compares the
+    whole log with the whole live tables, which holds for any number of tests' users.
+    """
+    root = tmp_path_factory.mktemp(f"distributed-{request.param}")
+    with distributed(root, workers=2, partitions=6, broker_kind=request.param) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def _both_workers_in_the_group(topology: Topology) -> None:
+    """Each test starts as on a fresh topology: a worker an earlier test stopped or killed is
+    replaced, and the group is stable with both."""
+    for index, worker in enumerate(topology.workers):
+        if worker.proc is None or worker.proc.poll() is not None:
+            replacement = CodeTrackrProcess("worker", worker.data_dir, env=topology.env)
+            topology.workers[index] = replacement.start()
+    wait_group_stable(topology.broker.bootstrap, members=len(topology.workers))
 
 
 def _equal(a: object, b: object) -> None:
@@ -72,11 +92,12 @@ def settle_and_check(load: Load) -> None:
 
 def replay_matches(topology: Topology, tmp_path: Path) -> None:
     """Replay into a fresh database of the same server and compare every table."""
-    env = {**topology.env, "CODETRACKR_CLICKHOUSE_DATABASE": "replayed"}
+    replayed = f"replayed_{uuid.uuid4().hex[:12]}"  # the topology outlives one test
+    env = {**topology.env, "CODETRACKR_CLICKHOUSE_DATABASE": replayed}
     run_cli(["replay", "--data-dir", str(tmp_path / "replay"), "--quiet"], env=env)
     live = snapshot_tables(topology.clickhouse.url, "codetrackr")
     assert live["daily_stats"]
-    assert snapshot_tables(topology.clickhouse.url, "replayed") == live
+    assert snapshot_tables(topology.clickhouse.url, replayed) == live
 
 
 def test_distributed_topology_gives_reference_time(topology: Topology) -> None:

@@ -34,11 +34,9 @@ from schemas.events import (
     ACCOUNTS_TOPIC,
     AccountEvent,
     ApiKeyUsed,
-    HeartbeatsDeleted,
-    HeartbeatsReceived,
-    UserDataErased,
     decode_event,
     encode_event,
+    is_account_event,
 )
 
 _log = logging.getLogger(__name__)
@@ -204,7 +202,7 @@ class AccountDirectory:
             except ValidationError:
                 _log.error("skipping undecodable account record at offset %s", delivered.offset)
                 continue
-            if isinstance(event, HeartbeatsReceived | HeartbeatsDeleted | UserDataErased):
+            if not is_account_event(event):
                 continue
             self._state.apply(event)
         positions = await reader.positions()

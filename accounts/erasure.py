@@ -62,10 +62,8 @@ from schemas.events import (
     ApiKeyUsed,
     ContactMessageSent,
     Event,
-    HeartbeatsDeleted,
-    HeartbeatsReceived,
-    UserDataErased,
     decode_event,
+    is_account_event,
 )
 
 _log = logging.getLogger(__name__)
@@ -96,8 +94,8 @@ def account_erasure(records: Sequence[Delivered], user_id: str) -> dict[tuple[in
             continue
         if _names(event, user_id):
             doomed.add(position)
-        if isinstance(event, HeartbeatsReceived | HeartbeatsDeleted | UserDataErased):
-            continue  # not an account event: the fold skips it
+        if not is_account_event(event):
+            continue  # a heartbeats-topic event: the fold skips it
         state.apply(event)
         folded.append((position, event))
     held = {(m.recipient_id, m.message_id) for inbox in state.messages.values() for m in inbox}

@@ -28,6 +28,7 @@ from typing import Generic, TypeVar
 
 from pydantic import ValidationError
 
+from accounts.plugins import PluginCatalog
 from accounts.state import AccountState, ApiKey, ContactMessage, Session, User
 from eventlog.port import EventLog, LogError, LogReader, LogUnavailable, Record, TopicPartition
 from schemas.events import (
@@ -121,6 +122,11 @@ class AccountDirectory:
     @property
     def state(self) -> AccountState:
         return self._state
+
+    @property
+    def plugins(self) -> PluginCatalog:
+        """The plugin store as far as this process has read the log (no sync)."""
+        return self._state.plugins
 
     async def start(self) -> None:
         # A group of our own that never commits: every start reads the topic from the beginning.

@@ -26,6 +26,12 @@ What goes:
   the cap. (Those inquiries are shown to nobody any more, so removing them loses nothing
   either.)
 
+* every plugin-store record about a plugin the user published, up to the deletion (installs,
+  reviews, reports, settings and moderation of it by anyone): the deletion removes those
+  plugins from the store with everything about them (:mod:`accounts.plugins`), and a refold
+  without the publishes would reject those records instead of accepting and then dropping them.
+  Records about the name after the deletion (someone else may publish it) stay.
+
 What stays: everything else, including ``ApiKeyUsed`` records the fold ignored (a stale or
 repeated use). They are not tracked in ``seen`` or ``rejected`` because their effect is a
 maximum, and keeping them is harmless: a use counts only for the key's owner, so one not naming
@@ -55,9 +61,11 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from accounts.plugins import STORE_EVENTS
 from accounts.state import AccountState
 from eventlog.port import Delivered
 from schemas.events import (
+    AccountDeleted,
     AccountEvent,
     ApiKeyUsed,
     ContactMessageSent,
@@ -81,6 +89,7 @@ def account_erasure(records: Sequence[Delivered], user_id: str) -> dict[tuple[in
     state = AccountState()
     doomed: set[tuple[int, int]] = set()
     folded: list[tuple[tuple[int, int], AccountEvent]] = []
+    by_plugin: dict[str, list[tuple[int, int]]] = {}  # plugin name -> its store records so far
     for record in records:
         position = (record.partition, record.offset)
         try:
@@ -96,6 +105,11 @@ def account_erasure(records: Sequence[Delivered], user_id: str) -> dict[tuple[in
             doomed.add(position)
         if not is_account_event(event):
             continue  # a heartbeats-topic event: the fold skips it
+        if isinstance(event, STORE_EVENTS):
+            by_plugin.setdefault(event.name, []).append(position)
+        if isinstance(event, AccountDeleted) and event.user_id == user_id:
+            for plugin in state.plugins.published_by(user_id):
+                doomed.update(by_plugin.pop(plugin.name, ()))
         state.apply(event)
         folded.append((position, event))
     held = {(m.recipient_id, m.message_id) for inbox in state.messages.values() for m in inbox}

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field, replace
 
+from accounts.plugins import STORE_EVENTS, PluginCatalog
 from schemas.events import (
     PROFILE_FIELDS,
     PROFILE_TEXT_FIELDS,
@@ -135,6 +136,7 @@ class AccountState:
     following: dict[str, set[str]] = field(default_factory=dict)  # follower -> followed
     followers: dict[str, set[str]] = field(default_factory=dict)  # followed -> followers
     messages: dict[str, deque[ContactMessage]] = field(default_factory=dict)
+    plugins: PluginCatalog = field(default_factory=PluginCatalog)
     seen: set[str] = field(default_factory=set)
     rejected: set[str] = field(default_factory=set)
 
@@ -188,6 +190,8 @@ class AccountState:
             return self._message(event)
         if isinstance(event, AccountDeleted):
             return self._deleted(event)
+        if isinstance(event, STORE_EVENTS):
+            return event.user_id in self.users and self.plugins.apply(event)
         return False  # ApiKeyUsed is handled before ``seen``
 
     def _created(self, event: AccountCreated) -> bool:
@@ -438,6 +442,7 @@ class AccountState:
         for follower in self.followers.pop(gone, set()):
             self._drop_follow(self.following, follower, gone)
         self.messages.pop(gone, None)
+        self.plugins.forget_user(gone)
         for recipient, inbox in list(self.messages.items()):
             kept = [m for m in inbox if m.sender_user_id != gone]
             if len(kept) == len(inbox):

@@ -33,6 +33,14 @@ Variables (defaults in brackets):
   ``_BADGES`` / ``_API_KEY``: the
   limits of each class (``limits`` notation, ``;`` between limits, blank: unlimited); defaults
   below and in docs/api.md. Counters live in Redis when ``CODETRACKR_REDIS_URL`` is set.
+- ``CODETRACKR_PLUGIN_PUBLISH`` [linked]: who may publish plugins to the store: accounts linked
+  to GitHub, GitLab or OIDC (``linked``) or every account (``any``, for self-hosters).
+  ``CODETRACKR_ADMINS`` [none]: usernames (comma-separated or a JSON list) that moderate the
+  store. ``CODETRACKR_PLUGIN_WORKERS`` [4]: plugin executions at once per process;
+  ``CODETRACKR_PLUGIN_TICK_INTERVAL_S`` [60]: how often ``on_tick`` runs per install;
+  ``CODETRACKR_PLUGIN_FAILURES_TO_SUSPEND`` [5]: hook failures in a row that suspend a plugin for
+  its user. Plugin key-value data lives in Redis when ``CODETRACKR_REDIS_URL`` is set, else in
+  ``<data dir>/plugin-kv.sqlite3``.
 - ``CODETRACKR_TRUSTED_PROXIES`` [none]: proxy addresses or networks (comma-separated or a JSON
   list) whose forwarding headers name the client; from any other peer they are ignored.
 - ``CODETRACKR_CLIENT_IP_HEADERS`` [CF-Connecting-IP, True-Client-IP, X-Forwarded-For,
@@ -45,7 +53,7 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -126,6 +134,13 @@ class Settings(BaseSettings):
     oauth_oidc_userinfo_url: str | None = None
     oauth_oidc_scope: str = "openid profile"
 
+    # Plugins (docs/plugins.md).
+    plugin_publish: Literal["linked", "any"] = "linked"  # who may publish to the store
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=list)  # usernames
+    plugin_workers: int = Field(default=4, ge=1, le=64)  # QuickJS executions at once
+    plugin_tick_interval_s: float = Field(default=60.0, ge=1.0, le=3600.0)
+    plugin_failures_to_suspend: int = Field(default=5, ge=1, le=1000)
+
     @field_validator("jwt_secret")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
@@ -149,7 +164,7 @@ class Settings(BaseSettings):
         parse_limits(value)
         return value
 
-    @field_validator("trusted_proxies", "client_ip_headers", mode="before")
+    @field_validator("trusted_proxies", "client_ip_headers", "admins", mode="before")
     @classmethod
     def _list_from_env(cls, value: Any) -> Any:
         """``a, b`` or a JSON list (an environment variable can only be text)."""

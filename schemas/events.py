@@ -4,7 +4,8 @@ Two topics carry them. ``codetrackr.heartbeats`` holds :class:`HeartbeatsReceive
 accepted request, keyed by user id so one user's heartbeats stay ordered and the whole request is
 appended atomically, and :class:`HeartbeatsDeleted` and :class:`UserDataErased`, keyed the same
 way. ``codetrackr.accounts`` holds account events (accounts, keys, sessions, profiles, follows,
-contact messages, deletions) on a single
+contact messages, deletions) and the plugin store's (publishes, installs, settings, reviews,
+reports, moderation) on a single
 partition, so their order is global: uniqueness (usernames, account numbers, identities) and
 single use (refresh tokens, OAuth states) are decided by that order, the first event winning.
 """
@@ -246,6 +247,123 @@ class AccountDeleted(_Event):
     version: Literal[1] = 1
 
 
+# -- the plugin store ----------------------------------------------------------------------------
+# Plugin events ride the accounts topic: its single partition gives them one global order (the
+# first publisher of a name owns it, one review per user, a ban stops a plugin everywhere at once)
+# and every process that folds accounts folds the store with them (:mod:`accounts.plugins`).
+
+# Lowercase kebab-case, like the seed's ``streak-counter``: safe in URLs and key-value prefixes.
+PLUGIN_NAME_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+PluginName = Annotated[str, Field(min_length=1, max_length=64, pattern=PLUGIN_NAME_PATTERN)]
+WidgetType = Literal["counter", "chart", "list", "text", "progress"]
+
+
+class PluginPublished(_Event):
+    """``user_id`` publishes ``name`` or, as its original publisher, updates it (an upsert).
+
+    ``None`` keeps a field's previous value (on the first publish: the store's default). Every
+    accepted publish is kept as a version, scripts included. A publish by anyone but the original
+    publisher, or of a banned plugin, is rejected.
+    """
+
+    type: Literal["PluginPublished"] = "PluginPublished"
+    version: Literal[1] = 1
+    name: PluginName
+    display_name: str | None = None
+    description: str | None = None
+    plugin_version: str | None = None
+    icon: str | None = None
+    widget_type: WidgetType | None = None
+    repository: str | None = None
+    script: str | None = None  # the widget, run in the user's browser
+    server_script: str | None = None  # lifecycle hooks and RPC endpoints, run in QuickJS
+
+
+class PluginInstalled(_Event):
+    """``user_id`` installs ``name`` (a new install: ``on_install`` runs for it once). Installing
+    a plugin already installed and suspended resumes it instead; rejected when banned or unknown."""
+
+    type: Literal["PluginInstalled"] = "PluginInstalled"
+    version: Literal[1] = 1
+    name: PluginName
+
+
+class PluginUninstalled(_Event):
+    """``user_id`` removes ``name``: its install and its settings for that user go."""
+
+    type: Literal["PluginUninstalled"] = "PluginUninstalled"
+    version: Literal[1] = 1
+    name: PluginName
+
+
+class PluginReviewed(_Event):
+    """``user_id`` rates ``name`` 1 to 5 stars; a later review of theirs replaces this one."""
+
+    type: Literal["PluginReviewed"] = "PluginReviewed"
+    version: Literal[1] = 1
+    name: PluginName
+    rating: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=2000)
+
+
+class PluginReported(_Event):
+    """``user_id`` reports ``name`` to the admins."""
+
+    type: Literal["PluginReported"] = "PluginReported"
+    version: Literal[1] = 1
+    name: PluginName
+    reason: str = Field(default="", max_length=2000)
+
+
+class PluginModerated(_Event):
+    """An admin (``user_id``; the API checks the role before appending) bans, unbans or deletes
+    ``name``. A ban stops the plugin running and loading for everyone at once; a deletion removes
+    it with its installs, settings, reviews and reports, and frees the name."""
+
+    type: Literal["PluginModerated"] = "PluginModerated"
+    version: Literal[1] = 1
+    name: PluginName
+    action: Literal["ban", "unban", "delete"]
+    reason: str = Field(default="", max_length=2000)
+
+
+SettingsWriteMode = Literal[
+    "insert",
+    "insert_or_ignore",
+    "upsert_replace",
+    "upsert_merge",
+    "update_replace",
+    "update_merge",
+    "delete",
+]
+
+
+class PluginSettingsChanged(_Event):
+    """A plugin's SQL wrote its own ``plugin_settings`` row of ``user_id`` (see ``mode``).
+
+    The fold applies ``mode`` against the row as the log's order finds it, so two concurrent
+    writes compose: ``insert`` is rejected when the row exists, the ``update_*`` modes change
+    nothing when it does not, ``*_merge`` merges ``settings`` (a JSON object) into the row's
+    (top-level keys, like Postgres' ``jsonb ||``). Rejected when the plugin is not installed.
+    """
+
+    type: Literal["PluginSettingsChanged"] = "PluginSettingsChanged"
+    version: Literal[1] = 1
+    name: PluginName
+    mode: SettingsWriteMode
+    settings: str | None = None  # JSON object text; None for ``delete``
+
+
+class PluginSuspended(_Event):
+    """The hook processor stopped running ``name`` for ``user_id`` after repeated failures;
+    ``reason`` is shown to the user. Installing the plugin again resumes it."""
+
+    type: Literal["PluginSuspended"] = "PluginSuspended"
+    version: Literal[1] = 1
+    name: PluginName
+    reason: str
+
+
 # The registry: which events each topic carries. Every runtime check of an event's topic derives
 # from these tuples (``is_heartbeat_event``, ``is_account_event``). The unions below list the same
 # classes because a type checker cannot build a Union from a tuple; a unit test
@@ -264,6 +382,14 @@ ACCOUNT_EVENTS: tuple[type[_Event], ...] = (
     UserUnfollowed,
     ContactMessageSent,
     AccountDeleted,
+    PluginPublished,
+    PluginInstalled,
+    PluginUninstalled,
+    PluginReviewed,
+    PluginReported,
+    PluginModerated,
+    PluginSettingsChanged,
+    PluginSuspended,
 )
 EVENTS_BY_TOPIC: dict[str, tuple[type[_Event], ...]] = {
     HEARTBEATS_TOPIC: HEARTBEAT_EVENTS,
@@ -286,6 +412,14 @@ _AccountEvents: TypeAlias = (
     | UserUnfollowed
     | ContactMessageSent
     | AccountDeleted
+    | PluginPublished
+    | PluginInstalled
+    | PluginUninstalled
+    | PluginReviewed
+    | PluginReported
+    | PluginModerated
+    | PluginSettingsChanged
+    | PluginSuspended
 )
 AccountEvent = Annotated[_AccountEvents, Field(discriminator="type")]
 Event = Annotated[HeartbeatEvent | _AccountEvents, Field(discriminator="type")]

@@ -22,6 +22,11 @@ from schemas.events import (
     Event,
     HeartbeatsDeleted,
     HeartbeatsReceived,
+    PluginInstalled,
+    PluginPublished,
+    PluginReported,
+    PluginReviewed,
+    PluginSettingsChanged,
     ProfileUpdated,
     SessionRefreshed,
     SessionStarted,
@@ -172,6 +177,12 @@ def observable(state: AccountState) -> dict[str, object]:
         "following": {u: found for u, found in state.following.items() if found},
         "followers": {u: found for u, found in state.followers.items() if found},
         "messages": {u: list(inbox) for u, inbox in state.messages.items() if inbox},
+        "plugins": state.plugins.plugins,
+        "installs": {u: found for u, found in state.plugins.installs.items() if found},
+        "installers": {n: found for n, found in state.plugins.installers.items() if found},
+        "reviews": {n: found for n, found in state.plugins.reviews.items() if found},
+        "reports": {n: found for n, found in state.plugins.reports.items() if found},
+        "settings": state.plugins.settings,
     }
 
 
@@ -221,7 +232,41 @@ def history() -> list[Event | bytes]:
             event_id=eid(), user_id=B, occurred_at=32, date=dt.date(2024, 1, 1), ids=("hb",)
         ),
         b"{not an event",
+        # The store: A publishes a plugin others install and review; B publishes one A uses.
+        PluginPublished(
+            event_id=eid(), user_id=A, occurred_at=33, name="a-widget", display_name="A"
+        ),
+        PluginPublished(
+            event_id=eid(), user_id=B, occurred_at=33, name="b-widget", display_name="B"
+        ),
+        PluginInstalled(event_id=eid(), user_id=B, occurred_at=34, name="a-widget"),
+        PluginInstalled(event_id=eid(), user_id=A, occurred_at=34, name="b-widget"),
+        PluginInstalled(event_id=eid(), user_id=C, occurred_at=34, name="b-widget"),
+        PluginReviewed(event_id=eid(), user_id=C, occurred_at=35, name="a-widget", rating=4),
+        PluginReviewed(event_id=eid(), user_id=A, occurred_at=35, name="b-widget", rating=2),
+        PluginReported(event_id=eid(), user_id=C, occurred_at=35, name="a-widget"),
+        PluginSettingsChanged(
+            event_id=eid(),
+            user_id=B,
+            occurred_at=36,
+            name="a-widget",
+            mode="insert",
+            settings='{"x": 1}',
+        ),
+        PluginSettingsChanged(
+            event_id=eid(),
+            user_id=C,
+            occurred_at=36,
+            name="b-widget",
+            mode="insert",
+            settings='{"y": 2}',
+        ),
         deleted(A, 40),
+        # A's plugin went with A: its name is free, and B publishes a new one under it.
+        PluginPublished(
+            event_id=eid(), user_id=B, occurred_at=44, name="a-widget", display_name="B's A"
+        ),
+        PluginInstalled(event_id=eid(), user_id=C, occurred_at=45, name="a-widget"),
         # Late events of A (a request authenticated just before the deletion): refused.
         used(A, "key-a1", 41),
         profile(A, 42, bio="still here?"),
@@ -244,6 +289,12 @@ def test_what_remains_refolds_to_the_live_state() -> None:
     assert live.users["user-dddd-0b1f"].username == "bob"
     assert A not in refold.users
     assert list(plan) == sorted(plan)  # in offset order
+    # The store: A's plugin went with everything about it; B's stays without A's install and
+    # review; the name A used is B's now.
+    assert live.plugins.plugins["a-widget"].author_id == B
+    assert live.plugins.installers == {"b-widget": {C}, "a-widget": {C}}
+    assert set(live.plugins.reviews["b-widget"]) == set()
+    assert set(live.plugins.settings) == {(C, "b-widget")}
 
 
 def test_nothing_of_the_user_remains_and_everyone_elses_accepted_events_stay() -> None:
@@ -252,14 +303,19 @@ def test_nothing_of_the_user_remains_and_everyone_elses_accepted_events_stay() -
     remaining = kept(records, plan)
     needle = A.encode()
     assert not [r.offset for r in remaining if needle in r.key or needle in r.value]
-    # Every accepted event of the others that does not name A stays.
+    # Every accepted event of the others that does not name A stays, except those about the
+    # plugin A published (they go with it); after A's deletion its name is someone else's.
     state = AccountState()
-    accepted = []
+    accepted, about_a_plugin = [], []
     for record, event in account_events(records):
         if state.apply(event) and A not in encode_event(event).decode():
             accepted.append(record.offset)
+            if getattr(event, "name", None) == "a-widget" and A in state.users:
+                about_a_plugin.append(record.offset)
     assert {B, C} <= {decode_event(records[o].value).user_id for o in accepted}
-    assert not [o for o in accepted if (0, o) in plan]
+    assert about_a_plugin
+    assert all((0, o) in plan for o in about_a_plugin)
+    assert not [o for o in accepted if (0, o) in plan and o not in about_a_plugin]
     # The unreadable record and the non-account event stay; the refused events go.
     assert b"{not an event" in [r.value for r in remaining]
     assert any(b"HeartbeatsDeleted" in r.value for r in remaining)

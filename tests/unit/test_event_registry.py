@@ -59,6 +59,10 @@ def example(cls: type) -> Event:
             values[name] = fillers.get(field.annotation, ())
     if cls.__name__ == "HeartbeatsDeleted":
         values["date"] = "2026-01-05"
+    if cls.__name__ == "PluginModerated":
+        values["action"] = "ban"
+    if cls.__name__ == "PluginSettingsChanged":
+        values["mode"] = "delete"
     built: Event = cls(**values)
     return built
 

@@ -194,7 +194,7 @@ class _Execution:
         call = self._call
         arg: JSON
         if isinstance(call, HookCall):
-            kind, name, arg = "hook", call.hook.value, call.heartbeat
+            kind, name, arg = "hook", call.hook.value, call.event
         else:
             kind, name, arg = "rpc", call.handler, call.body
         if self._step(self._host, "start", kind, name, json.dumps(arg)) != "started":

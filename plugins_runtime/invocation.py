@@ -13,9 +13,10 @@ class LifecycleHook(StrEnum):
     """The lifecycle functions a script may define (top-level or as members of ``lifecycle``)."""
 
     ON_HEARTBEAT = "on_heartbeat"  # (ctx, heartbeat)
+    ON_HEARTBEATS_BULK = "on_heartbeats_bulk"  # (ctx, {count})
     ON_TICK = "on_tick"  # (ctx)
     ON_INSTALL = "on_install"  # (ctx)
-    ON_USER_LOGIN = "on_user_login"  # (ctx)
+    ON_USER_LOGIN = "on_user_login"  # (ctx, {username, is_new_user, method, ...})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +35,11 @@ class PluginContext:
 
 @dataclass(frozen=True, slots=True)
 class HookCall:
-    """Call a lifecycle hook; ``heartbeat`` is the second argument of ``on_heartbeat`` only."""
+    """Call a lifecycle hook; ``event`` is its second argument (the heartbeat of
+    ``on_heartbeat``, the count of ``on_heartbeats_bulk``, the login of ``on_user_login``)."""
 
     hook: LifecycleHook
-    heartbeat: dict[str, JSON] | None = None
+    event: dict[str, JSON] | None = None
 
     @property
     def label(self) -> str:

@@ -129,6 +129,8 @@ PRELUDE = r"""
   function topLevel(name) {
     switch (name) {
       case 'on_heartbeat': return typeof on_heartbeat === 'function' ? on_heartbeat : undefined;
+      case 'on_heartbeats_bulk':
+        return typeof on_heartbeats_bulk === 'function' ? on_heartbeats_bulk : undefined;
       case 'on_tick': return typeof on_tick === 'function' ? on_tick : undefined;
       case 'on_install': return typeof on_install === 'function' ? on_install : undefined;
       case 'on_user_login': return typeof on_user_login === 'function' ? on_user_login : undefined;

@@ -416,6 +416,31 @@ async def test_rpc_handlers_and_the_lifecycle_object_are_dispatched(sandbox: Plu
     assert login.result == USER
 
 
+async def test_hooks_get_their_event_as_second_argument(sandbox: PluginSandbox) -> None:
+    script = PluginScript(
+        "events",
+        """
+        async function on_heartbeats_bulk(ctx, event) { return event.count * 2; }
+        const lifecycle = {
+          on_user_login: async (ctx, event) => event.is_new_user ? 'welcome ' + event.username : 'hi',
+        };
+        """,
+    )
+    bulk = await sandbox.run(
+        script, HookCall(LifecycleHook.ON_HEARTBEATS_BULK, {"count": 21}), CONTEXT, DictHost()
+    )
+    assert isinstance(bulk, SandboxOk)
+    assert bulk.result == 42
+    login = await sandbox.run(
+        script,
+        HookCall(LifecycleHook.ON_USER_LOGIN, {"username": "ada", "is_new_user": True}),
+        CONTEXT,
+        DictHost(),
+    )
+    assert isinstance(login, SandboxOk)
+    assert login.result == "welcome ada"
+
+
 async def test_unknown_handlers_are_reported_not_resolved_elsewhere(sandbox: PluginSandbox) -> None:
     assert sanitize_handler_name("../set threshold!") == "setthreshold"
     for call in (

@@ -23,6 +23,7 @@ from accounts.sessions import SessionService
 from api.routes.account_forms import AccountWrites
 from eventlog.port import EventLog
 from http_edge.auth import AuthGuards, Principal
+from plugin_host.executor import PluginServices
 
 __all__ = [
     "ApiParts",
@@ -62,6 +63,7 @@ class ApiParts:
     log: EventLog
     store: object
     oauth: OAuthSetup
+    plugins: PluginServices | None = None  # None: this process runs no plugins
 
 
 def install(app_state: State, parts: ApiParts) -> None:

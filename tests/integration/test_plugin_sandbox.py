@@ -422,7 +422,7 @@ async def test_hooks_get_their_event_as_second_argument(sandbox: PluginSandbox) 
         """
         async function on_heartbeats_bulk(ctx, event) { return event.count * 2; }
         const lifecycle = {
-          on_user_login: async (ctx, event) => event.is_new_user ? 'welcome ' + event.username : 'hi',
+          on_user_login: async (ctx, e) => e.is_new_user ? 'welcome ' + e.username : 'hi',
         };
         """,
     )

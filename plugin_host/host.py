@@ -1,0 +1,98 @@
+"""``HostCalls`` for one plugin and one user: what ``ctx.db`` and ``ctx.redis`` really do.
+
+Reads go to the SQL executor (checked and confined to the caller by construction; it blocks, so
+it runs on a worker thread) with the caller's account and store rows, taken on the event loop
+before the thread starts so the fold is never read while it changes. Keys go to the plugin's own
+namespace ``plugin:<name>:<user>:`` of the key-value store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
+
+from accounts.directory import AccountDirectory
+from plugin_host.rows import host_rows, mentioned_relations
+from plugins_runtime.host import JSON, HostCallError
+from plugins_runtime.sql_executor import ClickHousePluginQueries, PluginQueryFailed
+from plugins_runtime.sql_scope import PluginSqlRefused
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class KeyValue(Protocol):
+    """What a bound host needs of the plugin key-value store (``plugins_runtime.kv``)."""
+
+    async def get(self, plugin: str, user_id: str, key: str) -> str | None: ...
+
+    async def set(self, plugin: str, user_id: str, key: str, value: str) -> None: ...
+
+    async def delete(self, plugin: str, user_id: str, key: str) -> None: ...
+
+    async def incr(self, plugin: str, user_id: str, key: str) -> int: ...
+
+    async def dump_user(self, user_id: str) -> dict[str, dict[str, str]]: ...
+
+    async def delete_user(self, user_id: str) -> int: ...
+
+    async def delete_plugin_user(self, plugin: str, user_id: str) -> int: ...
+
+
+class BoundHost:
+    """The I/O of one execution of ``plugin`` for ``user_id``."""
+
+    def __init__(
+        self,
+        plugin: str,
+        user_id: str,
+        *,
+        directory: AccountDirectory,
+        queries: ClickHousePluginQueries,
+        kv: KeyValue,
+    ) -> None:
+        self._plugin = plugin
+        self._user_id = user_id
+        self._directory = directory
+        self._queries = queries
+        self._kv = kv
+        # Set when a call failed because the database or the key-value store could not be
+        # reached: the execution's failure is then ours, not the plugin's (retry, do not count).
+        self.unavailable = False
+
+    async def db_query(self, sql: str, params: list[JSON]) -> list[dict[str, JSON]]:
+        rows = host_rows(self._directory.state, self._user_id, mentioned_relations(sql))
+        try:
+            return await asyncio.to_thread(
+                self._queries.query, self._user_id, sql, params, host_rows=rows
+            )
+        except PluginQueryFailed as exc:
+            self.unavailable = self.unavailable or exc.code == "unavailable"
+            raise HostCallError(str(exc)) from None
+        except PluginSqlRefused as exc:
+            raise HostCallError(str(exc)) from None
+
+    async def kv_get(self, key: str) -> str | None:
+        return await self._key_value(self._kv.get(self._plugin, self._user_id, key))
+
+    async def kv_set(self, key: str, value: str) -> None:
+        await self._key_value(self._kv.set(self._plugin, self._user_id, key, value))
+
+    async def kv_del(self, key: str) -> None:
+        await self._key_value(self._kv.delete(self._plugin, self._user_id, key))
+
+    async def kv_incr(self, key: str) -> int:
+        return await self._key_value(self._kv.incr(self._plugin, self._user_id, key))
+
+    async def _key_value(self, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except HostCallError:
+            raise
+        except Exception:
+            # The store's own failure (unreachable, closed): logged here, a plain message there.
+            _log.warning("plugin %s: key-value store call failed", self._plugin, exc_info=True)
+            self.unavailable = True
+            raise HostCallError("ctx.redis is unavailable, retry later") from None

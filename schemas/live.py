@@ -101,12 +101,14 @@ class LeaderboardUpdated(_Message):
 
 
 class PluginEvent(_Message):
-    """Something a server-side plugin emitted for this user's dashboard."""
+    """A server-side plugin's hook returned a value for this user's dashboard: ``data`` is that
+    value (any JSON but null), ``hook`` the lifecycle hook that returned it (``on_heartbeat``,
+    ``on_tick`` ...)."""
 
     type: Literal["plugin.event"] = "plugin.event"
     plugin: str
-    event: str
-    data: dict[str, JsonValue] = Field(default_factory=dict)
+    hook: str
+    data: JsonValue
 
 
 class Dropped(_Message):

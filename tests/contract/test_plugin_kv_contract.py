@@ -127,10 +127,14 @@ async def test_get_set_delete(kv: PluginKeyValue, users: tuple[str, str]) -> Non
     assert await kv.get(ALPHA, user, "empty") == ""
     await kv.set(ALPHA, user, "unicode", "héllo ☃ 𝄞")
     assert await kv.get(ALPHA, user, "unicode") == "héllo ☃ 𝄞"
+    await kv.set(ALPHA, user, "nul\x00key", "a\x00b")  # JS strings may hold NUL
+    assert await kv.get(ALPHA, user, "nul\x00key") == "a\x00b"
     await kv.delete(ALPHA, user, "last-lang")
     assert await kv.get(ALPHA, user, "last-lang") is None
     await kv.delete(ALPHA, user, "never-set")  # absent: nothing happens
-    assert await kv.dump_user(user) == {ALPHA: {"empty": "", "unicode": "héllo ☃ 𝄞"}}
+    assert await kv.dump_user(user) == {
+        ALPHA: {"empty": "", "unicode": "héllo ☃ 𝄞", "nul\x00key": "a\x00b"}
+    }
 
 
 async def test_incr_counts_from_zero_and_stores_a_string(

@@ -58,6 +58,7 @@ from eventlog.port import (
 from live.port import LivePublisher
 from plugin_host.executor import PluginHostUnavailable
 from plugins_runtime.invocation import Invocation
+from plugins_runtime.kv import KeyValueUnavailable
 from plugins_runtime.outcome import FailureKind, SandboxFailure, SandboxResult
 from processors.hook_plans import ForgetJob, HookJob, Job, plan_event, tick_jobs
 from processors.runner import next_offsets
@@ -156,6 +157,7 @@ class PluginHookProcessor:
         self._transient: tuple[type[BaseException], ...] = (
             PluginHostUnavailable,
             LogError,
+            KeyValueUnavailable,
             *transient,
         )
         self._sleep = sleep

@@ -20,6 +20,7 @@ from live.inprocess import InProcessLiveChannel
 from live.port import LivePublisher, user_channel
 from plugin_host.executor import PluginExecutor
 from plugins_runtime import PluginSandbox, SandboxLimits
+from plugins_runtime.kv_sqlite import SqlitePluginKeyValue
 from plugins_runtime.sql_executor import ClickHousePluginQueries
 from processors.handlers import HeartbeatProjector
 from processors.hook_plans import BULK_THRESHOLD
@@ -43,7 +44,7 @@ from schemas.events import (
 )
 from schemas.live import live_message
 from tests.support import clickhouse_fixtures
-from tests.support.plugin_kv import KeyValueDown, MemoryPluginKeyValue
+from tests.support.plugin_kv import ControlledKeyValue
 from tests.support.store_inspect import count_heartbeats
 from tests.support.store_rows import epoch, make_heartbeat
 
@@ -95,7 +96,7 @@ class World:
     log: SqliteEventLog
     directory: AccountDirectory
     store: ClickHouseProjectionStore
-    kv: MemoryPluginKeyValue
+    kv: ControlledKeyValue
     executor: PluginExecutor
     live: InProcessLiveChannel
     author: str = "author"
@@ -106,7 +107,6 @@ class World:
             "publisher": LivePublisher(self.live),
             "failures_to_suspend": 3,
             "policy": SupervisionPolicy(initial_delay_s=0.0, max_delay_s=0.0),
-            "transient": (KeyValueDown,),
             "sleep": no_wait,
             "tick_sleep": self.timer.sleep,
             "tick_interval_s": 60.0,
@@ -179,7 +179,9 @@ async def world(tmp_path: Path, chdb_url: str) -> AsyncIterator[World]:
     store.migrate()
     queries = ClickHousePluginQueries(chdb_url, database=database)
     sandbox = PluginSandbox(SandboxLimits(), workers=3)
-    kv = MemoryPluginKeyValue()
+    inner = SqlitePluginKeyValue(tmp_path / "plugin-kv.sqlite3")
+    await inner.start()
+    kv = ControlledKeyValue(inner)
     executor = PluginExecutor(sandbox, directory, queries, kv, base_url="http://codetrackr.test")
     live = InProcessLiveChannel()
     await live.start()
@@ -190,6 +192,7 @@ async def world(tmp_path: Path, chdb_url: str) -> AsyncIterator[World]:
     finally:
         await live.close()
         sandbox.close()
+        await inner.close()
         queries.close()
         await directory.close()
         await log.close()
@@ -227,7 +230,7 @@ async def test_on_heartbeat_fires_once_per_heartbeat_with_the_heartbeat_object(
         await settle(processor)
     finally:
         await processor.close()
-    space = world.kv.of("counter", alice)
+    space = await world.kv.of("counter", alice)
     assert space["beats"] == "12"
     assert space["installs"] == "1"
     assert {key.removeprefix("seen:") for key in space if key.startswith("seen:")} == set(ids)
@@ -248,7 +251,7 @@ async def test_a_big_request_fires_one_bulk_hook_instead(world: World) -> None:
         await settle(processor)
     finally:
         await processor.close()
-    space = world.kv.of("counter", alice)
+    space = await world.kv.of("counter", alice)
     assert (space["bulk"], space["bulk-count"]) == ("1", str(BULK_THRESHOLD + 1))
     assert space["beats"] == str(BULK_THRESHOLD)
 
@@ -265,7 +268,7 @@ async def test_heartbeats_received_before_the_install_fire_nothing(world: World)
         await settle(processor)
     finally:
         await processor.close()
-    assert world.kv.of("counter", alice)["beats"] == "2"
+    assert (await world.kv.of("counter", alice))["beats"] == "2"
 
 
 async def test_on_install_runs_once_even_when_its_batch_is_delivered_again(world: World) -> None:
@@ -278,7 +281,7 @@ async def test_on_install_runs_once_even_when_its_batch_is_delivered_again(world
     assert await first.step() > 0  # one fetch: the install and the heartbeats
     await first.wait_idle()
     assert first.fired == 5
-    assert world.kv.of("counter", alice)["installs"] == "1"
+    assert (await world.kv.of("counter", alice))["installs"] == "1"
     await first.close(commit=False)  # a crash after the hooks, before the commit
 
     second = world.processor()
@@ -287,7 +290,7 @@ async def test_on_install_runs_once_even_when_its_batch_is_delivered_again(world
         await settle(second)
     finally:
         await second.close()
-    space = world.kv.of("counter", alice)
+    space = await world.kv.of("counter", alice)
     assert space["installs"] == "1"
     # Heartbeats are delivered at least once: again after the crash, each id seen.
     assert second.fired == len(ids)
@@ -315,7 +318,7 @@ async def test_a_resumed_install_gets_no_second_on_install(world: World) -> None
         await settle(processor)
     finally:
         await processor.close()
-    assert world.kv.of("counter", alice)["installs"] == "1"
+    assert (await world.kv.of("counter", alice))["installs"] == "1"
 
 
 async def test_on_user_login_gets_the_login(world: World) -> None:
@@ -341,7 +344,7 @@ async def test_on_user_login_gets_the_login(world: World) -> None:
             await settle(processor)
         finally:
             await processor.close()
-        login = json.loads(world.kv.of("counter", alice)["login"])
+        login = json.loads((await world.kv.of("counter", alice))["login"])
         user = await world.directory.user(alice)
         assert user is not None
         assert login == {
@@ -365,13 +368,13 @@ async def test_ticks_fire_per_install_on_the_injected_timer(world: World) -> Non
     alice_live = await world.live.subscribe(user_channel(alice))
     try:
         await until(lambda: len(world.timer.asked) == 1)
-        assert world.kv.of("counter", alice).get("ticks") is None
+        assert (await world.kv.of("counter", alice)).get("ticks") is None
         for round_ in (1, 2, 3):
             world.timer.fire()
             await until(lambda r=round_: len(world.timer.asked) == r + 1)  # type: ignore[misc]
             await processor.wait_idle()
-            assert world.kv.of("counter", alice)["ticks"] == str(round_)
-            assert world.kv.of("counter", bob)["ticks"] == str(round_)
+            assert (await world.kv.of("counter", alice))["ticks"] == str(round_)
+            assert (await world.kv.of("counter", bob))["ticks"] == str(round_)
             message = live_message.validate_python(
                 json.loads(await asyncio.wait_for(alice_live.next_json(), 5))
             )
@@ -401,7 +404,7 @@ async def test_only_the_holder_of_the_accounts_partition_ticks(world: World) -> 
         assert await processor.holds_ticks()
         assert await processor.tick() == 1
         await processor.wait_idle()
-        assert world.kv.of("counter", alice)["ticks"] == "1"
+        assert (await world.kv.of("counter", alice))["ticks"] == "1"
     finally:
         await processor.close()
 
@@ -425,14 +428,14 @@ async def test_a_failing_plugin_is_suspended_while_another_keeps_working(world: 
         assert "3 failed hooks in a row" in install.suspended_reason
         assert "boom p" in install.suspended_reason
         assert (processor.failed, processor.suspended) == (3, 1)
-        assert world.kv.of("counter", alice)["beats"] == "4"
+        assert (await world.kv.of("counter", alice))["beats"] == "4"
 
         await world.install(alice, "failing")  # installing again resumes it
         assert not world.directory.plugins.install(alice, "failing").suspended  # type: ignore[union-attr]
         await world.heartbeats(alice, 1, at=1_700_000_300.0)
         await settle(processor)
         assert processor.failed == 4
-        assert world.kv.of("counter", alice)["beats"] == "5"
+        assert (await world.kv.of("counter", alice))["beats"] == "5"
     finally:
         await processor.close()
 
@@ -452,7 +455,7 @@ async def test_an_outage_of_ours_is_retried_not_counted(world: World) -> None:
     install = world.directory.plugins.install(alice, "counter")
     assert install is not None
     assert not install.suspended
-    space = world.kv.of("counter", alice)
+    space = await world.kv.of("counter", alice)
     assert (space["installs"], space["beats"]) == ("1", "3")
     assert processor.failed == 0
 
@@ -469,7 +472,7 @@ async def test_banned_and_uninstalled_plugins_stop_firing_and_lose_their_data(wo
     await processor.start()
     try:
         await settle(processor)
-        assert world.kv.of("counter", alice)["beats"] == "1"
+        assert (await world.kv.of("counter", alice))["beats"] == "1"
         await world.record(
             PluginUninstalled(
                 event_id=uuid.uuid4().hex,
@@ -480,7 +483,7 @@ async def test_banned_and_uninstalled_plugins_stop_firing_and_lose_their_data(wo
         )
         await world.heartbeats(alice, 2, at=1_700_000_400.0)
         await settle(processor)
-        assert world.kv.of("counter", alice) == {}  # cleaned up, and nothing counted since
+        assert (await world.kv.of("counter", alice)) == {}  # cleaned up, and nothing counted since
 
         await world.record(
             PluginModerated(
@@ -493,10 +496,10 @@ async def test_banned_and_uninstalled_plugins_stop_firing_and_lose_their_data(wo
         )
         await world.heartbeats(bob, 2, at=1_700_000_600.0)
         await settle(processor)
-        assert world.kv.of("counter", bob)["beats"] == "1"
+        assert (await world.kv.of("counter", bob))["beats"] == "1"
         assert await processor.tick() == 1  # queued, but a banned plugin does not run
         await processor.wait_idle()
-        assert "ticks" not in world.kv.of("counter", bob)
+        assert "ticks" not in (await world.kv.of("counter", bob))
     finally:
         await processor.close()
 
@@ -517,14 +520,14 @@ async def test_a_slow_plugin_delays_only_its_own_pair(world: World) -> None:
     try:
         for _ in range(200):
             await processor.step()
-            if world.kv.of("counter", bob).get("beats") == "10":
+            if (await world.kv.of("counter", bob)).get("beats") == "10":
                 break
-        assert world.kv.of("counter", bob)["beats"] == "10"
-        assert "beats" not in world.kv.of("slow", alice)
+        assert (await world.kv.of("counter", bob))["beats"] == "10"
+        assert "beats" not in (await world.kv.of("slow", alice))
         assert await processor.lag_records() > 0  # nothing past the slow batch is committed
         gate.set()
         await settle(processor)
-        assert world.kv.of("slow", alice)["beats"] == "1"
+        assert (await world.kv.of("slow", alice))["beats"] == "1"
     finally:
         gate.set()
         await processor.close()
@@ -565,7 +568,7 @@ async def test_account_deletion_removes_every_plugins_data(world: World) -> None
     await processor.start()
     try:
         await settle(processor)
-        assert world.kv.of("counter", alice) == {"installs": "1"}
+        assert (await world.kv.of("counter", alice)) == {"installs": "1"}
         await world.record(
             AccountDeleted(event_id=uuid.uuid4().hex, user_id=alice, occurred_at=1_700_000_900.0)
         )

@@ -1,79 +1,65 @@
-"""An in-memory plugin key-value store for tests of hook processing (the port's methods, plus
-ways to make it fail or hold a key's reads)."""
+"""A real plugin key-value store (any adapter) that tests can make fail or hold, for hook tests."""
 
 from __future__ import annotations
 
 import asyncio
 
-from plugins_runtime.host import HostCallError
+from plugins_runtime.kv import KeyValueUnavailable, PluginKeyValue
 
 
-class KeyValueDown(Exception):
-    """The store cannot be reached (what an adapter raises when its backend is gone)."""
+class ControlledKeyValue:
+    """Delegates to ``inner``; ``fail_next`` calls raise :class:`KeyValueUnavailable` first (an
+    outage), and reads of a key in ``gates`` wait until its event is set (a slow plugin)."""
 
-
-class MemoryPluginKeyValue:
-    def __init__(self) -> None:
-        self.data: dict[tuple[str, str], dict[str, str]] = {}
-        self.markers: set[str] = set()
-        # While set, every call raises KeyValueDown (an outage), counting down per call.
+    def __init__(self, inner: PluginKeyValue) -> None:
+        self.inner = inner
         self.fail_next = 0
-        # Reads of these keys wait until the key's event is set (a slow plugin on demand).
         self.gates: dict[str, asyncio.Event] = {}
 
     def _check(self) -> None:
         if self.fail_next > 0:
             self.fail_next -= 1
-            raise KeyValueDown("key-value store unreachable")
+            raise KeyValueUnavailable("key-value store unreachable (test outage)")
 
-    def of(self, plugin: str, user_id: str) -> dict[str, str]:
-        return self.data.get((plugin, user_id), {})
+    async def of(self, plugin: str, user_id: str) -> dict[str, str]:
+        """The plugin's keys of the user (what ``dump_user`` exports)."""
+        return (await self.inner.dump_user(user_id)).get(plugin, {})
 
     async def get(self, plugin: str, user_id: str, key: str) -> str | None:
         self._check()
         gate = self.gates.get(key)
         if gate is not None:
             await gate.wait()
-        return self.of(plugin, user_id).get(key)
+        return await self.inner.get(plugin, user_id, key)
 
     async def set(self, plugin: str, user_id: str, key: str, value: str) -> None:
         self._check()
-        self.data.setdefault((plugin, user_id), {})[key] = value
+        await self.inner.set(plugin, user_id, key, value)
 
     async def delete(self, plugin: str, user_id: str, key: str) -> None:
         self._check()
-        self.data.get((plugin, user_id), {}).pop(key, None)
+        await self.inner.delete(plugin, user_id, key)
 
     async def incr(self, plugin: str, user_id: str, key: str) -> int:
         self._check()
-        space = self.data.setdefault((plugin, user_id), {})
-        current = space.get(key, "0")
-        if not current.lstrip("-").isdigit():
-            raise HostCallError(f"ctx.redis.incr: the value of {key!r} is not an integer")
-        space[key] = str(int(current) + 1)
-        return int(space[key])
+        return await self.inner.incr(plugin, user_id, key)
 
     async def dump_user(self, user_id: str) -> dict[str, dict[str, str]]:
         self._check()
-        return {plugin: dict(v) for (plugin, owner), v in self.data.items() if owner == user_id}
+        return await self.inner.dump_user(user_id)
 
     async def delete_user(self, user_id: str) -> int:
         self._check()
-        gone = [k for k in self.data if k[1] == user_id]
-        count = sum(len(self.data.pop(k)) for k in gone)
-        return count
+        return await self.inner.delete_user(user_id)
 
     async def delete_plugin_user(self, plugin: str, user_id: str) -> int:
         self._check()
-        return len(self.data.pop((plugin, user_id), {}))
+        return await self.inner.delete_plugin_user(plugin, user_id)
 
     async def mark_once(self, marker: str) -> bool:
         self._check()
-        if marker in self.markers:
-            return False
-        self.markers.add(marker)
-        return True
+        return await self.inner.mark_once(marker)
 
     async def unmark(self, marker: str) -> None:
         self._check()
-        self.markers.discard(marker)
+        await self.inner.unmark(marker)

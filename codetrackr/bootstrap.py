@@ -1,8 +1,9 @@
 """The composition root: builds adapters from settings and wires them into each service.
 
-Roles: ``serve`` (everything in one process on embedded defaults: ingest, read API and the
-in-process projection runner), ``ingest`` (write endpoints only), ``api`` (accounts and reads).
-The faust worker and replay are wired in :mod:`codetrackr.cli` from the same builders.
+Roles: ``serve`` (everything in one process on embedded defaults: ingest, read API, the
+in-process projection runner and the plugin hook processor), ``ingest`` (write endpoints only),
+``api`` (accounts and reads). The faust worker and replay are wired in :mod:`codetrackr.cli`
+from the same builders.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from api.routes.badges import build_badges_router, build_public_stats_router
 from api.routes.export import build_export_router
 from api.routes.live import build_live_router
 from codetrackr.health import Readiness, install_health_routes
+from codetrackr.hooks import build_hooks, hooks_running
 from codetrackr.settings import Settings
 from eventlog.embedded import SqliteEventLog
 from eventlog.factory import open_event_log
@@ -276,6 +278,7 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
     stop = asyncio.Event()
     runner_task: asyncio.Task[None] | None = None
     runner: ProjectionRunner | None = None
+    hooks = contextlib.AsyncExitStack()
     try:
         if parts.live is not None:
             await parts.live.start()  # needs no reachable Redis: live push degrades, never blocks
@@ -301,8 +304,22 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
             runner_task.add_done_callback(partial(_runner_ended, runner))
             if parts.readiness is not None:
                 parts.readiness.projectors.append(runner)
+            # Plugin hooks: a processor of their own, never in the projections' way.
+            await hooks.enter_async_context(
+                hooks_running(
+                    build_hooks(
+                        settings,
+                        parts.log,
+                        parts.directory,
+                        parts.live,
+                        supervision_policy(settings),
+                    ),
+                    parts.readiness,
+                )
+            )
         yield
     finally:
+        await hooks.aclose()
         stop.set()
         if runner_task is not None:
             # Let the current batch finish and commit; cancel only if it hangs.

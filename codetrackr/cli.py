@@ -54,6 +54,7 @@ def _serve(args: argparse.Namespace, role: str) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from faust import Worker
 
+    from accounts.directory import AccountDirectory
     from codetrackr.bootstrap import (
         build_event_log,
         build_store,
@@ -62,6 +63,7 @@ def _worker(args: argparse.Namespace) -> int:
         supervision_policy,
     )
     from codetrackr.health import Readiness, serve_worker_health
+    from codetrackr.hooks import build_hooks, hooks_running
     from live.factory import open_live_channel
     from live.port import LivePublisher
     from processors.deadletters import DeadLetterWriter
@@ -117,8 +119,29 @@ def _worker(args: argparse.Namespace) -> int:
         else:
             app.stop_hooks.append(runner.cleanup)
 
+    # Plugin hooks beside the agents: their own consumer group, account directory and log client.
+    hooks_stopped = asyncio.Event()
+
+    async def run_hooks() -> None:
+        hooks_log = build_event_log(settings)
+        await hooks_log.start()
+        directory = AccountDirectory(hooks_log, shared_log=True)
+        try:
+            await directory.start()
+            hooks = build_hooks(settings, hooks_log, directory, live, supervision_policy(settings))
+            async with hooks_running(hooks, readiness):
+                await hooks_stopped.wait()
+        finally:
+            await directory.close()
+            await hooks_log.close()
+
+    async def stop_hooks() -> None:
+        hooks_stopped.set()
+
     app.stop_hooks.append(log.close)
+    app.stop_hooks.append(stop_hooks)
     app.task(serve_health)
+    app.task(run_hooks)
     worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()
     return 0

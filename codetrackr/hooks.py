@@ -1,0 +1,113 @@
+"""Wiring of the hook processor (:mod:`processors.plugin_hooks`): what ``codetrackr serve`` runs in
+process and ``codetrackr worker`` runs beside its faust agents.
+
+The processor has its own sandbox (``CODETRACKR_PLUGIN_WORKERS`` threads), plugin SQL clients and
+key-value store handle, so hooks never take threads from the API's RPC calls nor the other way
+round; both reach the same key-value data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from accounts.directory import AccountDirectory
+from codetrackr.health import Readiness
+from codetrackr.settings import Settings
+from eventlog.port import EventLog
+from live.port import LiveChannel, LivePublisher
+from plugin_host.executor import PluginExecutor
+from plugins_runtime import PluginSandbox
+from plugins_runtime.kv import PluginKeyValue
+from plugins_runtime.kv_factory import open_plugin_kv
+from plugins_runtime.sql_executor import ClickHousePluginQueries
+from processors.plugin_hooks import PluginHookProcessor
+from processors.supervision import SupervisionPolicy
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class HookParts:
+    processor: PluginHookProcessor
+    sandbox: PluginSandbox
+    queries: ClickHousePluginQueries
+    kv: PluginKeyValue
+
+
+def build_hooks(
+    settings: Settings,
+    log: EventLog,
+    directory: AccountDirectory,
+    live: LiveChannel | None,
+    policy: SupervisionPolicy,
+) -> HookParts:
+    """The processor and what it runs plugins with (no I/O until :func:`hooks_running`)."""
+    sandbox = PluginSandbox(workers=settings.plugin_workers)
+    queries = ClickHousePluginQueries(
+        settings.resolved_clickhouse_url(), settings.clickhouse_database
+    )
+    kv = open_plugin_kv(settings.redis_url, settings.data_dir)
+    executor = PluginExecutor(
+        sandbox,
+        directory,
+        queries,
+        kv,
+        base_url=settings.public_url or f"http://{settings.host}:{settings.port}",
+    )
+    processor = PluginHookProcessor(
+        log,
+        directory,
+        executor,
+        kv,
+        publisher=LivePublisher(live),
+        failures_to_suspend=settings.plugin_failures_to_suspend,
+        tick_interval_s=settings.plugin_tick_interval_s,
+        # Executions at once are bounded by the sandbox; a few more pairs wait on their I/O.
+        concurrency=settings.plugin_workers * 4,
+        policy=policy,
+    )
+    return HookParts(processor, sandbox, queries, kv)
+
+
+def _ended(parts: HookParts, task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        parts.processor.health.alive = False
+        parts.processor.health.failure = f"hook processor supervision stopped: {exc!r}"
+        _log.error("the hook processor stopped for good", exc_info=exc)
+
+
+@contextlib.asynccontextmanager
+async def hooks_running(
+    parts: HookParts, readiness: Readiness | None = None, *, stop_timeout_s: float = 10.0
+) -> AsyncIterator[None]:
+    """Run the processor and its tick timer (the directory must be started); on the way out let
+    the hooks in flight finish for up to ``stop_timeout_s`` and commit them, then close."""
+    await parts.kv.start()
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await parts.processor.start()
+        run = asyncio.create_task(parts.processor.run_supervised(stop), name="plugin-hooks")
+        run.add_done_callback(lambda task: _ended(parts, task))
+        tasks = [run, asyncio.create_task(parts.processor.run_ticks(stop), name="plugin-ticks")]
+        if readiness is not None:
+            readiness.projectors.append(parts.processor)
+        yield
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()  # the tick timer sleeps; the loop is stopped between batches below
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await parts.processor.close(timeout_s=stop_timeout_s)
+        await asyncio.to_thread(parts.sandbox.close)
+        await asyncio.to_thread(parts.queries.close)
+        await parts.kv.close()

@@ -64,6 +64,7 @@ def _worker(args: argparse.Namespace) -> int:
     )
     from codetrackr.health import Readiness, serve_worker_health
     from codetrackr.hooks import build_hooks, hooks_running
+    from eventlog.port import LogError
     from live.factory import open_live_channel
     from live.port import LivePublisher
     from processors.deadletters import DeadLetterWriter
@@ -121,18 +122,36 @@ def _worker(args: argparse.Namespace) -> int:
 
     # Plugin hooks beside the agents: their own consumer group, account directory and log client.
     hooks_stopped = asyncio.Event()
+    hooks_logger = logging.getLogger("codetrackr.worker.hooks")
 
     async def run_hooks() -> None:
+        # Never raises: a faust task that raises stops the whole worker, projections included.
         hooks_log = build_event_log(settings)
-        await hooks_log.start()
-        directory = AccountDirectory(hooks_log, shared_log=True)
+        directory: AccountDirectory | None = None
         try:
-            await directory.start()
-            hooks = build_hooks(settings, hooks_log, directory, live, supervision_policy(settings))
-            async with hooks_running(hooks, readiness):
-                await hooks_stopped.wait()
+            await hooks_log.start()
+            attempt = 0
+            while directory is None and not hooks_stopped.is_set():
+                candidate = AccountDirectory(hooks_log, shared_log=True)
+                try:
+                    await candidate.start()
+                    directory = candidate
+                except LogError as exc:
+                    await candidate.close()
+                    attempt += 1
+                    hooks_logger.warning("plugin hooks wait for the accounts topic: %s", exc)
+                    await asyncio.sleep(min(2.0 * attempt, 30.0))
+            if directory is not None:
+                hooks = build_hooks(
+                    settings, hooks_log, directory, live, supervision_policy(settings)
+                )
+                async with hooks_running(hooks, readiness):
+                    await hooks_stopped.wait()
+        except Exception:
+            hooks_logger.exception("plugin hooks stopped in this worker")
         finally:
-            await directory.close()
+            if directory is not None:
+                await directory.close()
             await hooks_log.close()
 
     async def stop_hooks() -> None:

@@ -93,7 +93,8 @@ async def hooks_running(
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     try:
-        await parts.processor.start()
+        # The processor joins its group inside its supervision: a log that is slow to assign
+        # partitions (or down) is retried there, never raised into the process that runs it.
         run = asyncio.create_task(parts.processor.run_supervised(stop), name="plugin-hooks")
         run.add_done_callback(lambda task: _ended(parts, task))
         tasks = [run, asyncio.create_task(parts.processor.run_ticks(stop), name="plugin-ticks")]

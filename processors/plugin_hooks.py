@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import time
 from collections import deque
@@ -92,6 +93,20 @@ class HookKeyValue(Protocol):
 
 def install_marker(install_id: str) -> str:
     return f"on_install:{install_id}"
+
+
+def in_time_order(records: Sequence[Delivered]) -> list[Delivered]:
+    """``records`` merged across partitions by append time (an account event first on a tie),
+    each partition's own order kept: an install is planned before the heartbeats sent after it,
+    whichever topic a fetch returned first."""
+    by_partition: dict[tuple[str, int], list[Delivered]] = {}
+    for record in records:
+        by_partition.setdefault((record.topic, record.partition), []).append(record)
+    return list(
+        heapq.merge(
+            *by_partition.values(), key=lambda r: (r.timestamp_ms, r.topic != ACCOUNTS_TOPIC)
+        )
+    )
 
 
 @dataclass
@@ -282,7 +297,7 @@ class PluginHookProcessor:
     def _dispatch(self, records: Sequence[Delivered]) -> None:
         batch = _Batch(next_offsets(records))
         items: list[tuple[tuple[str, str], _Item]] = []
-        for record in records:
+        for record in in_time_order(records):
             try:
                 event = decode_event(record.value)
             except ValidationError:

@@ -239,6 +239,27 @@ async def test_on_heartbeat_fires_once_per_heartbeat_with_the_heartbeat_object(
     assert "bulk" not in space
 
 
+async def test_an_install_runs_before_the_heartbeats_sent_after_it(world: World) -> None:
+    alice = await world.user("alice")
+    await world.publish(
+        "order",
+        "async function on_install(ctx) { await ctx.redis.set('order', 'install'); }\n"
+        "async function on_heartbeat(ctx, hb) {\n"
+        "  await ctx.redis.set('order', ((await ctx.redis.get('order')) || '') + ',hb');\n"
+        "}",
+    )
+    await world.install(alice, "order")
+    await world.heartbeats(alice, 2)
+    processor = world.processor()
+    await processor.start()
+    try:
+        assert await processor.step() > 0  # one fetch holds both topics' records
+        await settle(processor)
+    finally:
+        await processor.close()
+    assert (await world.kv.of("order", alice))["order"] == "install,hb,hb"
+
+
 async def test_a_big_request_fires_one_bulk_hook_instead(world: World) -> None:
     alice = await world.user("alice")
     await world.publish("counter", COUNTER)

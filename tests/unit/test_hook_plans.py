@@ -199,3 +199,24 @@ def test_account_deletion_forgets_every_plugin_and_ticks_cover_every_install() -
         ("alice", "a", LifecycleHook.ON_TICK),
         ("bob", "a", LifecycleHook.ON_TICK),
     ]
+
+
+def test_a_fetch_is_planned_in_append_time_order_keeping_each_partitions_order() -> None:
+    from eventlog.port import Delivered
+    from processors.plugin_hooks import in_time_order
+    from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
+
+    def rec(topic: str, partition: int, offset: int, ts: int) -> Delivered:
+        return Delivered(topic, partition, offset, b"", b"", ts)
+
+    beats0 = [rec(HEARTBEATS_TOPIC, 0, 0, 5), rec(HEARTBEATS_TOPIC, 0, 1, 3)]  # a clock step back
+    beats1 = [rec(HEARTBEATS_TOPIC, 1, 0, 4)]
+    accounts = [rec(ACCOUNTS_TOPIC, 0, 0, 1), rec(ACCOUNTS_TOPIC, 0, 1, 4)]
+    merged = in_time_order([*beats0, *beats1, *accounts])
+    assert [(r.topic[-5:], r.partition, r.offset) for r in merged] == [
+        ("ounts", 0, 0),
+        ("ounts", 0, 1),  # a tie: the account event first
+        ("beats", 1, 0),
+        ("beats", 0, 0),
+        ("beats", 0, 1),  # never before its partition's earlier record
+    ]

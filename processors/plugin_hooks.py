@@ -71,6 +71,7 @@ _log = logging.getLogger(__name__)
 
 HOOKS_GROUP = "codetrackr-plugin-hooks"
 TICK_PARTITION = TopicPartition(ACCOUNTS_TOPIC, 0)
+_MAX_UNDEFINED = 10_000
 
 
 class HookExecutor(Protocol):
@@ -185,6 +186,8 @@ class PluginHookProcessor:
         self._lane_tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._ticking: set[tuple[str, str]] = set()
         self._failures: dict[tuple[str, str], int] = {}
+        # (plugin, its server script, hook) known not to be defined: not executed again.
+        self._undefined: set[tuple[str, str, str]] = set()
         self._uncommitted = 0
         # What happened, for logs and tests: hooks run (ok or failed), suspensions recorded.
         self.fired = 0
@@ -451,9 +454,19 @@ class PluginHookProcessor:
                 return  # it ran already (this install was delivered before)
             # Only probed: the marker is written once the hook ran (at least once).
             await self._kv.unmark(marker)
-        result = await self._executor.run(plugin, job.user_id, job.call)
+        undefined = (plugin.name, plugin.server_script, job.call.hook.value)
+        if undefined in self._undefined:
+            result: SandboxResult | None = None  # this script does not define the hook
+        else:
+            result = await self._executor.run(plugin, job.user_id, job.call)
         if marker is not None:
             await self._kv.mark_once(marker)
+        if result is None:
+            return
+        if isinstance(result, SandboxFailure) and result.kind is FailureKind.UNKNOWN_HANDLER:
+            if len(self._undefined) >= _MAX_UNDEFINED:
+                self._undefined.clear()
+            self._undefined.add(undefined)
         await self._judge(job, result)
 
     async def _judge(self, job: HookJob, result: SandboxResult) -> None:

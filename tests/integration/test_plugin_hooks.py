@@ -14,17 +14,18 @@ from typing import Any
 import pytest
 
 from accounts.directory import AccountDirectory
+from accounts.plugins import StorePlugin
 from eventlog.embedded import SqliteEventLog
 from eventlog.port import Record
 from live.inprocess import InProcessLiveChannel
 from live.port import LivePublisher, user_channel
 from plugin_host.executor import PluginExecutor
-from plugins_runtime import PluginSandbox, SandboxLimits
+from plugins_runtime import Invocation, PluginSandbox, SandboxLimits, SandboxResult
 from plugins_runtime.kv_sqlite import SqlitePluginKeyValue
 from plugins_runtime.sql_executor import ClickHousePluginQueries
 from processors.handlers import HeartbeatProjector
 from processors.hook_plans import BULK_THRESHOLD
-from processors.plugin_hooks import HOOKS_GROUP, PluginHookProcessor
+from processors.plugin_hooks import HOOKS_GROUP, HookExecutor, PluginHookProcessor
 from processors.replay import replay
 from processors.runner import PROJECTIONS_GROUP, ProjectionRunner
 from processors.supervision import SupervisionPolicy
@@ -102,7 +103,9 @@ class World:
     author: str = "author"
     timer: ManualTimer = field(default_factory=ManualTimer)
 
-    def processor(self, **options: Any) -> PluginHookProcessor:
+    def processor(
+        self, *, executor: HookExecutor | None = None, **options: Any
+    ) -> PluginHookProcessor:
         defaults: dict[str, Any] = {
             "publisher": LivePublisher(self.live),
             "failures_to_suspend": 3,
@@ -113,7 +116,11 @@ class World:
             "wait_s": 0.01,
         }
         return PluginHookProcessor(
-            self.log, self.directory, self.executor, self.kv, **{**defaults, **options}
+            self.log,
+            self.directory,
+            executor or self.executor,
+            self.kv,
+            **{**defaults, **options},
         )
 
     async def record(self, event: AccountEvent) -> None:
@@ -258,6 +265,40 @@ async def test_an_install_runs_before_the_heartbeats_sent_after_it(world: World)
     finally:
         await processor.close()
     assert (await world.kv.of("order", alice))["order"] == "install,hb,hb"
+
+
+class CountingExecutor:
+    def __init__(self, inner: PluginExecutor) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    async def run(self, plugin: StorePlugin, user_id: str, call: Invocation) -> SandboxResult:
+        self.calls.append(call.label)
+        return await self.inner.run(plugin, user_id, call)
+
+
+async def test_a_hook_the_script_does_not_define_is_not_run_again(world: World) -> None:
+    alice = await world.user("alice")
+    await world.publish(
+        "installer", "async function on_install(ctx) { await ctx.redis.set('i', '1'); }"
+    )
+    await world.install(alice, "installer")
+    executor = CountingExecutor(world.executor)
+    processor = world.processor(executor=executor)
+    await processor.start()
+    try:
+        await settle(processor)
+        for at in (1_700_000_200.0, 1_700_000_300.0):
+            await world.heartbeats(alice, 3, at=at)
+            await settle(processor)
+        assert executor.calls == ["on_install", "on_heartbeat"]
+        await world.publish("installer", COUNTER)  # a new version defines it
+        await world.heartbeats(alice, 2, at=1_700_000_400.0)
+        await settle(processor)
+        assert executor.calls[2:] == ["on_heartbeat", "on_heartbeat"]
+        assert (await world.kv.of("installer", alice))["beats"] == "2"
+    finally:
+        await processor.close()
 
 
 async def test_a_big_request_fires_one_bulk_hook_instead(world: World) -> None:

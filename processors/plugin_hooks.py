@@ -113,6 +113,7 @@ def in_time_order(records: Sequence[Delivered]) -> list[Delivered]:
 @dataclass
 class _Batch:
     offsets: dict[TopicPartition, int]
+    records: int
     pending: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -285,20 +286,29 @@ class PluginHookProcessor:
             return 0
         try:
             records = await self._reader.fetch(self._batch_size, self._wait_s)
-            if records:
-                # Every account event the batch holds is folded before it is planned.
-                await self._directory.sync()
         except LogError as exc:
             _log.warning("hook processor: event log unavailable, retrying: %s", exc)
             await self._sleep(self._policy.initial_delay_s)
             return 0
         if not records:
             return 0
+        # Every account event the batch holds is folded before it is planned. The records are
+        # fetched already: wait for the directory rather than drop them.
+        failures = 0
+        while True:
+            try:
+                await self._directory.sync()
+                break
+            except LogError as exc:
+                failures += 1
+                self.health.failure = describe(exc)
+                _log.warning("hook processor: accounts not readable, retrying: %s", exc)
+                await self._sleep(self._policy.delay(failures))
         self._dispatch(records)
         return len(records)
 
     def _dispatch(self, records: Sequence[Delivered]) -> None:
-        batch = _Batch(next_offsets(records))
+        batch = _Batch(next_offsets(records), len(records))
         items: list[tuple[tuple[str, str], _Item]] = []
         for record in in_time_order(records):
             try:
@@ -325,14 +335,16 @@ class PluginHookProcessor:
         reader = self._reader
         assert reader is not None
         offsets: dict[TopicPartition, int] = {}
+        records = 0
         while self._in_flight and self._in_flight[0].done.is_set():
-            for tp, offset in self._in_flight.popleft().offsets.items():
+            batch = self._in_flight.popleft()
+            records += batch.records
+            for tp, offset in batch.offsets.items():
                 offsets[tp] = max(offsets.get(tp, 0), offset)
         if not offsets:
             return
         await self._commit(reader, offsets)
-        if not self._in_flight:
-            self._uncommitted = 0
+        self._uncommitted = max(0, self._uncommitted - records)
 
     async def _commit(self, reader: LogReader, offsets: Mapping[TopicPartition, int]) -> None:
         failures = 0

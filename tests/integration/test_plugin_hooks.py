@@ -16,7 +16,7 @@ import pytest
 from accounts.directory import AccountDirectory
 from accounts.plugins import StorePlugin
 from eventlog.embedded import SqliteEventLog
-from eventlog.port import Record
+from eventlog.port import LogUnavailable, Record
 from live.inprocess import InProcessLiveChannel
 from live.port import LivePublisher, user_channel
 from plugin_host.executor import PluginExecutor
@@ -520,6 +520,33 @@ async def test_an_outage_of_ours_is_retried_not_counted(world: World) -> None:
     space = await world.kv.of("counter", alice)
     assert (space["installs"], space["beats"]) == ("1", "3")
     assert processor.failed == 0
+
+
+async def test_fetched_records_wait_for_an_unreadable_account_log(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await world.user("alice")
+    await world.publish("counter", COUNTER)
+    await world.install(alice, "counter")
+    await world.heartbeats(alice, 3)
+    real_sync = world.directory.sync
+    failures = [LogUnavailable("the account log could not be read up to its end")] * 2
+
+    async def flaky_sync() -> None:
+        if failures:
+            raise failures.pop()
+        await real_sync()
+
+    monkeypatch.setattr(world.directory, "sync", flaky_sync)
+    processor = world.processor()
+    await processor.start()
+    try:
+        await settle(processor)
+    finally:
+        await processor.close()
+    assert failures == []
+    space = await world.kv.of("counter", alice)
+    assert (space["installs"], space["beats"]) == ("1", "3")
 
 
 async def test_banned_and_uninstalled_plugins_stop_firing_and_lose_their_data(world: World) -> None:

@@ -26,11 +26,14 @@ from http_edge.body import parse_json, read_body
 from http_edge.errors import ApiError, error_responses
 from plugin_host.executor import PluginHostUnavailable
 from plugins_runtime import RpcCall, SandboxFailure, http_status, sanitize_handler_name
+from schemas.events import PLUGIN_NAME_PATTERN
 
 RPC_BODY_LIMIT = 1024 * 1024
 
 router = APIRouter(tags=["plugins"])
-PluginNamePath = Annotated[str, Path(min_length=1, max_length=64, description="the plugin")]
+PluginNamePath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=PLUGIN_NAME_PATTERN, description="kebab-case")
+]
 HandlerPath = Annotated[
     str, Path(min_length=1, max_length=200, description="a key of the script's `endpoints`")
 ]

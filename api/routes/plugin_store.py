@@ -36,6 +36,7 @@ from api.rules.plugin_store import browse, page_of, publish_refusal, total_pages
 from http_edge.auth import Principal
 from http_edge.errors import ApiError, error_responses
 from plugin_host.executor import PluginServices
+from plugins_runtime.kv import KeyValueUnavailable
 from schemas.events import (
     PLUGIN_NAME_PATTERN,
     PluginInstalled,
@@ -60,7 +61,7 @@ RESERVED_NAMES = frozenset({"installed", "install", "uninstall", "publish"})
 
 router = APIRouter(tags=["plugin store"])
 PluginNamePath = Annotated[
-    str, Path(min_length=1, max_length=64, description="the plugin's kebab-case name")
+    str, Path(min_length=1, max_length=64, pattern=PLUGIN_NAME_PATTERN, description="kebab-case")
 ]
 PageQuery = Annotated[int, Query(ge=1, le=100_000, description="1-based page")]
 PerPageQuery = Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="items per page")]
@@ -258,7 +259,7 @@ def _require_admin(principal: Principal, services: PluginServices) -> None:
 async def _delete_plugin_data(services: PluginServices, name: str, user_id: str) -> int:
     try:
         return await services.executor.kv.delete_plugin_user(name, user_id)
-    except Exception:
+    except KeyValueUnavailable:
         _log.warning(
             "could not delete the key-value data of %s for %s", name, user_id, exc_info=True
         )

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import Protocol, TypeVar
+from typing import TypeAlias, TypeVar
 
 from accounts.directory import AccountDirectory
 from plugin_host.rows import host_rows, mentioned_relations
 from plugins_runtime.host import JSON, HostCallError
+from plugins_runtime.kv import KeyValueUnavailable, PluginKeyValue
 from plugins_runtime.sql_executor import ClickHousePluginQueries, PluginQueryFailed
 from plugins_runtime.sql_scope import PluginSqlRefused
 
@@ -23,22 +24,8 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class KeyValue(Protocol):
-    """What a bound host needs of the plugin key-value store (``plugins_runtime.kv``)."""
-
-    async def get(self, plugin: str, user_id: str, key: str) -> str | None: ...
-
-    async def set(self, plugin: str, user_id: str, key: str, value: str) -> None: ...
-
-    async def delete(self, plugin: str, user_id: str, key: str) -> None: ...
-
-    async def incr(self, plugin: str, user_id: str, key: str) -> int: ...
-
-    async def dump_user(self, user_id: str) -> dict[str, dict[str, str]]: ...
-
-    async def delete_user(self, user_id: str) -> int: ...
-
-    async def delete_plugin_user(self, plugin: str, user_id: str) -> int: ...
+# The plugins' key-value store (the port of ``plugins_runtime.kv``).
+KeyValue: TypeAlias = PluginKeyValue
 
 
 class BoundHost:
@@ -89,10 +76,8 @@ class BoundHost:
     async def _key_value(self, call: Awaitable[T]) -> T:
         try:
             return await call
-        except HostCallError:
-            raise
-        except Exception:
+        except KeyValueUnavailable:
             # The store's own failure (unreachable, closed): logged here, a plain message there.
-            _log.warning("plugin %s: key-value store call failed", self._plugin, exc_info=True)
+            _log.warning("plugin %s: key-value store unavailable", self._plugin, exc_info=True)
             self.unavailable = True
             raise HostCallError("ctx.redis is unavailable, retry later") from None

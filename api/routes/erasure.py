@@ -35,6 +35,7 @@ from api.routes.account_forms import iso, json_body, parse
 from eventlog.port import Record
 from http_edge.errors import ApiError, error_responses
 from plugin_host.host import KeyValue
+from plugins_runtime.kv import KeyValueUnavailable
 from schemas.events import HEARTBEATS_TOPIC, AccountDeleted, UserDataErased, encode_event
 
 _log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ async def forget_plugin_data(
         for name, installers in doomed:
             for installer in installers:
                 await kv.delete_plugin_user(name, installer)
-    except Exception:  # the key-value store's own failure: unreachable, closed
+    except KeyValueUnavailable:
         _log.warning("plugin data of deleted account %s not erased yet", user_id, exc_info=True)
 
 

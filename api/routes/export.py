@@ -59,6 +59,7 @@ from api.rules.export import (
 from http_edge.auth import Principal
 from http_edge.errors import ApiError, error_responses
 from plugin_host.host import KeyValue
+from plugins_runtime.kv import KeyValueUnavailable
 from projections.ports import ExportStore, ProjectionStoreUnavailable
 from schemas.heartbeat import Heartbeat
 
@@ -288,7 +289,7 @@ def build_export_router(
         user_id = user.user_id
         try:
             key_values = await plugin_kv.dump_user(user_id) if plugin_kv else {}
-        except Exception as exc:  # the key-value store's own failure: unreachable, closed
+        except KeyValueUnavailable as exc:
             raise _unavailable() from exc
         # The small sections are read before the first byte, so an unavailable store is a 503.
         member = await _blocking(store.leaderboard_member, user_id)

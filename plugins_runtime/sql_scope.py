@@ -48,9 +48,9 @@ __all__ = [
 
 MAX_SQL_CHARS = 20_000
 
-_WRITES_LATER = (
-    "plugins may only read for now; writing your own plugin_settings rows will come later"
-    " (as events on the log), everything else stays read-only"
+_WRITES_ALONE = (
+    "a query only reads; a write is one INSERT, UPDATE or DELETE statement on its own, of your"
+    " plugin_settings row, your profile (users) or your API keys (delete only)"
 )
 
 
@@ -64,7 +64,9 @@ class PluginSqlRefused(Exception):
     ``empty``                 no statement at all
     ``too_long``              over :data:`MAX_SQL_CHARS` characters
     ``multiple_statements``   more than one statement
-    ``write_not_allowed``     INSERT, UPDATE, DELETE, MERGE, SELECT INTO, COPY (for now)
+    ``write_not_allowed``     INSERT, UPDATE, DELETE (writes go through
+                              :func:`plugins_runtime.sql_writes.plan_write`), MERGE,
+                              SELECT INTO, COPY; a write inside a query (a CTE)
     ``statement_not_allowed`` DDL (CREATE, DROP, ALTER, TRUNCATE, RENAME, ATTACH ...),
                               SET, SHOW, EXPLAIN, GRANT: anything but a query
     ``table_function``        a function in FROM (``url()``, ``file()``, ``numbers()`` ...)
@@ -204,9 +206,9 @@ def _refuse_statement(tree: exp.Expr) -> None:
     # Walk the whole tree: Postgres allows a DELETE inside a CTE (WITH x AS (DELETE ...)).
     for node in tree.walk():
         if isinstance(node, _WRITE_NODES):
-            raise PluginSqlRefused("write_not_allowed", f"{node.key.upper()}: {_WRITES_LATER}")
+            raise PluginSqlRefused("write_not_allowed", f"{node.key.upper()}: {_WRITES_ALONE}")
         if isinstance(node, exp.Query) and node.args.get("into") is not None:
-            raise PluginSqlRefused("write_not_allowed", f"SELECT INTO: {_WRITES_LATER}")
+            raise PluginSqlRefused("write_not_allowed", f"SELECT INTO: {_WRITES_ALONE}")
         if isinstance(node, exp.Command):
             raise PluginSqlRefused(
                 "statement_not_allowed", f"{str(node.this).upper()} is not allowed inside a query"

@@ -42,6 +42,7 @@ __all__ = [
     "MAX_SQL_CHARS",
     "PluginSqlRefused",
     "ScopedQuery",
+    "parse_statement",
     "scope_query",
     "warm_up",
 ]
@@ -81,6 +82,10 @@ class PluginSqlRefused(Exception):
     ``secret_column``         a secret column (an API key's hash, ...)
     ``bad_parameter``         a placeholder other than ``$n``, or a value of unsupported type
     ``missing_parameter``     ``$n`` beyond the parameters given
+    ``not_own_row``           (writes) a row of another user or another plugin
+    ``column_not_allowed``    (writes) a column that cannot be written, or a missing one
+    ``where_not_allowed``     (writes) a WHERE that is not ``key = value`` joined by AND, or
+                              that leaves out a key column
     ========================  ==========================================================
     """
 
@@ -150,7 +155,7 @@ def scope_query(
     ``parameters`` are the plugin's ``$1``, ``$2`` ... values (str, int, float, bool or None).
     The caller's id is not an argument: the executor binds ``{_uid:String}`` itself.
     """
-    tree = _parse_one(sql)
+    tree = parse_statement(sql)
     _refuse_statement(tree)
     ctes = _check_ctes(tree, database)
     tables = [(table, _relation_of(table)) for table in tree.find_all(exp.Table)]
@@ -182,7 +187,9 @@ def warm_up(database: str = "codetrackr") -> None:
     scope_query("SELECT 1 FROM " + ", ".join(RELATIONS), database=database)
 
 
-def _parse_one(sql: str) -> exp.Expr:
+def parse_statement(sql: str) -> exp.Expr:
+    """The one statement of ``sql`` (Postgres dialect), or ``too_long``, ``syntax``, ``empty``,
+    ``multiple_statements``. Shared with :mod:`plugins_runtime.sql_writes`."""
     if len(sql) > MAX_SQL_CHARS:
         raise PluginSqlRefused("too_long", f"the query is over {MAX_SQL_CHARS} characters")
     try:

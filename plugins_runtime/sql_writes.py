@@ -18,10 +18,11 @@ the plugin's author what is allowed. The checks are an allow-list of shapes: a s
 accepted only when every part of its tree is one this module reads, so a clause sqlglot learns
 later is refused rather than ignored.
 
-:func:`is_write` tells the host which path a plugin's SQL takes (a token look, no parse): a
-statement that starts with INSERT, UPDATE, DELETE or MERGE goes to :func:`plan_write`, anything
-else to :func:`~plugins_runtime.sql_scope.scope_query`, which refuses a write it finds inside a
-query (``WITH x AS (DELETE ...) SELECT ...``) with ``write_not_allowed``.
+:func:`is_write` tells the host which path a plugin's SQL takes (its first word, no parse): a
+statement whose first word after comments is INSERT, UPDATE, DELETE or MERGE goes to
+:func:`plan_write`, anything else to :func:`~plugins_runtime.sql_scope.scope_query`, which
+refuses a write it finds inside a query (``WITH x AS (DELETE ...) SELECT ...``) with
+``write_not_allowed``.
 """
 
 from __future__ import annotations
@@ -33,9 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, TypeAlias, get_args
 
-import sqlglot
-from sqlglot import TokenType, exp
-from sqlglot.errors import SqlglotError
+from sqlglot import exp
 
 from plugins_runtime.relations import RELATIONS
 from plugins_runtime.sql_scope import MAX_SQL_CHARS, PluginSqlRefused, parse_statement
@@ -156,7 +155,7 @@ _CLAUSES = {
     "constraint": "ON CONFLICT ON CONSTRAINT (write ON CONFLICT (user_id, plugin))",
     "where": "a WHERE on ON CONFLICT DO UPDATE",
 }
-_WRITE_TOKENS = frozenset({TokenType.INSERT, TokenType.UPDATE, TokenType.DELETE, TokenType.MERGE})
+_WRITE_WORD = re.compile(r"(?i)(?:insert|update|delete|merge)(?![A-Za-z0-9_$])")
 
 
 def is_write(sql: str) -> bool:
@@ -164,15 +163,41 @@ def is_write(sql: str) -> bool:
 
     The host sends such SQL to :func:`plan_write` and everything else to ``scope_query``. Both
     answers fail closed: a write sent to ``scope_query`` is refused there, a read sent to
-    :func:`plan_write` is refused with ``statement_not_allowed``.
+    :func:`plan_write` is refused with ``statement_not_allowed``. Only the leading whitespace and
+    comments are read, never the rest of the statement.
     """
     if len(sql) > MAX_SQL_CHARS:
         return False  # either path refuses it as too_long
-    try:
-        tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
-    except SqlglotError:
-        return False  # scope_query reports the syntax error
-    return bool(tokens) and tokens[0].token_type in _WRITE_TOKENS
+    position = 0
+    while True:
+        while position < len(sql) and sql[position].isspace():
+            position += 1
+        if sql.startswith("--", position):
+            newline = sql.find("\n", position)
+            if newline < 0:
+                return False
+            position = newline + 1
+        elif sql.startswith("/*", position):
+            position = _block_comment_end(sql, position)
+            if position < 0:
+                return False
+        else:
+            return _WRITE_WORD.match(sql, position) is not None
+
+
+def _block_comment_end(sql: str, position: int) -> int:
+    """Where the block comment at ``position`` ends (they nest in Postgres); -1 if never."""
+    depth = 0
+    while position < len(sql):
+        if sql.startswith("/*", position):
+            depth, position = depth + 1, position + 2
+        elif sql.startswith("*/", position):
+            depth, position = depth - 1, position + 2
+            if depth == 0:
+                return position
+        else:
+            position += 1
+    return -1
 
 
 def plan_write(sql: str, params: Sequence[object], *, plugin: str, user_id: str) -> WriteIntent:

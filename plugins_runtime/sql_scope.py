@@ -187,13 +187,38 @@ def warm_up(database: str = "codetrackr") -> None:
     scope_query("SELECT 1 FROM " + ", ".join(RELATIONS), database=database)
 
 
+# What can follow a placeholder glued to the previous token: ``,$2`` or ``($1``, as plugins
+# write ``IN ($1,$2)``. sqlglot's tokenizer reads ``$1,$`` as the start of a dollar-quoted string,
+# so outside literals, quoted names and comments a space goes before such a placeholder.
+_GLUED_PARAMETER = re.compile(r"(?<=[,(=<>+\-*/|])(?=\$[0-9])")
+_QUOTED = re.compile(
+    r"'(?:[^']|'')*'?"  # a string literal ('' inside)
+    r'|"(?:[^"]|"")*"?'  # a quoted name
+    r"|--[^\n]*|/\*.*?(?:\*/|$)"  # comments
+    r"|\$([A-Za-z_][A-Za-z0-9_]*|)\$.*?(?:\$\1\$|$)",  # a dollar-quoted string
+    re.DOTALL,
+)
+
+
+def spaced_parameters(sql: str) -> str:
+    """``sql`` with a space before every ``$n`` glued to an operator or a comma, outside string
+    literals, quoted names, dollar-quoted strings and comments (which are left untouched)."""
+    out, position = [], 0
+    for quoted in _QUOTED.finditer(sql):
+        out.append(_GLUED_PARAMETER.sub(" ", sql[position : quoted.start()]))
+        out.append(quoted.group(0))
+        position = quoted.end()
+    out.append(_GLUED_PARAMETER.sub(" ", sql[position:]))
+    return "".join(out)
+
+
 def parse_statement(sql: str) -> exp.Expr:
     """The one statement of ``sql`` (Postgres dialect), or ``too_long``, ``syntax``, ``empty``,
     ``multiple_statements``. Shared with :mod:`plugins_runtime.sql_writes`."""
     if len(sql) > MAX_SQL_CHARS:
         raise PluginSqlRefused("too_long", f"the query is over {MAX_SQL_CHARS} characters")
     try:
-        trees = [tree for tree in sqlglot.parse(sql, read="postgres") if tree is not None]
+        trees = [tree for tree in sqlglot.parse(spaced_parameters(sql), read="postgres") if tree]
     except SqlglotError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "unparseable"
         raise PluginSqlRefused("syntax", f"cannot parse the query: {first}") from exc

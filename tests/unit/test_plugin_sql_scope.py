@@ -16,7 +16,12 @@ from sqlglot import exp
 from plugins_runtime import sql_scope
 from plugins_runtime.relations import BACKING_TABLES, RELATIONS, Column, Relation
 from plugins_runtime.sql_executor import _json_safe, _rows_json
-from plugins_runtime.sql_scope import MAX_SQL_CHARS, PluginSqlRefused, scope_query
+from plugins_runtime.sql_scope import (
+    MAX_SQL_CHARS,
+    PluginSqlRefused,
+    scope_query,
+    spaced_parameters,
+)
 
 DB = "codetrackr"
 UID = "{_uid: String}"
@@ -336,3 +341,17 @@ def test_warm_up_parses_every_relation_once() -> None:
     sql_scope._parsed_select.cache_clear()
     sql_scope.warm_up("warm")
     assert sql_scope._parsed_select.cache_info().currsize == len(RELATIONS)
+
+
+def test_placeholders_glued_to_commas_and_operators_are_read_as_placeholders() -> None:
+    scoped = scope_query(
+        "SELECT count(*) AS n FROM heartbeats WHERE project IN ($1,$2) AND lines>=$3",
+        ["a", "b", 1],
+    )
+    assert set(scoped.parameters) == {"p1", "p2", "p3"}
+    # Literals, quoted names, dollar-quoted strings and comments keep their text.
+    assert spaced_parameters("SELECT 'it''s,$1',$1") == "SELECT 'it''s,$1', $1"
+    assert spaced_parameters('SELECT "a,$1",$1') == 'SELECT "a,$1", $1'
+    assert spaced_parameters("SELECT $t$ a,$1 $t$,$2") == "SELECT $t$ a,$1 $t$, $2"
+    assert spaced_parameters("SELECT $$,$1$$,$1") == "SELECT $$,$1$$, $1"
+    assert spaced_parameters("SELECT 1 /* ,$1 */,$1 -- ,$2") == "SELECT 1 /* ,$1 */, $1 -- ,$2"

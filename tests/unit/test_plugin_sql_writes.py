@@ -616,3 +616,11 @@ IS_WRITE: list[tuple[str, bool]] = [
 @pytest.mark.parametrize(("sql", "expected"), IS_WRITE)
 def test_is_write_tells_which_path_a_statement_takes(sql: str, expected: bool) -> None:
     assert is_write(sql) is expected
+
+
+def test_values_glued_to_commas_are_read() -> None:
+    intent = plan(
+        "INSERT INTO plugin_settings (user_id, plugin, settings) VALUES ($1,$2,$3)",
+        [ME, PLUGIN, '{"a": 1}'],
+    )
+    assert intent == SettingsWrite("insert", {"a": 1})

@@ -7,9 +7,11 @@ key-value store (:mod:`plugins_runtime.host`, :mod:`plugins_runtime.prelude`), t
 (:mod:`plugins_runtime.outcome`) and the async front door that keeps all of it off the event loop
 (:mod:`plugins_runtime.sandbox`); and plugin SQL checked and confined to the calling user
 (:mod:`plugins_runtime.sql_scope`, pure, over the tables of :mod:`plugins_runtime.relations`), run
-read-only on ClickHouse (:mod:`plugins_runtime.sql_executor`). The sandbox reaches the database and
-key-value store only through the ``HostCalls`` implementation handed in, which is where the SQL
-executor and the key namespace are plugged in.
+read-only on ClickHouse (:mod:`plugins_runtime.sql_executor`); and the plugins' durable key-value
+namespace (:mod:`plugins_runtime.kv`, adapters :mod:`plugins_runtime.kv_sqlite` and
+:mod:`plugins_runtime.kv_redis`, chosen by :mod:`plugins_runtime.kv_factory`). The sandbox
+reaches the database and key-value store only through the ``HostCalls`` implementation handed in,
+which is where the SQL executor and the key namespace are plugged in.
 """
 
 from plugins_runtime.host import JSON, HostCallError, HostCalls
@@ -22,6 +24,7 @@ from plugins_runtime.invocation import (
     RpcCall,
     sanitize_handler_name,
 )
+from plugins_runtime.kv import KeyValueUnavailable, PluginKeyValue, namespaced_key
 from plugins_runtime.limits import SandboxLimits
 from plugins_runtime.outcome import (
     FailureKind,
@@ -40,9 +43,11 @@ __all__ = [
     "HostCallError",
     "HostCalls",
     "Invocation",
+    "KeyValueUnavailable",
     "LifecycleHook",
     "LogLine",
     "PluginContext",
+    "PluginKeyValue",
     "PluginSandbox",
     "PluginScript",
     "RpcCall",
@@ -51,5 +56,6 @@ __all__ = [
     "SandboxOk",
     "SandboxResult",
     "http_status",
+    "namespaced_key",
     "sanitize_handler_name",
 ]

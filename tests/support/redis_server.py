@@ -1,9 +1,11 @@
 """A real ``redis-server`` child process per test, on a loopback port picked here.
 
 Tests never use a Redis that happens to run on the machine (e.g. 127.0.0.1:6379): each starts its
-own, without persistence (``--save "" --appendonly no``), and stops it afterwards. ``stop`` and
-``kill`` keep the port, so ``start`` brings the server back where clients expect it (empty: Redis
-is only a transport for live push and tickets).
+own, by default without persistence (``--save "" --appendonly no``), and stops it afterwards.
+``stop`` and ``kill`` keep the port, so ``start`` brings the server back where clients expect it
+(empty: Redis is only a transport for live push and tickets). ``RedisServer(..., appendonly=True)``
+runs it as ``docker-compose.yml`` does (``--appendonly yes --appendfsync everysec``), in a
+directory kept across restarts, for data that must survive one (the plugin key-value store).
 
 The binary comes from Debian's ``redis-server`` package (``make install`` installs it when
 missing). Without it the Redis tests are skipped with that hint, except under CI, where a missing
@@ -56,9 +58,10 @@ def _ping(port: int) -> bool:
 
 
 class RedisServer:
-    def __init__(self, binary: str, port: int | None = None) -> None:
+    def __init__(self, binary: str, port: int | None = None, *, appendonly: bool = False) -> None:
         self.binary = binary
         self.port = port or free_port()
+        self.appendonly = appendonly
         self._dir = Path(tempfile.mkdtemp(prefix="ct-redis-"))
         self._log = self._dir / "redis.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -79,7 +82,11 @@ class RedisServer:
             "--port", str(self.port),
             "--bind", _LOOPBACK,
             "--save", "",
-            "--appendonly", "no",
+            *(
+                ("--appendonly", "yes", "--appendfsync", "everysec")
+                if self.appendonly
+                else ("--appendonly", "no")
+            ),
             "--daemonize", "no",
             "--dir", str(self._dir),
             "--logfile", "",
@@ -141,9 +148,9 @@ class RedisServer:
         self.close()
 
 
-def running_redis() -> Iterator[RedisServer]:
+def running_redis(*, appendonly: bool = False) -> Iterator[RedisServer]:
     """Body of a fixture: ``yield from running_redis()`` gives a started server, closed after."""
-    server = RedisServer(redis_server_binary())
+    server = RedisServer(redis_server_binary(), appendonly=appendonly)
     try:
         yield server.start()
     finally:

@@ -578,6 +578,35 @@ def test_stateful_services_keep_data_on_named_volumes(
             )
 
 
+def _redis_options(service: dict[str, Any]) -> dict[str, str]:
+    """``--name value`` pairs of the redis-server command line (the last one wins, as in Redis)."""
+    command = service.get("command", [])
+    args = shlex.split(command) if isinstance(command, str) else [str(arg) for arg in command]
+    assert args[:1] == ["redis-server"], args
+    assert len(args) % 2 == 1, f"redis-server: an option without a value in {args}"
+    options: dict[str, str] = {}
+    for name, value in zip(args[1::2], args[2::2], strict=True):
+        assert name.startswith("--"), f"redis-server: expected --option value pairs, got {args}"
+        options[name.removeprefix("--")] = value
+    return options
+
+
+def test_redis_keeps_plugin_key_value_data_across_restarts(
+    services: dict[str, dict[str, Any]], compose: dict[str, Any]
+) -> None:
+    options = _redis_options(services[REDIS])
+    assert options.get("appendonly") == "yes", "plugin key-value data needs the append-only file"
+    assert options.get("appendfsync", "everysec") in ("everysec", "always")
+    # The official image starts in /data; an explicit --dir must be the mounted one too.
+    directory = options.get("dir", "/data")
+    mounts = _named_volume_mounts(services[REDIS], compose)
+    assert any(PurePosixPath(directory).is_relative_to(target) for target in mounts), (
+        f"redis: {directory} is not on a named volume ({mounts})"
+    )
+    # Eviction would silently delete user data (Redis's default policy is noeviction).
+    assert options.get("maxmemory-policy", "noeviction") == "noeviction"
+
+
 def test_worker_replicas_do_not_exceed_heartbeat_partitions(
     services: dict[str, dict[str, Any]],
 ) -> None:

@@ -59,6 +59,17 @@ const endpoints = {
     const rows = await ctx.db.query('SELECT DISTINCT user_id FROM heartbeats', []);
     return rows.map(r => r.user_id);
   },
+  'set-threshold': async (ctx, req) => {
+    const threshold = Number(req.threshold) || 3600;
+    await ctx.db.query(
+      `INSERT INTO plugin_settings (user_id, plugin, settings) VALUES ($1, $2, $3)
+       ON CONFLICT (user_id, plugin) DO UPDATE SET settings = EXCLUDED.settings`,
+      [ctx.user_id, req.plugin, JSON.stringify({ threshold })]
+    );
+    return { ok: true, threshold };
+  },
+  'settings': async (ctx, req) =>
+    await ctx.db.query('SELECT plugin, settings FROM plugin_settings', []),
   'echo': async (ctx, req) => ({ got: req }),
   'boom': async (ctx, req) => { throw new TypeError('kaput: ' + req.why); },
   'spin': (ctx, req) => { for (;;) {} },
@@ -436,6 +447,16 @@ def test_rpc_reads_only_the_callers_rows(streak: tuple[str, Client, Client]) -> 
     assert status(rpc(bob, name, "everyone"), 200) == []
     alice_id = stats["user_id"]
     assert status(rpc(alice, name, "everyone"), 200) == [alice_id]
+
+
+def test_rpc_writes_the_callers_own_settings(streak: tuple[str, Client, Client]) -> None:
+    """The seed's ``set-threshold``: a plugin's SQL writes its settings row of the caller."""
+    name, alice, bob = streak
+    answer = rpc(alice, name, "set-threshold", {"threshold": 7200, "plugin": name})
+    assert status(answer, 200) == {"ok": True, "threshold": 7200}
+    rows = status(rpc(alice, name, "settings"), 200)
+    assert [(r["plugin"], json.loads(r["settings"])) for r in rows] == [(name, {"threshold": 7200})]
+    assert status(rpc(bob, name, "settings"), 200) == []
 
 
 def test_rpc_bodies_and_the_plugins_failures(streak: tuple[str, Client, Client]) -> None:

@@ -25,7 +25,7 @@ COPY api api
 COPY accounts accounts
 COPY http_edge http_edge
 COPY plugins_runtime plugins_runtime
-COPY live live
+COPY plugin_host plugin_host
 COPY live live
 COPY codetrackr codetrackr
 RUN pip install --no-cache-dir . \

@@ -23,6 +23,7 @@ from accounts.sessions import SessionService
 from api.routes.account_forms import AccountWrites
 from eventlog.port import EventLog
 from http_edge.auth import AuthGuards, Principal
+from http_edge.errors import ApiError
 from plugin_host.executor import PluginServices
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Log",
     "LoggedIn",
     "OAuthSetup",
+    "Plugins",
     "Reader",
     "Sessions",
     "Writer",
@@ -101,6 +103,13 @@ def _log(request: Request) -> EventLog:
     return api_parts(request).log
 
 
+def _plugins(request: Request) -> PluginServices:
+    services = api_parts(request).plugins
+    if services is None:
+        raise ApiError(404, "plugins are not enabled on this server")
+    return services
+
+
 def _writes(request: Request) -> AccountWrites:
     return AccountWrites(api_parts(request).directory)
 
@@ -115,3 +124,5 @@ Directory = Annotated[AccountDirectory, Depends(_directory)]
 Sessions = Annotated[SessionService, Depends(_sessions)]
 Writes = Annotated[AccountWrites, Depends(_writes)]
 Log = Annotated[EventLog, Depends(_log)]
+Plugins = Annotated[PluginServices, Depends(_plugins)]
+"""The plugin executor and the store's policy (404 where this process runs no plugins)."""

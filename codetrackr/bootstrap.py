@@ -26,7 +26,18 @@ from accounts.oauth import OAuthProvider, StateSigner
 from accounts.sessions import SessionService
 from api.deps import ApiParts, OAuthSetup
 from api.deps import install as install_api_parts
-from api.routes import accounts, erasure, leaderboards, oauth, profiles, shields, stats, wakatime
+from api.routes import (
+    accounts,
+    erasure,
+    leaderboards,
+    oauth,
+    plugin_rpc,
+    plugin_store,
+    profiles,
+    shields,
+    stats,
+    wakatime,
+)
 from api.routes.badges import build_badges_router, build_public_stats_router
 from api.routes.export import build_export_router
 from api.routes.live import build_live_router
@@ -47,6 +58,11 @@ from ingest.routes import build_ingest_router
 from live.factory import open_live_channel, open_ticket_store
 from live.port import LiveChannel, LivePublisher
 from live.tickets import TicketStore
+from plugin_host.executor import PluginExecutor, PluginPolicy, PluginServices
+from plugins_runtime import PluginSandbox, SandboxLimits
+from plugins_runtime.kv import PluginKeyValue
+from plugins_runtime.kv_factory import open_plugin_kv
+from plugins_runtime.sql_executor import ClickHousePluginQueries
 from processors.deadletters import DEAD_LETTER_TOPICS
 from processors.erasure import erase_from_log
 from processors.handlers import HeartbeatProjector
@@ -136,6 +152,54 @@ def oauth_providers(settings: Settings) -> dict[str, OAuthProvider]:
 
 
 @dataclass
+class PluginParts:
+    """What runs plugins in an API process: built once in :func:`create_app`, started and
+    stopped by :func:`plugins_running` (the app's lifespan)."""
+
+    sandbox: PluginSandbox
+    queries: ClickHousePluginQueries
+    kv: PluginKeyValue
+    services: PluginServices
+
+
+def build_plugins(settings: Settings, directory: AccountDirectory) -> PluginParts:
+    """The sandbox, plugin SQL, key-value store and executor (no I/O until started)."""
+    timeout_s = settings.plugin_timeout_s
+    sandbox = PluginSandbox(
+        SandboxLimits(wall_s=timeout_s, cpu_s=timeout_s), workers=settings.plugin_workers
+    )
+    queries = ClickHousePluginQueries(
+        settings.resolved_clickhouse_url(), settings.clickhouse_database
+    )
+    kv = open_plugin_kv(settings.redis_url, settings.data_dir)
+    executor = PluginExecutor(
+        sandbox,
+        directory,
+        queries,
+        kv,
+        base_url=settings.public_url or "http://127.0.0.1:8000",
+    )
+    policy = PluginPolicy(settings.plugin_publish, frozenset(a.lower() for a in settings.admins))
+    return PluginParts(sandbox, queries, kv, PluginServices(executor, policy))
+
+
+@contextlib.asynccontextmanager
+async def plugins_running(plugins: PluginParts | None) -> AsyncIterator[None]:
+    """Start the key-value store; on the way out wait for running executions, then close the
+    sandbox's threads, the plugin SQL clients and the key-value store."""
+    if plugins is None:
+        yield
+        return
+    await plugins.kv.start()
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(plugins.sandbox.close)
+        await asyncio.to_thread(plugins.queries.close)
+        await plugins.kv.close()
+
+
+@dataclass
 class _Parts:
     log: EventLog
     directory: AccountDirectory
@@ -170,6 +234,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         timeout_s=settings.readiness_timeout_s,
     )
     parts = _Parts(log, directory, store, live, tickets, limiter, readiness)
+    plugins = build_plugins(settings, directory) if role in ("serve", "api") else None
     budget = ApiKeyBudget(limiter)
 
     async def authenticate(request: Request) -> Principal:
@@ -185,7 +250,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with running(parts, settings, role):
+        async with running(parts, settings, role), plugins_running(plugins):
             yield
 
     app = FastAPI(
@@ -230,6 +295,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
                     public_url=settings.public_url,
                     return_url=settings.oauth_return_url,
                 ),
+                plugins=plugins.services if plugins is not None else None,
             ),
         )
         app.include_router(accounts.router)
@@ -255,6 +321,8 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         )
         include_aliased(app, wakatime.router)
         app.include_router(shields.router)
+        app.include_router(plugin_store.router)
+        app.include_router(plugin_rpc.router)
 
     install_health_routes(app, role, readiness)
     return app

@@ -20,7 +20,7 @@ from codetrackr.settings import Settings
 from eventlog.port import EventLog
 from live.port import LiveChannel, LivePublisher
 from plugin_host.executor import PluginExecutor
-from plugins_runtime import PluginSandbox
+from plugins_runtime import PluginSandbox, SandboxLimits
 from plugins_runtime.kv import PluginKeyValue
 from plugins_runtime.kv_factory import open_plugin_kv
 from plugins_runtime.sql_executor import ClickHousePluginQueries
@@ -46,7 +46,10 @@ def build_hooks(
     policy: SupervisionPolicy,
 ) -> HookParts:
     """The processor and what it runs plugins with (no I/O until :func:`hooks_running`)."""
-    sandbox = PluginSandbox(workers=settings.plugin_workers)
+    timeout_s = settings.plugin_timeout_s
+    sandbox = PluginSandbox(
+        SandboxLimits(wall_s=timeout_s, cpu_s=timeout_s), workers=settings.plugin_workers
+    )
     queries = ClickHousePluginQueries(
         settings.resolved_clickhouse_url(), settings.clickhouse_database
     )

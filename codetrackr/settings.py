@@ -39,8 +39,9 @@ Variables (defaults in brackets):
   store. ``CODETRACKR_PLUGIN_WORKERS`` [4]: plugin executions at once per process;
   ``CODETRACKR_PLUGIN_TICK_INTERVAL_S`` [60]: how often ``on_tick`` runs per install;
   ``CODETRACKR_PLUGIN_FAILURES_TO_SUSPEND`` [5]: hook failures in a row that suspend a plugin for
-  its user. Plugin key-value data lives in Redis when ``CODETRACKR_REDIS_URL`` is set, else in
-  ``<data dir>/plugin-kv.sqlite3``.
+  its user. ``CODETRACKR_PLUGIN_TIMEOUT_S`` [15]: the CPU and wall-clock cap of one plugin
+  execution (a hook or an RPC call). Plugin key-value data lives in Redis when
+  ``CODETRACKR_REDIS_URL`` is set, else in ``<data dir>/plugin-kv.sqlite3``.
 - ``CODETRACKR_TRUSTED_PROXIES`` [none]: proxy addresses or networks (comma-separated or a JSON
   list) whose forwarding headers name the client; from any other peer they are ignored.
 - ``CODETRACKR_CLIENT_IP_HEADERS`` [CF-Connecting-IP, True-Client-IP, X-Forwarded-For,
@@ -140,6 +141,7 @@ class Settings(BaseSettings):
     plugin_workers: int = Field(default=4, ge=1, le=64)  # QuickJS executions at once
     plugin_tick_interval_s: float = Field(default=60.0, ge=1.0, le=3600.0)
     plugin_failures_to_suspend: int = Field(default=5, ge=1, le=1000)
+    plugin_timeout_s: float = Field(default=15.0, gt=0.0, le=300.0)  # per execution, CPU and wall
 
     @field_validator("jwt_secret")
     @classmethod

@@ -18,6 +18,14 @@ async def read_json(request: Request, limit: int = DEFAULT_BODY_LIMIT) -> Any:
     The limit is enforced while streaming, so a lying or absent Content-Length cannot make the
     server buffer more than ``limit`` bytes.
     """
+    raw = await read_body(request, limit)
+    if not raw.strip():
+        raise ApiError(400, "request body is empty; expected JSON", code="invalid_json")
+    return parse_json(raw)
+
+
+async def read_body(request: Request, limit: int = DEFAULT_BODY_LIMIT) -> bytes:
+    """The raw body; 413 past ``limit`` bytes, counted while streaming."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"request body is larger than {limit} bytes")
@@ -28,9 +36,11 @@ async def read_json(request: Request, limit: int = DEFAULT_BODY_LIMIT) -> Any:
         if size > limit:
             raise ApiError(413, f"request body is larger than {limit} bytes")
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw.strip():
-        raise ApiError(400, "request body is empty; expected JSON", code="invalid_json")
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
+    """``raw`` parsed as JSON; 400 ``invalid_json`` when it is not."""
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

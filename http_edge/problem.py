@@ -21,6 +21,7 @@ STATUS_CODES = {
     429: "too_many_requests",
     500: "internal_error",
     503: "unavailable",
+    504: "timeout",
 }
 
 

@@ -9,14 +9,22 @@ from accounts.directory import AccountDirectory
 from accounts.plugins import StorePlugin
 from plugin_host.host import BoundHost, KeyValue
 from plugins_runtime import (
+    JSON,
+    FailureKind,
+    HostCallError,
     Invocation,
     PluginContext,
     PluginSandbox,
     PluginScript,
+    RpcCall,
     SandboxFailure,
+    SandboxLimits,
     SandboxResult,
 )
 from plugins_runtime.sql_executor import ClickHousePluginQueries
+
+# A script's top level only declares its hooks and endpoints: checking it gets little time.
+CHECK_LIMITS_S = 2.0
 
 
 class PluginHostUnavailable(Exception):
@@ -69,6 +77,51 @@ class PluginExecutor:
         if isinstance(result, SandboxFailure) and host.unavailable:
             raise PluginHostUnavailable(result.message)
         return result
+
+    async def check(self, name: str, source: str, user_id: str) -> SandboxFailure | None:
+        """Why ``source`` cannot serve as a plugin's server script, or None.
+
+        Runs the script's top level (compiling it) in the sandbox under short limits, with no
+        database or key-value store behind ``ctx``, and asks for an RPC handler no script
+        defines: a script that compiles and finishes its top level ends ``unknown_handler``.
+        """
+        limits = self._sandbox.limits
+        short = SandboxLimits(
+            memory_bytes=limits.memory_bytes,
+            stack_bytes=limits.stack_bytes,
+            wall_s=min(CHECK_LIMITS_S, limits.wall_s),
+            cpu_s=min(CHECK_LIMITS_S, limits.cpu_s),
+            max_host_calls=0,
+        )
+        result = await self._sandbox.run(
+            PluginScript(name, source),
+            RpcCall(handler=""),
+            PluginContext(user_id=user_id, base_url=self._base_url),
+            _NoHost(),
+            limits=short,
+        )
+        if isinstance(result, SandboxFailure) and result.kind != FailureKind.UNKNOWN_HANDLER:
+            return result
+        return None
+
+
+class _NoHost:
+    """``ctx`` while a script is checked: nothing behind it."""
+
+    async def db_query(self, sql: str, params: list[JSON]) -> list[dict[str, JSON]]:
+        raise HostCallError("ctx.db is not available while the script is checked")
+
+    async def kv_get(self, key: str) -> str | None:
+        raise HostCallError("ctx.redis is not available while the script is checked")
+
+    async def kv_set(self, key: str, value: str) -> None:
+        raise HostCallError("ctx.redis is not available while the script is checked")
+
+    async def kv_del(self, key: str) -> None:
+        raise HostCallError("ctx.redis is not available while the script is checked")
+
+    async def kv_incr(self, key: str) -> int:
+        raise HostCallError("ctx.redis is not available while the script is checked")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """``HostCalls`` for one plugin and one user: what ``ctx.db`` and ``ctx.redis`` really do.
 
-Reads go to the SQL executor (checked and confined to the caller by construction; it blocks, so
-it runs on a worker thread) with the caller's account and store rows, taken on the event loop
-before the thread starts so the fold is never read while it changes. Keys go to the plugin's own
+Writes (``INSERT``/``UPDATE``/``DELETE`` of what a plugin may change) become events on the log
+(:mod:`plugin_host.writes`). Reads go to the SQL executor (checked and confined to the caller
+by construction; it blocks, so it runs on a worker thread) with the caller's account and store
+rows, taken on the event loop before the thread starts so the fold is never read while it
+changes. Keys go to the plugin's own
 namespace ``plugin:<name>:<user>:`` of the key-value store.
 """
 
@@ -11,34 +13,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from typing import Protocol, TypeVar
+from typing import TypeAlias, TypeVar
 
 from accounts.directory import AccountDirectory
+from eventlog.port import LogError
 from plugin_host.rows import host_rows, mentioned_relations
+from plugin_host.writes import ProfileValidator, record_write
 from plugins_runtime.host import JSON, HostCallError
+from plugins_runtime.kv import KeyValueUnavailable, PluginKeyValue
 from plugins_runtime.sql_executor import ClickHousePluginQueries, PluginQueryFailed
 from plugins_runtime.sql_scope import PluginSqlRefused
+from plugins_runtime.sql_writes import is_write, plan_write
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class KeyValue(Protocol):
-    """What a bound host needs of the plugin key-value store (``plugins_runtime.kv``)."""
-
-    async def get(self, plugin: str, user_id: str, key: str) -> str | None: ...
-
-    async def set(self, plugin: str, user_id: str, key: str, value: str) -> None: ...
-
-    async def delete(self, plugin: str, user_id: str, key: str) -> None: ...
-
-    async def incr(self, plugin: str, user_id: str, key: str) -> int: ...
-
-    async def dump_user(self, user_id: str) -> dict[str, dict[str, str]]: ...
-
-    async def delete_user(self, user_id: str) -> int: ...
-
-    async def delete_plugin_user(self, plugin: str, user_id: str) -> int: ...
+# The plugins' key-value store (the port of ``plugins_runtime.kv``).
+KeyValue: TypeAlias = PluginKeyValue
 
 
 class BoundHost:
@@ -52,17 +44,21 @@ class BoundHost:
         directory: AccountDirectory,
         queries: ClickHousePluginQueries,
         kv: KeyValue,
+        validate_profile: ProfileValidator | None = None,
     ) -> None:
         self._plugin = plugin
         self._user_id = user_id
         self._directory = directory
         self._queries = queries
         self._kv = kv
+        self._validate_profile = validate_profile
         # Set when a call failed because the database or the key-value store could not be
         # reached: the execution's failure is then ours, not the plugin's (retry, do not count).
         self.unavailable = False
 
     async def db_query(self, sql: str, params: list[JSON]) -> list[dict[str, JSON]]:
+        if is_write(sql):
+            return await self._write(sql, params)
         rows = host_rows(self._directory.state, self._user_id, mentioned_relations(sql))
         try:
             return await asyncio.to_thread(
@@ -73,6 +69,25 @@ class BoundHost:
             raise HostCallError(str(exc)) from None
         except PluginSqlRefused as exc:
             raise HostCallError(str(exc)) from None
+
+    async def _write(self, sql: str, params: list[JSON]) -> list[dict[str, JSON]]:
+        try:
+            intent = plan_write(sql, params, plugin=self._plugin, user_id=self._user_id)
+        except PluginSqlRefused as exc:
+            raise HostCallError(str(exc)) from None
+        try:
+            await record_write(
+                self._directory,
+                self._plugin,
+                self._user_id,
+                intent,
+                validate_profile=self._validate_profile,
+            )
+        except LogError:
+            _log.warning("plugin %s: a write could not be recorded", self._plugin, exc_info=True)
+            self.unavailable = True
+            raise HostCallError("ctx.db.query: the write could not be recorded, retry") from None
+        return []
 
     async def kv_get(self, key: str) -> str | None:
         return await self._key_value(self._kv.get(self._plugin, self._user_id, key))
@@ -89,10 +104,8 @@ class BoundHost:
     async def _key_value(self, call: Awaitable[T]) -> T:
         try:
             return await call
-        except HostCallError:
-            raise
-        except Exception:
+        except KeyValueUnavailable:
             # The store's own failure (unreachable, closed): logged here, a plain message there.
-            _log.warning("plugin %s: key-value store call failed", self._plugin, exc_info=True)
+            _log.warning("plugin %s: key-value store unavailable", self._plugin, exc_info=True)
             self.unavailable = True
             raise HostCallError("ctx.redis is unavailable, retry later") from None

@@ -9,11 +9,13 @@ they are made from our data:
 * ``clickhouse``: a ``SELECT`` over our ClickHouse projections (``{db}`` stands for the store's
   database, ``{_uid:String}`` for the caller's id, bound by the host, never by the plugin).
 * ``host``: rows the host hands over for this one query (account data lives in the accounts state
-  folded from the log, not in ClickHouse); the executor keeps only rows whose ``owner_columns``
-  name the caller, binds them as one JSON parameter and the query unpacks them with typed columns.
-* ``empty``: no backing data yet (the plugin store and its settings/reviews/installs are built
-  elsewhere); an empty relation with the right columns, so plugins written for the seed run and
-  see nothing. Filled when the store lands: switch the entry to ``host`` or ``clickhouse``.
+  folded from the log, the store in the store's state, not in ClickHouse); the executor binds them
+  as one JSON parameter and the query unpacks them with typed columns. Which rows it keeps is the
+  relation's ``visibility``: ``owner`` keeps only rows whose ``owner_columns`` name the caller,
+  whatever the host passed; ``public`` (the store's entries and reviews, readable by everyone)
+  keeps every row the host passed, so the host must pass only public rows (and the caller's own).
+* ``empty``: no backing data; an empty relation with the right columns, so plugins written for
+  the seed run and see nothing (no table uses it today).
 
 ``secret_columns`` are names a query may not mention at all on that table (api key hashes...): the
 relation does not carry them either, so even a trick that slips past the check finds nothing.
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Source = Literal["clickhouse", "host", "empty"]
+Visibility = Literal["owner", "public"]
 
 # The caller's id as a ClickHouse query parameter; plugin parameters are named p1, p2, ...
 USER_PARAMETER = "_uid"
@@ -48,9 +51,20 @@ class Relation:
     columns: tuple[Column, ...]
     # clickhouse: the scoped SELECT; it must filter by {_uid:String} itself.
     select: str = ""
-    # host: a row is kept only when one of these columns holds the caller's id.
+    # host, visibility "owner": a row is kept only when one of these columns holds the caller's
+    # id. visibility "public": every row the host passes is kept (it passes only public ones).
     owner_columns: tuple[str, ...] = ()
+    visibility: Visibility = "owner"
     secret_columns: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.visibility == "public" and self.source != "host":
+            raise ValueError(f"{self.name}: only host relations can be public")
+        if self.source == "host" and self.visibility == "owner" and not self.owner_columns:
+            raise ValueError(f"{self.name}: an owner-only host relation needs owner columns")
+        unknown = set(self.owner_columns) - set(self.column_names)
+        if unknown:
+            raise ValueError(f"{self.name}: owner columns {sorted(unknown)} are not columns")
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -200,9 +214,13 @@ _FOLLOWS = Relation(
     owner_columns=("follower_id", "following_id"),
 )
 
+# The store's public rows: every published, not-banned entry plus the caller's own, and every
+# review of those entries. The host picks them (the executor cannot tell a public row).
 _PLUGIN_STORE = Relation(
     name="plugin_store",
-    source="empty",
+    source="host",
+    visibility="public",
+    # The scripts are not columns: large, and no query needs them.
     columns=_cols(
         "id",
         "name",
@@ -210,8 +228,14 @@ _PLUGIN_STORE = Relation(
         "description",
         "author_id",
         "version",
+        "icon Nullable(String)",
+        "widget_type Nullable(String)",
+        "repository Nullable(String)",
         "is_published Bool",
+        "is_banned Bool",
         "install_count UInt64",
+        "rating Nullable(Float64)",  # the average of the reviews' ratings; null without reviews
+        "review_count UInt64",
         "created_at DateTime64(3, 'UTC')",
         "updated_at DateTime64(3, 'UTC')",
     ),
@@ -219,27 +243,40 @@ _PLUGIN_STORE = Relation(
 
 _INSTALLED = Relation(
     name="installed_plugins",
-    source="empty",
-    columns=_cols("id", "user_id", "plugin_id", "plugin", "installed_at DateTime64(3, 'UTC')"),
+    source="host",
+    columns=_cols(
+        "id",
+        "user_id",
+        "plugin_id",
+        "plugin",
+        "installed_at DateTime64(3, 'UTC')",
+        "suspended Bool",
+        "suspended_reason Nullable(String)",
+    ),
+    owner_columns=("user_id",),
 )
 
 _SETTINGS = Relation(
     name="plugin_settings",
-    source="empty",
-    # settings is a JSON document as text: settings->>'key' reads one value.
+    source="host",
+    # settings is a JSON object as text: settings->>'key' reads one value.
     columns=_cols("user_id", "plugin", "settings", "updated_at DateTime64(3, 'UTC')"),
+    owner_columns=("user_id",),
 )
 
 _REVIEWS = Relation(
     name="plugin_reviews",
-    source="empty",
+    source="host",
+    visibility="public",
     columns=_cols(
         "id",
         "plugin_id",
+        "plugin",
         "user_id",
         "rating UInt8",
         "comment",
         "created_at DateTime64(3, 'UTC')",
+        "updated_at DateTime64(3, 'UTC')",
     ),
 )
 

@@ -129,9 +129,13 @@ class ClickHousePluginQueries:
     ) -> list[dict[str, Any]]:
         """The caller's rows the plugin's ``sql`` selects, as JSON-safe dicts.
 
-        ``host_rows`` holds, per host relation (``users``, ``api_keys``, ``user_follows``), the
-        caller's rows from the accounts state; rows that do not name ``user_id`` in the
-        relation's owner columns are dropped here, whatever the host passed. Raises
+        ``host_rows`` holds, per host relation the query reads (``ScopedQuery.host_relations``:
+        ``users``, ``api_keys``, ``user_follows``, ``installed_plugins``, ``plugin_settings``,
+        ``plugin_store``, ``plugin_reviews``), the rows from the accounts and store states. For
+        an owner-only relation, rows that do not name ``user_id`` in its owner columns are
+        dropped here, whatever the host passed; a public relation (``plugin_store``,
+        ``plugin_reviews``) keeps every row, so the host passes only public ones (published,
+        not banned, plus the caller's own entries; the reviews of those). Raises
         :class:`PluginSqlRefused` or :class:`PluginQueryFailed`.
         """
         scoped = scope_query(sql, params, database=self._database)
@@ -185,7 +189,9 @@ def _rows_json(relation: str, user_id: str, rows: Sequence[Mapping[str, Any]]) -
     spec = RELATIONS[relation]
     kept = []
     for row in rows:
-        if not any(row.get(column) == user_id for column in spec.owner_columns):
+        if spec.visibility == "owner" and not any(
+            row.get(column) == user_id for column in spec.owner_columns
+        ):
             continue  # not the caller's: never handed to the query
         kept.append(
             {column.name: _json_value(row.get(column.name), column.type) for column in spec.columns}
@@ -204,6 +210,9 @@ def _json_value(value: Any, column_type: str) -> Any:
         value = datetime.fromtimestamp(value, UTC)
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if column_type == "String" and isinstance(value, Mapping | list):
+        # a JSON document held as text (plugin_settings.settings): settings->>'key' reads it
+        return json.dumps(value, separators=(",", ":"))
     return value
 
 

@@ -42,15 +42,16 @@ __all__ = [
     "MAX_SQL_CHARS",
     "PluginSqlRefused",
     "ScopedQuery",
+    "parse_statement",
     "scope_query",
     "warm_up",
 ]
 
 MAX_SQL_CHARS = 20_000
 
-_WRITES_LATER = (
-    "plugins may only read for now; writing your own plugin_settings rows will come later"
-    " (as events on the log), everything else stays read-only"
+_WRITES_ALONE = (
+    "a query only reads; a write is one INSERT, UPDATE or DELETE statement on its own, of your"
+    " plugin_settings row, your profile (users) or your API keys (delete only)"
 )
 
 
@@ -64,7 +65,9 @@ class PluginSqlRefused(Exception):
     ``empty``                 no statement at all
     ``too_long``              over :data:`MAX_SQL_CHARS` characters
     ``multiple_statements``   more than one statement
-    ``write_not_allowed``     INSERT, UPDATE, DELETE, MERGE, SELECT INTO, COPY (for now)
+    ``write_not_allowed``     INSERT, UPDATE, DELETE (writes go through
+                              :func:`plugins_runtime.sql_writes.plan_write`), MERGE,
+                              SELECT INTO, COPY; a write inside a query (a CTE)
     ``statement_not_allowed`` DDL (CREATE, DROP, ALTER, TRUNCATE, RENAME, ATTACH ...),
                               SET, SHOW, EXPLAIN, GRANT: anything but a query
     ``table_function``        a function in FROM (``url()``, ``file()``, ``numbers()`` ...)
@@ -79,6 +82,10 @@ class PluginSqlRefused(Exception):
     ``secret_column``         a secret column (an API key's hash, ...)
     ``bad_parameter``         a placeholder other than ``$n``, or a value of unsupported type
     ``missing_parameter``     ``$n`` beyond the parameters given
+    ``not_own_row``           (writes) a row of another user or another plugin
+    ``column_not_allowed``    (writes) a column that cannot be written, or a missing one
+    ``where_not_allowed``     (writes) a WHERE that is not ``key = value`` joined by AND, or
+                              that leaves out a key column
     ========================  ==========================================================
     """
 
@@ -148,7 +155,7 @@ def scope_query(
     ``parameters`` are the plugin's ``$1``, ``$2`` ... values (str, int, float, bool or None).
     The caller's id is not an argument: the executor binds ``{_uid:String}`` itself.
     """
-    tree = _parse_one(sql)
+    tree = parse_statement(sql)
     _refuse_statement(tree)
     ctes = _check_ctes(tree, database)
     tables = [(table, _relation_of(table)) for table in tree.find_all(exp.Table)]
@@ -180,11 +187,38 @@ def warm_up(database: str = "codetrackr") -> None:
     scope_query("SELECT 1 FROM " + ", ".join(RELATIONS), database=database)
 
 
-def _parse_one(sql: str) -> exp.Expr:
+# What can follow a placeholder glued to the previous token: ``,$2`` or ``($1``, as plugins
+# write ``IN ($1,$2)``. sqlglot's tokenizer reads ``$1,$`` as the start of a dollar-quoted string,
+# so outside literals, quoted names and comments a space goes before such a placeholder.
+_GLUED_PARAMETER = re.compile(r"(?<=[,(=<>+\-*/|])(?=\$[0-9])")
+_QUOTED = re.compile(
+    r"'(?:[^']|'')*'?"  # a string literal ('' inside)
+    r'|"(?:[^"]|"")*"?'  # a quoted name
+    r"|--[^\n]*|/\*.*?(?:\*/|$)"  # comments
+    r"|\$([A-Za-z_][A-Za-z0-9_]*|)\$.*?(?:\$\1\$|$)",  # a dollar-quoted string
+    re.DOTALL,
+)
+
+
+def spaced_parameters(sql: str) -> str:
+    """``sql`` with a space before every ``$n`` glued to an operator or a comma, outside string
+    literals, quoted names, dollar-quoted strings and comments (which are left untouched)."""
+    out, position = [], 0
+    for quoted in _QUOTED.finditer(sql):
+        out.append(_GLUED_PARAMETER.sub(" ", sql[position : quoted.start()]))
+        out.append(quoted.group(0))
+        position = quoted.end()
+    out.append(_GLUED_PARAMETER.sub(" ", sql[position:]))
+    return "".join(out)
+
+
+def parse_statement(sql: str) -> exp.Expr:
+    """The one statement of ``sql`` (Postgres dialect), or ``too_long``, ``syntax``, ``empty``,
+    ``multiple_statements``. Shared with :mod:`plugins_runtime.sql_writes`."""
     if len(sql) > MAX_SQL_CHARS:
         raise PluginSqlRefused("too_long", f"the query is over {MAX_SQL_CHARS} characters")
     try:
-        trees = [tree for tree in sqlglot.parse(sql, read="postgres") if tree is not None]
+        trees = [tree for tree in sqlglot.parse(spaced_parameters(sql), read="postgres") if tree]
     except SqlglotError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "unparseable"
         raise PluginSqlRefused("syntax", f"cannot parse the query: {first}") from exc
@@ -204,9 +238,9 @@ def _refuse_statement(tree: exp.Expr) -> None:
     # Walk the whole tree: Postgres allows a DELETE inside a CTE (WITH x AS (DELETE ...)).
     for node in tree.walk():
         if isinstance(node, _WRITE_NODES):
-            raise PluginSqlRefused("write_not_allowed", f"{node.key.upper()}: {_WRITES_LATER}")
+            raise PluginSqlRefused("write_not_allowed", f"{node.key.upper()}: {_WRITES_ALONE}")
         if isinstance(node, exp.Query) and node.args.get("into") is not None:
-            raise PluginSqlRefused("write_not_allowed", f"SELECT INTO: {_WRITES_LATER}")
+            raise PluginSqlRefused("write_not_allowed", f"SELECT INTO: {_WRITES_ALONE}")
         if isinstance(node, exp.Command):
             raise PluginSqlRefused(
                 "statement_not_allowed", f"{str(node.this).upper()} is not allowed inside a query"

@@ -255,11 +255,13 @@ def json_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any
     return {"requestBody": {"required": required, "content": content}}
 
 
-async def parse(request: Request, model: type[M], *, optional: bool = False) -> M:
+async def parse(
+    request: Request, model: type[M], *, optional: bool = False, limit: int = SMALL_BODY
+) -> M:
     has_body = request.headers.get("content-length") not in (None, "0")
     if optional and not has_body:
         return model()
-    body = await read_json(request, SMALL_BODY)
+    body = await read_json(request, limit)
     try:
         return model.model_validate(body)
     except ValidationError as exc:

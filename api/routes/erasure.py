@@ -18,7 +18,9 @@ moment later (``docs/accounts.md``, "Deleting your data").
 # No `from __future__ import annotations` here: FastAPI must resolve the locally defined
 # dependency alias (`LoggedIn`) when the routes are declared.
 
+import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as clock
 from zoneinfo import ZoneInfo
@@ -28,11 +30,15 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator, model_validator
 
 from accounts.directory import new_event_id
-from api.deps import Directory, Log, LoggedIn
+from api.deps import Directory, Log, LoggedIn, api_parts
 from api.routes.account_forms import iso, json_body, parse
 from eventlog.port import Record
 from http_edge.errors import ApiError, error_responses
+from plugin_host.host import KeyValue
+from plugins_runtime.kv import KeyValueUnavailable
 from schemas.events import HEARTBEATS_TOPIC, AccountDeleted, UserDataErased, encode_event
+
+_log = logging.getLogger(__name__)
 
 # What the projections can hold (a ClickHouse Date), with a day of margin for timezones.
 _FIRST_DAY, _LAST_DAY = date(1970, 1, 2), date(2149, 5, 31)
@@ -102,8 +108,17 @@ async def delete_account(
             code="confirmation_required",
             details={"fields": {"confirm": "must equal your username"}},
         )
+    # The plugins the user published go with the account, and so does what they kept for
+    # their other users (taken before the deletion forgets who installed them).
+    doomed = [
+        (plugin.name, sorted(directory.plugins.installers.get(plugin.name, ())))
+        for plugin in directory.plugins.published_by(user.user_id)
+    ]
     event = AccountDeleted(event_id=new_event_id(), user_id=user.user_id, occurred_at=time.time())
     await directory.record(event, also=[_marker(user.user_id)])
+    plugins = api_parts(request).plugins
+    if plugins is not None:
+        await forget_plugin_data(plugins.executor.kv, user.user_id, doomed)
     return JSONResponse(
         {
             "data": {
@@ -115,6 +130,21 @@ async def delete_account(
         },
         status_code=202,
     )
+
+
+async def forget_plugin_data(
+    kv: KeyValue, user_id: str, doomed: Sequence[tuple[str, Sequence[str]]]
+) -> None:
+    """Delete the user's key-value data of every plugin, and every user's data of the plugins
+    ``doomed`` (name, installers). The account is already gone: a failure here is logged, and
+    the hook processor deletes the user's data again when it reads the deletion."""
+    try:
+        await kv.delete_user(user_id)
+        for name, installers in doomed:
+            for installer in installers:
+                await kv.delete_plugin_user(name, installer)
+    except KeyValueUnavailable:
+        _log.warning("plugin data of deleted account %s not erased yet", user_id, exc_info=True)
 
 
 for _path, _summary in (

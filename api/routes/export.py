@@ -33,6 +33,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from accounts.plugins import PluginCatalog
 from accounts.state import ApiKey, ContactMessage, Session, User
 from api.routes.store_calls import store_unavailable
 from api.rules.export import (
@@ -50,12 +51,15 @@ from api.rules.export import (
     key_section,
     member_section,
     message_section,
+    plugin_section,
     session_section,
     user_section,
     weekly_section,
 )
 from http_edge.auth import Principal
 from http_edge.errors import ApiError, error_responses
+from plugin_host.host import KeyValue
+from plugins_runtime.kv import KeyValueUnavailable
 from projections.ports import ExportStore, ProjectionStoreUnavailable
 from schemas.heartbeat import Heartbeat
 
@@ -84,6 +88,9 @@ class AccountData(Protocol):
     def followers_of(self, user_id: str) -> set[str]: ...
 
     def users(self) -> list[User]: ...
+
+    @property
+    def plugins(self) -> PluginCatalog: ...
 
 
 class JsonDownload(StreamingResponse):
@@ -186,6 +193,7 @@ _GDPR_SCHEMA: dict[str, Any] = {
         "daily_stats": _OBJECTS,
         "weekly_stats": _OBJECTS,
         "account_events": _OBJECTS,
+        "plugins": {"type": "object"},
         "deleted_heartbeats": _OBJECTS,
         "heartbeats": {"type": "array", "items": _HEARTBEAT},
     },
@@ -201,6 +209,7 @@ _GDPR_SCHEMA: dict[str, Any] = {
         "daily_stats",
         "weekly_stats",
         "account_events",
+        "plugins",
         "deleted_heartbeats",
         "heartbeats",
     ],
@@ -225,8 +234,13 @@ def _download(media_type: str, schema: dict[str, Any], description: str) -> dict
 
 
 def build_export_router(
-    authenticate: Authenticate, directory: AccountData, store: ExportStore
+    authenticate: Authenticate,
+    directory: AccountData,
+    store: ExportStore,
+    plugin_kv: KeyValue | None = None,
 ) -> APIRouter:
+    """The export routes; ``plugin_kv`` (the plugins' key-value store) adds what plugins keep
+    for the user to the GDPR export (None: a process that runs no plugins has none to add)."""
     router = APIRouter(tags=["export"])
     CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
@@ -273,6 +287,10 @@ def build_export_router(
     async def export_everything(principal: CurrentPrincipal) -> StreamingResponse:
         user = principal.user
         user_id = user.user_id
+        try:
+            key_values = await plugin_kv.dump_user(user_id) if plugin_kv else {}
+        except KeyValueUnavailable as exc:
+            raise _unavailable() from exc
         # The small sections are read before the first byte, so an unavailable store is a 503.
         member = await _blocking(store.leaderboard_member, user_id)
         daily = await _blocking(store.daily_rows, user_id, _FIRST_DAY, _LAST_DAY)
@@ -302,6 +320,7 @@ def build_export_router(
             "daily_stats": [daily_section(row) for row in daily],
             "weekly_stats": [weekly_section(row) for row in weekly],
             "account_events": [account_event_section(raw) for _, raw in events.get(user_id, [])],
+            "plugins": plugin_section(directory.plugins, user_id, key_values),
         }
         deletions = (
             [deletion_section(item) for item in block] for block in store.stream_deletions(user_id)

@@ -29,6 +29,7 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
 
+from accounts.plugins import PluginCatalog
 from accounts.state import ApiKey, ContactMessage, Session, User
 from projections.daily import DailyRow
 from projections.leaderboard import Member, WeeklyRow, iso_week_id
@@ -230,3 +231,63 @@ def account_event_section(raw: str) -> dict[str, Any]:
 def deletion_section(deletion: tuple[date, str, float]) -> dict[str, Any]:
     day, heartbeat_id, deleted_at = deletion
     return {"date": day.isoformat(), "id": heartbeat_id, "deleted_at": iso(deleted_at)}
+
+
+def plugin_section(
+    catalog: PluginCatalog, user_id: str, key_values: Mapping[str, Mapping[str, str]]
+) -> dict[str, Any]:
+    """The user's side of the plugin store: installs, settings, reviews and reports they wrote,
+    plugins they published (with every version's scripts) and what plugins keep for them in
+    their key-value namespaces (plugin -> key -> value)."""
+    reviews = [
+        {
+            "plugin": r.name,
+            "rating": r.rating,
+            "comment": r.comment,
+            "updated_at": iso(r.updated_at),
+        }
+        for by_user in catalog.reviews.values()
+        for r in by_user.values()
+        if r.user_id == user_id
+    ]
+    reports = [
+        {"plugin": r.name, "reason": r.reason, "reported_at": iso(r.reported_at)}
+        for found in catalog.reports.values()
+        for r in found
+        if r.user_id == user_id
+    ]
+    return {
+        "installed": [
+            {
+                "plugin": i.name,
+                "installed_at": iso(i.installed_at),
+                "suspended_reason": i.suspended_reason,
+            }
+            for i in catalog.installed_of(user_id)
+        ],
+        "settings": [
+            {"plugin": s.name, "settings": s.settings, "updated_at": iso(s.updated_at)}
+            for s in catalog.settings_of(user_id)
+        ],
+        "reviews": sorted(reviews, key=lambda r: r["plugin"]),
+        "reports": reports,
+        "published": [
+            {
+                "name": p.name,
+                "display_name": p.display_name,
+                "description": p.description,
+                "banned": p.banned,
+                "versions": [
+                    {
+                        "version": v.version,
+                        "published_at": iso(v.published_at),
+                        "script": v.script,
+                        "server_script": v.server_script,
+                    }
+                    for v in p.versions
+                ],
+            }
+            for p in catalog.published_by(user_id)
+        ],
+        "key_value": {plugin: dict(items) for plugin, items in sorted(key_values.items())},
+    }

@@ -2,8 +2,9 @@
 beside their faust agents, as one consumer group of their own, on Kafka with the key-value store
 in Redis.
 
-The plugin is published and installed by appending the store's events to the accounts topic (the
-store's HTTP routes are not part of this build); heartbeats go through the ingest process.
+The plugin is published and installed by appending the store's events to the accounts topic, as
+the store's routes do (the topology's accounts are anonymous, and publishing needs a linked
+account by default); heartbeats go through the ingest process.
 """
 
 from __future__ import annotations

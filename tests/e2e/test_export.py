@@ -24,6 +24,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 
+from accounts.plugins import PluginCatalog
 from accounts.state import User
 from api.routes.export import build_export_router
 from api.rules.export import HEARTBEAT_COLUMNS
@@ -262,6 +263,8 @@ class FailingStore:
 class NoAccounts:
     def __getattr__(self, name: str) -> Any:
         # keys_of, sessions_of, users, ...: nothing, whatever is asked
+        if name == "plugins":
+            return PluginCatalog()
         return lambda *_: None if name == "key_last_used" else []
 
 

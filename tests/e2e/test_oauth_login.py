@@ -171,6 +171,31 @@ def test_self_hosted_gitlab_and_oidc_log_in_with_their_own_identities(world: Wor
     assert login(world, "oidc", "kc.user").json()["user_id"] == oidc.json()["user_id"]
 
 
+def test_only_linked_accounts_publish_plugins_by_default(world: World) -> None:
+    """This server keeps CODETRACKR_PLUGIN_PUBLISH at its default, ``linked``."""
+    url = world.server.url
+    anonymous = httpx.post(f"{url}/auth/anonymous/create", json={}).json()
+    plugin = {"name": "linked-only", "display_name": "Linked only", "script": "/* w */"}
+    refused = httpx.post(
+        f"{url}/api/v1/store/publish",
+        headers={"Authorization": f"Bearer {anonymous['token']}"},
+        json=plugin,
+    )
+    assert refused.status_code == 403, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "publish_not_allowed"
+    assert "CODETRACKR_PLUGIN_PUBLISH" in error["message"]
+    assert "GitHub" in error["message"]
+    linked = login(world, "github", "publisher").json()
+    published = httpx.post(
+        f"{url}/api/v1/store/publish",
+        headers={"Authorization": f"Bearer {linked['token']}"},
+        json=plugin,
+    )
+    assert published.status_code == 201, published.text
+    assert published.json()["plugin"]["author"] == "publisher"
+
+
 def test_callback_refuses_missing_tampered_foreign_and_replayed_state(world: World) -> None:
     with browser(world) as client:
         callback = approve(start_login(client, "github"), "mona")

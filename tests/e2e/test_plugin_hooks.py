@@ -1,26 +1,17 @@
-"""Plugin hooks fired by a real ``codetrackr serve``: the seed's streak notifier, and no heartbeat's
-hook lost to a ``kill -9`` in the middle of them.
-
-The plugin store's HTTP routes are not part of this build, so the plugin is published and
-installed by appending the store's events to the embedded log while the server is stopped, as
-those routes would; what the hooks did is read from the key-value store's SQLite file.
-"""
+"""Plugin hooks fired by a real ``codetrackr serve``: the seed's streak notifier published and
+installed through the store's routes, observed through its RPC and the key-value store's SQLite
+file; and no heartbeat's hook lost to a ``kill -9`` in the middle of them."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
-import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from eventlog.embedded import SqliteEventLog
-from eventlog.factory import DEFAULT_EMBEDDED_FILE
-from eventlog.port import Record
 from plugins_runtime.kv_factory import SQLITE_FILE_NAME
-from schemas.events import ACCOUNTS_TOPIC, PluginInstalled, PluginPublished, encode_event
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse, pytest.mark.quickjs, pytest.mark.slow]
@@ -58,8 +49,15 @@ const endpoints = {
     const lastDay = await ctx.redis.get('last-day');
     return { streak: parseInt(streak || '0', 10), last_day: lastDay || null };
   },
+  'reset-streak': async (ctx, req) => {
+    await ctx.redis.set('streak', '0');
+    await ctx.redis.set('last-day', '');
+    log('Streak reset by user', ctx.user_id);
+    return { ok: true };
+  },
 };
 """
+ENV = {"CODETRACKR_PLUGIN_PUBLISH": "any"}
 # Counts every call, and every heartbeat once by its id (a redelivered one is seen again).
 TALLY = """
 async function on_heartbeat(ctx, hb) {
@@ -69,34 +67,18 @@ async function on_heartbeat(ctx, hb) {
 """
 
 
-def store_and_install(data: Path, user_id: str, name: str, script: str) -> None:
-    """Append a publish and an install of ``name`` by ``user_id`` (the server is stopped)."""
+def publish_and_install(user: Client, name: str, script: str) -> None:
+    body = {"name": name, "display_name": name, "server_script": script}
+    published = user.http.post("/api/v1/store/publish", headers=user.bearer, json=body)
+    assert published.status_code == 201, published.text
+    installed = user.http.post(f"/api/v1/store/install/{name}", headers=user.bearer)
+    assert installed.status_code == 201, installed.text
 
-    async def append() -> None:
-        log = SqliteEventLog(data / DEFAULT_EMBEDDED_FILE)
-        await log.start()
-        try:
-            now = time.time()
-            events = [
-                PluginPublished(
-                    event_id=uuid.uuid4().hex,
-                    user_id=user_id,
-                    occurred_at=now,
-                    name=name,
-                    display_name=name,
-                    server_script=script,
-                ),
-                PluginInstalled(
-                    event_id=uuid.uuid4().hex, user_id=user_id, occurred_at=now, name=name
-                ),
-            ]
-            await log.append(
-                [Record(ACCOUNTS_TOPIC, user_id.encode(), encode_event(e)) for e in events]
-            )
-        finally:
-            await log.close()
 
-    asyncio.run(append())
+def rpc(user: Client, name: str, handler: str) -> Any:
+    answer = user.http.post(f"/api/v1/plugins/{name}/rpc/{handler}", headers=user.bearer)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
 
 
 def kv_of(data: Path, plugin: str, user_id: str) -> dict[str, str]:
@@ -120,68 +102,47 @@ def user_id_of(user: Client) -> str:
     return str(user.get("/api/v1/user/me")["id"])
 
 
-def start_with_plugin(data: Path, name: str, script: str, **env: str) -> tuple[Client, str, int]:
-    server = CodeTrackrProcess("serve", data, env=env).start()
+def test_streak_notifier_installs_counts_and_ticks(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = CodeTrackrProcess(
+        "serve", data, env={**ENV, "CODETRACKR_PLUGIN_TICK_INTERVAL_S": "1"}
+    ).start()
     try:
         user = Client(server.url)
         user_id = user_id_of(user)
-    finally:
-        server.stop()
-    store_and_install(data, user_id, name, script)
-    return user, user_id, server.port
+        publish_and_install(user, "streak-notifier", STREAK_NOTIFIER)
+        # on_install set the streak to 0 and the day to '' (no heartbeat yet: no tick counts).
+        eventually(lambda: _equal(kv_of(data, "streak-notifier", user_id).get("last-day"), ""))
+        assert rpc(user, "streak-notifier", "get-streak") == {"streak": 0, "last_day": None}
 
-
-def test_streak_notifier_installs_counts_and_ticks(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    env = {"CODETRACKR_PLUGIN_TICK_INTERVAL_S": "1"}
-    user, user_id, port = start_with_plugin(data, "streak-notifier", STREAK_NOTIFIER, **env)
-    server = CodeTrackrProcess("serve", data, env=env, port=port).start()
-    try:
-        # on_install set the streak to 0 (no heartbeat yet: no tick can count a day).
-        eventually(lambda: _equal(kv_of(data, "streak-notifier", user_id).get("streak"), "0"))
-        now = time.time()
-        beats = [{"project": "streak", "file": "a.py", "time": now - 30 + i} for i in range(3)]
-        response = user.http.post("/api/v1/heartbeats", json=beats, headers=user.key_header)
+        beat = {"project": "streak", "file": "a.py", "time": time.time() - 30}
+        response = user.http.post("/api/v1/heartbeats", json=[beat], headers=user.key_header)
         assert response.status_code == 200, response.text
         today = time.strftime("%Y-%m-%d", time.gmtime())
-        # on_heartbeat marks today (a tick may have counted the day first: then it marked it).
-        eventually(lambda: _equal(kv_of(data, "streak-notifier", user_id).get("last-day"), today))
+        # on_heartbeat marks today (or a tick counted the day first and marked it).
+        eventually(lambda: _equal(rpc(user, "streak-notifier", "get-streak")["last_day"], today))
+
+        # Today unmarked again: the next tick finds today's heartbeat with the plugin's SQL and
+        # counts a day of streak.
+        assert rpc(user, "streak-notifier", "reset-streak") == {"ok": True}
+        eventually(
+            lambda: _equal(
+                rpc(user, "streak-notifier", "get-streak"), {"streak": 1, "last_day": today}
+            )
+        )
         ready = user.http.get("/readyz").json()
         names = [p["name"] for p in ready["checks"]["projector"]["projectors"]]
         assert "plugin-hooks" in names
     finally:
         server.stop()
-    streak = int(kv_of(data, "streak-notifier", user_id)["streak"])
-    assert streak in (0, 1)
-    # Today unmarked again: the next tick finds today's heartbeats with the plugin's SQL and
-    # counts a day of streak.
-    _clear_last_day(data, user_id)
-    server = CodeTrackrProcess("serve", data, env=env, port=port).start()
-    try:
-        eventually(
-            lambda: _equal(kv_of(data, "streak-notifier", user_id).get("streak"), str(streak + 1))
-        )
-        assert kv_of(data, "streak-notifier", user_id)["last-day"] == today
-    finally:
-        server.stop()
-
-
-def _clear_last_day(data: Path, user_id: str) -> None:
-    conn = sqlite3.connect(data / SQLITE_FILE_NAME)
-    try:
-        with conn:
-            conn.execute(
-                "UPDATE plugin_kv SET value = '' WHERE plugin = ? AND user_id = ? AND key = ?",
-                ("streak-notifier", user_id, "last-day"),
-            )
-    finally:
-        conn.close()
 
 
 def test_kill_9_during_hooks_loses_no_heartbeat(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    user, user_id, port = start_with_plugin(data, "tally", TALLY)
-    server = CodeTrackrProcess("serve", data, port=port).start()
+    server = CodeTrackrProcess("serve", data, env=ENV).start()
+    user = Client(server.url)
+    user_id = user_id_of(user)
+    publish_and_install(user, "tally", TALLY)
     now = time.time()
     sent: set[float] = set()
     for request in range(16):
@@ -198,7 +159,7 @@ def test_kill_9_during_hooks_loses_no_heartbeat(tmp_path: Path) -> None:
     calls_at_kill = int(kv_of(data, "tally", user_id).get("calls", "0"))
     assert calls_at_kill < len(sent), "the hooks finished before the kill; send more"
 
-    server = CodeTrackrProcess("serve", data, port=port).start()
+    server = CodeTrackrProcess("serve", data, env=ENV, port=server.port).start()
     try:
 
         def all_seen() -> dict[str, str]:

@@ -19,6 +19,7 @@ import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
+from plugins_runtime.relations import RELATIONS
 from plugins_runtime.sql_executor import ClickHousePluginQueries, PluginQueryFailed, QueryLimits
 from plugins_runtime.sql_scope import PluginSqlRefused
 from projections.clickhouse import ClickHouseProjectionStore
@@ -67,6 +68,99 @@ HOST_ROWS: dict[str, list[dict[str, Any]]] = {
         {"follower_id": ALICE, "following_id": "carol"},
         {"follower_id": "carol", "following_id": ALICE},
         {"follower_id": BOB, "following_id": "carol"},
+    ],
+    # The store: carol's published entry and her review are public; alice's own entry is not
+    # published yet. Bob's install and settings are passed by mistake and must never show.
+    "plugin_store": [
+        {
+            "id": "s-carol",
+            "name": "pomodoro",
+            "display_name": "Pomodoro",
+            "description": "25 minutes at a time",
+            "author_id": "carol",
+            "version": "1.2.0",
+            "icon": "tomato",
+            "widget_type": "timer",
+            "repository": "https://example.org/pomodoro",
+            "is_published": True,
+            "is_banned": False,
+            "install_count": 12,
+            "rating": 4.5,
+            "review_count": 2,
+            "created_at": AT,
+            "updated_at": AT.timestamp(),
+            "script": "const endpoints = {};",
+        },
+        {
+            "id": "s-alice",
+            "name": "my-plugin",
+            "author_id": ALICE,
+            "version": "0.1.0",
+            "is_published": False,
+            "install_count": 1,
+            "rating": None,
+            "review_count": 0,
+            "created_at": AT,
+            "updated_at": AT,
+        },
+    ],
+    "installed_plugins": [
+        {
+            "id": "i-a1",
+            "user_id": ALICE,
+            "plugin_id": "s-carol",
+            "plugin": "pomodoro",
+            "installed_at": AT,
+            "suspended": False,
+        },
+        {
+            "id": "i-a2",
+            "user_id": ALICE,
+            "plugin_id": "s-alice",
+            "plugin": "my-plugin",
+            "installed_at": AT.timestamp(),
+            "suspended": True,
+            "suspended_reason": "too many errors",
+        },
+        {
+            "id": "i-bob",
+            "user_id": BOB,
+            "plugin_id": "s-carol",
+            "plugin": "bob-secret-install",
+            "installed_at": AT,
+        },
+    ],
+    "plugin_settings": [
+        {
+            "user_id": ALICE,
+            "plugin": "my-plugin",
+            "settings": {"notify": True, "threshold": 3600},
+            "updated_at": AT,
+        },
+        {"user_id": ALICE, "plugin": "pomodoro", "settings": '{"minutes": 25}', "updated_at": AT},
+        {"user_id": BOB, "plugin": "my-plugin", "settings": {"bob-secret": 1}, "updated_at": AT},
+    ],
+    "plugin_reviews": [
+        {
+            "id": "r-carol",
+            "plugin_id": "s-carol",
+            "plugin": "pomodoro",
+            "user_id": "carol",
+            "rating": 5,
+            "comment": "great",
+            "created_at": AT,
+            "updated_at": AT,
+        },
+        {
+            "id": "r-alice",
+            "plugin_id": "s-carol",
+            "plugin": "pomodoro",
+            "user_id": ALICE,
+            "rating": 4,
+            "comment": "nice",
+            "created_at": AT,
+            "updated_at": AT.timestamp(),
+        },
     ],
 }
 BOB_MARKERS = ("bob", "HASH")
@@ -139,12 +233,18 @@ def test_seed_rpc_example_leaves_out_deleted_heartbeats(world: World) -> None:
     assert rows == [{"sessions": 3, "total_secs": 105.0}]
 
 
-def test_seed_settings_example_reads_an_empty_store(world: World) -> None:
+def test_seed_settings_example_reads_the_callers_settings(world: World) -> None:
     rows = world.run(
         "SELECT settings FROM plugin_settings WHERE user_id = $1 AND plugin = $2",
         [ALICE, "my-plugin"],
     )
-    assert rows == []
+    assert [json.loads(row["settings"]) for row in rows] == [{"notify": True, "threshold": 3600}]
+    rows = world.run(
+        "SELECT (settings->>'threshold')::int AS threshold, settings->>'notify' AS notify"
+        " FROM plugin_settings WHERE plugin = $1",
+        ["my-plugin"],
+    )
+    assert rows == [{"threshold": 3600, "notify": "true"}]
 
 
 # ---- Postgres idioms a plugin author writes: translated and run, not refused -------------------
@@ -280,6 +380,117 @@ CONTAINED: list[tuple[str, list[object], list[dict[str, Any]]]] = [
 ]
 
 
+# ---- the store: public entries and reviews, the caller's own installs and settings -------------
+
+STORE: list[tuple[str, list[object], list[dict[str, Any]]]] = [
+    (
+        "SELECT p.name FROM installed_plugins i JOIN plugin_store p ON p.id = i.plugin_id"
+        " ORDER BY p.name",
+        [],
+        [{"name": "my-plugin"}, {"name": "pomodoro"}],
+    ),
+    (
+        "SELECT plugin, installed_at, suspended, suspended_reason FROM installed_plugins"
+        " ORDER BY plugin",
+        [],
+        [
+            {
+                "plugin": "my-plugin",
+                "installed_at": "2024-01-02T03:04:05Z",
+                "suspended": True,
+                "suspended_reason": "too many errors",
+            },
+            {
+                "plugin": "pomodoro",
+                "installed_at": "2024-01-02T03:04:05Z",
+                "suspended": False,
+                "suspended_reason": None,
+            },
+        ],
+    ),
+    # another user's entry, published, is visible with its average rating; the caller's own
+    # unpublished entry too
+    (
+        "SELECT name, author_id, is_published, is_banned, install_count, rating, review_count"
+        " FROM plugin_store ORDER BY name",
+        [],
+        [
+            {
+                "name": "my-plugin",
+                "author_id": ALICE,
+                "is_published": False,
+                "is_banned": False,
+                "install_count": 1,
+                "rating": None,
+                "review_count": 0,
+            },
+            {
+                "name": "pomodoro",
+                "author_id": "carol",
+                "is_published": True,
+                "is_banned": False,
+                "install_count": 12,
+                "rating": 4.5,
+                "review_count": 2,
+            },
+        ],
+    ),
+    (
+        "SELECT icon, widget_type, repository, updated_at FROM plugin_store WHERE id = $1",
+        ["s-carol"],
+        [
+            {
+                "icon": "tomato",
+                "widget_type": "timer",
+                "repository": "https://example.org/pomodoro",
+                "updated_at": "2024-01-02T03:04:05Z",
+            }
+        ],
+    ),
+    # every review of a public entry, the other user's too
+    (
+        "SELECT r.user_id, r.rating, r.comment FROM plugin_reviews r"
+        " JOIN plugin_store p ON p.id = r.plugin_id WHERE p.name = $1 ORDER BY r.rating DESC",
+        ["pomodoro"],
+        [
+            {"user_id": "carol", "rating": 5, "comment": "great"},
+            {"user_id": ALICE, "rating": 4, "comment": "nice"},
+        ],
+    ),
+    (
+        "SELECT plugin, avg(rating) AS average, count(*) AS n FROM plugin_reviews GROUP BY plugin",
+        [],
+        [{"plugin": "pomodoro", "average": 4.5, "n": 2}],
+    ),
+    # another user's installs and settings never, even when the host passes them
+    ("SELECT id FROM installed_plugins WHERE user_id = $1", [BOB], []),
+    ("SELECT count(*) AS n FROM installed_plugins WHERE plugin_id = $1", ["s-carol"], [{"n": 1}]),
+    ("SELECT plugin, settings FROM plugin_settings WHERE user_id = $1", [BOB], []),
+    (
+        "SELECT plugin, settings->>'minutes' AS minutes FROM plugin_settings ORDER BY plugin",
+        [],
+        # ClickHouse's JSON functions read a missing key as "", not NULL as Postgres would
+        [{"plugin": "my-plugin", "minutes": ""}, {"plugin": "pomodoro", "minutes": "25"}],
+    ),
+    (
+        "SELECT i.plugin, s.settings FROM installed_plugins i"
+        " LEFT JOIN plugin_settings s ON s.plugin = i.plugin AND s.user_id = i.user_id"
+        " WHERE i.user_id <> $1",
+        [ALICE],
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("sql", "params", "expected"), STORE)
+def test_store_tables_read_public_entries_and_only_the_callers_installs(
+    world: World, sql: str, params: list[object], expected: list[dict[str, Any]]
+) -> None:
+    rows = world.run(sql, params)
+    assert rows == expected
+    assert_nothing_of_bob(rows)
+
+
 @pytest.mark.parametrize(("sql", "params", "expected"), CONTAINED)
 def test_tricks_read_only_the_callers_rows(
     world: World, sql: str, params: list[object], expected: list[dict[str, Any]]
@@ -290,12 +501,18 @@ def test_tricks_read_only_the_callers_rows(
 
 
 def test_whole_rows_are_json_safe_and_carry_no_secret(world: World) -> None:
-    for table in ("heartbeats", "projects", "daily_stats_cache", "users", "api_keys"):
+    tables = ("heartbeats", "projects", "daily_stats_cache", "users", "api_keys")
+    store = ("plugin_store", "installed_plugins", "plugin_settings", "plugin_reviews")
+    for table in tables + store:
         rows = world.run(f"SELECT * FROM {table}")
         assert rows, table
         assert_nothing_of_bob(json.loads(json.dumps(rows)))
     (key,) = world.run("SELECT * FROM api_keys")
     assert set(key) == {"id", "user_id", "name", "read_only", "created_at", "last_used_at"}
+    entry = world.run("SELECT * FROM plugin_store WHERE id = 's-carol'")[0]
+    assert "script" not in entry
+    assert "server_script" not in entry
+    assert set(entry) == set(RELATIONS["plugin_store"].column_names)
     (day,) = world.run("SELECT date, projects FROM daily_stats_cache")
     assert day["date"] == DAY.isoformat()
     assert set(day["projects"]) == {"core", "web"}

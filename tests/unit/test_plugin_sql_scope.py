@@ -14,9 +14,14 @@ import sqlglot
 from sqlglot import exp
 
 from plugins_runtime import sql_scope
-from plugins_runtime.relations import BACKING_TABLES, RELATIONS
+from plugins_runtime.relations import BACKING_TABLES, RELATIONS, Column, Relation
 from plugins_runtime.sql_executor import _json_safe, _rows_json
-from plugins_runtime.sql_scope import MAX_SQL_CHARS, PluginSqlRefused, scope_query
+from plugins_runtime.sql_scope import (
+    MAX_SQL_CHARS,
+    PluginSqlRefused,
+    scope_query,
+    spaced_parameters,
+)
 
 DB = "codetrackr"
 UID = "{_uid: String}"
@@ -138,11 +143,12 @@ def test_scope_query_refuses_hostile_sql_with_its_code(sql: str, code: str) -> N
     assert refused.value.message
 
 
-def test_scope_query_refuses_writes_naming_what_comes_later() -> None:
+def test_scope_query_refuses_writes_saying_what_a_write_may_be() -> None:
     with pytest.raises(PluginSqlRefused) as refused:
         scope_query("UPDATE plugin_settings SET settings = $1", ["{}"])
+    assert refused.value.code == "write_not_allowed"
     assert "plugin_settings" in refused.value.message
-    assert "later" in refused.value.message
+    assert "on its own" in refused.value.message
 
 
 def test_scope_query_refuses_a_query_over_the_size_cap() -> None:
@@ -232,13 +238,43 @@ def test_scope_query_names_the_host_relations_it_reads() -> None:
     assert "{_rows_api_keys: String}" in scoped.sql
 
 
-def test_store_tables_are_empty_relations_with_the_seeds_columns() -> None:
+def test_store_tables_are_host_relations_with_the_seeds_columns() -> None:
     scoped = scope_query("SELECT settings FROM plugin_settings WHERE user_id = $1", ["u"])
-    assert scoped.host_relations == frozenset()
-    assert "JSONExtract('[]'" in scoped.sql
+    assert scoped.host_relations == {"plugin_settings"}
+    assert "{_rows_plugin_settings: String}" in scoped.sql
     subquery = sqlglot.parse_one(scoped.sql, read="clickhouse").find(exp.Subquery)
     assert subquery is not None
     assert subquery.this.named_selects == ["user_id", "plugin", "settings", "updated_at"]
+    store = scope_query(
+        "SELECT p.name FROM installed_plugins i JOIN plugin_store p ON p.id = i.plugin_id"
+        " LEFT JOIN plugin_reviews r ON r.plugin_id = p.id"
+    )
+    assert store.host_relations == {"installed_plugins", "plugin_store", "plugin_reviews"}
+    assert not {"script", "server_script"} & set(RELATIONS["plugin_store"].column_names)
+
+
+def test_store_entries_and_reviews_are_public_installs_and_settings_are_the_callers() -> None:
+    visibility = {name: RELATIONS[name].visibility for name in RELATIONS}
+    assert visibility["plugin_store"] == visibility["plugin_reviews"] == "public"
+    for name in ("installed_plugins", "plugin_settings", "users", "api_keys", "user_follows"):
+        assert visibility[name] == "owner"
+        assert RELATIONS[name].owner_columns
+
+
+def test_a_relation_cannot_be_public_or_ownerless_by_mistake() -> None:
+    with pytest.raises(ValueError, match="only host relations"):
+        Relation("x", "clickhouse", (Column("a"),), select="SELECT 1", visibility="public")
+    with pytest.raises(ValueError, match="needs owner columns"):
+        Relation("x", "host", (Column("a"),))
+    with pytest.raises(ValueError, match="not columns"):
+        Relation("x", "host", (Column("a"),), owner_columns=("user_id",))
+
+
+def test_an_empty_relation_reads_no_rows_with_typed_columns() -> None:
+    empty = Relation("later", "empty", (Column("id"), Column("n", "UInt64")))
+    printed = sql_scope._scoped_select(empty, DB).sql(dialect="clickhouse")
+    assert "JSONExtract('[]'" in printed
+    assert "Tuple(id String, n UInt64)" in printed
 
 
 def test_secret_columns_are_not_in_any_relation() -> None:
@@ -264,6 +300,23 @@ def test_host_rows_keep_only_the_callers_rows_and_columns() -> None:
         {"follower_id": "bob", "following_id": "carol"},
     ]
     assert len(json.loads(_rows_json("user_follows", "alice", follows))) == 2
+    settings = [
+        {"user_id": "alice", "plugin": "p", "settings": {"notify": True}, "updated_at": at},
+        {"user_id": "bob", "plugin": "p", "settings": {"notify": False}, "updated_at": at},
+    ]
+    (mine,) = json.loads(_rows_json("plugin_settings", "alice", settings))
+    assert json.loads(mine["settings"]) == {"notify": True}  # an object is held as JSON text
+
+
+def test_public_host_rows_are_all_kept() -> None:
+    entries = [
+        {"id": "s1", "name": "mine", "author_id": "alice", "is_published": False},
+        {"id": "s2", "name": "theirs", "author_id": "bob", "is_published": True, "rating": 4.5},
+    ]
+    kept = json.loads(_rows_json("plugin_store", "alice", entries))
+    assert [row["name"] for row in kept] == ["mine", "theirs"]
+    assert kept[1]["rating"] == 4.5
+    assert "script" not in kept[0]
 
 
 def test_json_safe_values_survive_json() -> None:
@@ -288,3 +341,17 @@ def test_warm_up_parses_every_relation_once() -> None:
     sql_scope._parsed_select.cache_clear()
     sql_scope.warm_up("warm")
     assert sql_scope._parsed_select.cache_info().currsize == len(RELATIONS)
+
+
+def test_placeholders_glued_to_commas_and_operators_are_read_as_placeholders() -> None:
+    scoped = scope_query(
+        "SELECT count(*) AS n FROM heartbeats WHERE project IN ($1,$2) AND lines>=$3",
+        ["a", "b", 1],
+    )
+    assert set(scoped.parameters) == {"p1", "p2", "p3"}
+    # Literals, quoted names, dollar-quoted strings and comments keep their text.
+    assert spaced_parameters("SELECT 'it''s,$1',$1") == "SELECT 'it''s,$1', $1"
+    assert spaced_parameters('SELECT "a,$1",$1') == 'SELECT "a,$1", $1'
+    assert spaced_parameters("SELECT $t$ a,$1 $t$,$2") == "SELECT $t$ a,$1 $t$, $2"
+    assert spaced_parameters("SELECT $$,$1$$,$1") == "SELECT $$,$1$$, $1"
+    assert spaced_parameters("SELECT 1 /* ,$1 */,$1 -- ,$2") == "SELECT 1 /* ,$1 */, $1 -- ,$2"

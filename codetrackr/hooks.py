@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from accounts.directory import AccountDirectory
 from codetrackr.health import Readiness
 from codetrackr.settings import Settings
-from eventlog.port import EventLog
+from eventlog.port import EventLog, LogError
 from live.port import LiveChannel, LivePublisher
 from plugin_host.executor import PluginExecutor
 from plugins_runtime import PluginSandbox, SandboxLimits
@@ -96,8 +96,14 @@ async def hooks_running(
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     try:
-        # The processor joins its group inside its supervision: a log that is slow to assign
-        # partitions (or down) is retried there, never raised into the process that runs it.
+        # Joined here so that /readyz is right from the start; if the log is down or slow to
+        # assign partitions, the supervision below joins again later (never raised from here).
+        try:
+            await parts.processor.start()
+            parts.processor.health.alive = True
+        except LogError as exc:
+            _log.warning("the hook processor could not join its group yet: %s", exc)
+            await parts.processor.close(commit=False)
         run = asyncio.create_task(parts.processor.run_supervised(stop), name="plugin-hooks")
         run.add_done_callback(lambda task: _ended(parts, task))
         tasks = [run, asyncio.create_task(parts.processor.run_ticks(stop), name="plugin-ticks")]

@@ -110,7 +110,7 @@ async def assert_silent(subscription: Subscription, wait_s: float = 0.3) -> None
 
 
 def msg(i: int) -> dict[str, Any]:
-    return {"type": "plugin.event", "plugin": "test", "event": "tick", "data": {"i": i}}
+    return {"type": "plugin.event", "plugin": "test", "hook": "on_tick", "data": {"i": i}}
 
 
 def seq(message: dict[str, Any]) -> int:

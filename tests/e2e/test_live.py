@@ -100,7 +100,7 @@ def publish(server: RedisServer, user_id: str, message: dict[str, Any]) -> int:
 
 
 def event(i: int) -> dict[str, Any]:
-    return {"type": "plugin.event", "plugin": "e2e", "event": "tick", "data": {"i": i}}
+    return {"type": "plugin.event", "plugin": "e2e", "hook": "on_tick", "data": {"i": i}}
 
 
 def test_live_two_users_sockets_see_only_their_own_events(

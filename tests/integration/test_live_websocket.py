@@ -261,7 +261,7 @@ def subscribed(ws: ClientConnection) -> str:
 
 
 def event(i: int) -> dict[str, Any]:
-    return {"type": "plugin.event", "plugin": "test", "event": "tick", "data": {"i": i}}
+    return {"type": "plugin.event", "plugin": "test", "hook": "on_tick", "data": {"i": i}}
 
 
 # ---- tests ----------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from api.routes import (
     stats,
     wakatime,
 )
+from api.routes.account_forms import profile_changes
 from api.routes.badges import build_badges_router, build_public_stats_router
 from api.routes.export import build_export_router
 from api.routes.live import build_live_router
@@ -178,6 +179,7 @@ def build_plugins(settings: Settings, directory: AccountDirectory) -> PluginPart
         queries,
         kv,
         base_url=settings.public_url or "http://127.0.0.1:8000",
+        validate_profile=profile_changes,
     )
     policy = PluginPolicy(settings.plugin_publish, frozenset(a.lower() for a in settings.admins))
     return PluginParts(sandbox, queries, kv, PluginServices(executor, policy))
@@ -303,7 +305,11 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(oauth.router)
         app.include_router(profiles.router)
         app.include_router(stats.router)
-        app.include_router(build_export_router(authenticate, directory, store))
+        app.include_router(
+            build_export_router(
+                authenticate, directory, store, plugins.kv if plugins is not None else None
+            )
+        )
         app.include_router(
             build_public_stats_router(directory, store, ttl_s=settings.public_stats_ttl_s)
         )

@@ -8,6 +8,7 @@ from typing import Literal
 from accounts.directory import AccountDirectory
 from accounts.plugins import StorePlugin
 from plugin_host.host import BoundHost, KeyValue
+from plugin_host.writes import ProfileValidator
 from plugins_runtime import (
     JSON,
     FailureKind,
@@ -55,18 +56,25 @@ class PluginExecutor:
         kv: KeyValue,
         *,
         base_url: str,
+        validate_profile: ProfileValidator | None = None,
     ) -> None:
         self._sandbox = sandbox
         self._directory = directory
         self._queries = queries
         self.kv = kv
         self._base_url = base_url
+        self._validate_profile = validate_profile
 
     async def run(self, plugin: StorePlugin, user_id: str, call: Invocation) -> SandboxResult:
         """The outcome of ``call``; raises :class:`PluginHostUnavailable` when it failed because
         our database or key-value store could not be reached."""
         host = BoundHost(
-            plugin.name, user_id, directory=self._directory, queries=self._queries, kv=self.kv
+            plugin.name,
+            user_id,
+            directory=self._directory,
+            queries=self._queries,
+            kv=self.kv,
+            validate_profile=self._validate_profile,
         )
         result = await self._sandbox.run(
             PluginScript(plugin.name, plugin.server_script),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -184,6 +185,23 @@ class ProfileIn(BaseModel):
         if "timeout" in values:
             values["timeout_minutes"] = values.pop("timeout")
         return values
+
+
+def profile_changes(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Profile changes under their event names, checked like ``PATCH /api/v1/user/me`` checks
+    them (a plugin's ``UPDATE users``); raises ValueError saying what is wrong."""
+    given = dict(fields)
+    if "timeout_minutes" in given:
+        given["timeout"] = given.pop("timeout_minutes")
+    unknown = set(given) - set(ProfileIn.model_fields) - {"username"}
+    if unknown or "username" in given:
+        raise ValueError(f"not a profile field: {', '.join(sorted(unknown or {'username'}))}")
+    try:
+        return ProfileIn.model_validate(given).changes()
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise ValueError(f"{where}: {problem['msg']}") from None
 
 
 class ChronovaProfileIn(BaseModel):

@@ -545,3 +545,23 @@ def test_ban_unban_and_delete(server: CodeTrackrProcess, admin: Client) -> None:
     publish(newcomer, name, server_script=STREAK)
     install(alice, name)
     assert status(rpc(alice, name, "get-streak"), 200) == {"streak": 0, "last_day": None}
+
+
+def test_the_gdpr_export_holds_what_plugins_keep_for_the_user(
+    streak: tuple[str, Client, Client],
+) -> None:
+    name, alice, bob = streak
+    status(rpc(bob, name, "bump", {"day": "2026-04-01"}), 200)
+    status(rpc(bob, name, "set-threshold", {"threshold": 60, "plugin": name}), 200)
+
+    export = status(bob.http.get("/api/v1/users/current/export", headers=bob.bearer), 200)
+
+    plugins = export["plugins"]
+    assert name in [entry["plugin"] for entry in plugins["installed"]]
+    assert plugins["key_value"][name]["last-day"] == "2026-04-01"
+    assert {"plugin": name, "settings": {"threshold": 60}} in [
+        {"plugin": s["plugin"], "settings": s["settings"]} for s in plugins["settings"]
+    ]
+    # Alice's data of the same plugin is hers alone.
+    alice_export = status(alice.http.get("/api/v1/users/current/export", headers=alice.bearer), 200)
+    assert alice_export["plugins"]["key_value"].get(name, {}).get("last-day") != "2026-04-01"

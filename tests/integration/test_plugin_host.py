@@ -7,6 +7,7 @@ must never reach her execution, whatever the plugin's SQL says.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import pytest
 
 from accounts.directory import AccountDirectory, new_event_id
 from accounts.plugins import StorePlugin
+from api.routes.account_forms import profile_changes
 from eventlog.embedded import SqliteEventLog
 from plugin_host.executor import PluginExecutor, PluginHostUnavailable
 from plugins_runtime import HookCall, LifecycleHook, PluginSandbox, RpcCall, SandboxOk
@@ -104,6 +106,8 @@ class Bound:
     kv: SqlitePluginKeyValue
     plugin: StorePlugin
     log: SqliteEventLog
+    sandbox: PluginSandbox
+    queries: ClickHousePluginQueries
 
 
 @pytest.fixture
@@ -160,7 +164,7 @@ async def bound(chdb_url: str, tmp_path: Path) -> AsyncIterator[Bound]:
     assert plugin is not None
     executor = PluginExecutor(sandbox, directory, queries, kv, base_url="http://test")
     try:
-        yield Bound(executor, directory, kv, plugin, log)
+        yield Bound(executor, directory, kv, plugin, log, sandbox, queries)
     finally:
         sandbox.close()
         queries.close()
@@ -239,3 +243,38 @@ async def test_plugin_writes_are_events_the_fold_applies_and_a_refold_rebuilds(
         assert fresh.plugins.settings == bound.directory.plugins.settings
     finally:
         await fresh.close()
+
+
+async def test_profile_writes_go_through_the_profile_rules(bound: Bound) -> None:
+    executor = PluginExecutor(
+        bound.sandbox,
+        bound.directory,
+        bound.queries,
+        bound.kv,
+        base_url="http://test",
+        validate_profile=profile_changes,
+    )
+    plugin = dataclasses.replace(
+        bound.plugin,
+        server_script="""
+        const endpoints = { 'set': async (ctx, req) => {
+          try {
+            await ctx.db.query('UPDATE users SET ' + req.field + ' = $1 WHERE id = $2',
+                               [req.value, ctx.user_id]);
+            return 'ok';
+          } catch (e) { return e.message; }
+        } };
+        """,
+    )
+
+    async def update(field: str, value: object) -> object:
+        result = await executor.run(plugin, ADA, RpcCall("set", {"field": field, "value": value}))
+        assert isinstance(result, SandboxOk), result
+        return result.result
+
+    assert await update("bio", "writes Rust") == "ok"
+    assert await update("timeout_minutes", 30) == "ok"
+    assert str(await update("timezone", "Mars/Olympus")).startswith("users: timezone")
+    assert str(await update("country", "Atlantis")).startswith("users: country")
+    user = bound.directory.state.users[ADA]
+    assert (user.bio, user.timeout_minutes, user.timezone) == ("writes Rust", 30, "UTC")

@@ -28,6 +28,7 @@ from bench.leaderboard import figure_leaderboard
 from bench.live_push import figure_live_push
 from bench.live_push import users_needed as live_users_needed
 from bench.load import LOAD_USERS, figure_freshness_under_load, probe_users_needed
+from bench.plugin_hooks import figure_plugin_hooks
 from bench.plugin_sandbox import figure_plugin_sandbox
 from bench.replay import figure_replay
 from bench.report import Row, machine, render_machine, render_table, write_json
@@ -37,7 +38,7 @@ from bench.topology import BROKER_LABELS, BROKERS, WORKERS, BrokerKind, Distribu
 SCALE_ENV = "CODETRACKR_BENCH_SCALE"
 INGEST_CLIENTS = 16
 DEFAULT_OUT = Path("bench-out/results.json")
-FIGURES = ("1", "2", "3", "4", "5", "6")
+FIGURES = ("1", "2", "3", "4", "5", "6", "7")
 
 
 def _scale() -> float:
@@ -133,6 +134,7 @@ def _serve_figures(
             ),
             # In-process, no server: once per bench run is enough.
             ("6 plugin execution", lambda: figure_plugin_sandbox(scale)),
+            ("7 plugin hooks beside projections", lambda: figure_plugin_hooks(scale)),
         ]
     return figures
 

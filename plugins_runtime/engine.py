@@ -352,7 +352,10 @@ class _Execution:
                 extra=extra,
             )
         if failure is not None:
-            logger.warning(
+            # A hook the script does not define is "nothing to do" for the hook processor.
+            quiet = failure.kind is FailureKind.UNKNOWN_HANDLER
+            logger.log(
+                logging.DEBUG if quiet else logging.WARNING,
                 "plugin %s user %s %s failed (%s): %s",
                 plugin,
                 user,

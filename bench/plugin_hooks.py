@@ -1,0 +1,284 @@
+"""Figure 7: plugin hooks must not slow projections, and how soon a hook sees a heartbeat.
+
+In-process, on the embedded stack (no server): the embedded log, chdb, an account directory, the
+embedded key-value store, the real QuickJS sandbox. ``USERS`` accounts and ``PLUGINS`` published
+plugins whose ``on_heartbeat`` awaits one ``ctx.redis.incr``.
+
+* 7a, projection throughput: the heartbeats of ``REQUESTS_AT_SCALE_1`` requests are on the log;
+  the projection runner projects all of them (timed, first fetch to last commit) while the hook
+  processor runs beside it in the same process, as ``codetrackr serve`` runs them. Value: with
+  every plugin installed by every user (each heartbeat fires ``PLUGINS`` hooks); baseline: the
+  same heartbeats with no plugin installed. A ratio near 1 is the goal: the processor has its own
+  consumer group, so projections never wait for it; what it can take is CPU.
+* 7b, hook latency: one heartbeat per request appended through the ingest appender (it returns
+  once the record is durable, the moment the API answers 2xx), spaced so nothing queues; the
+  plugin's ``on_heartbeat`` stamps the wall clock into its key-value namespace. Value: p50 from
+  the append's return to the hook running; baseline: p50 from the same return to the projection
+  runner's commit of that heartbeat (how fresh the stats are). p99 of both in the notes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from accounts.directory import AccountDirectory, new_event_id
+from bench.report import Row, percentile
+from eventlog.embedded import SqliteEventLog
+from ingest.appender import HeartbeatAppender
+from plugin_host.executor import PluginExecutor
+from plugins_runtime import PluginSandbox
+from plugins_runtime.kv_sqlite import SqlitePluginKeyValue
+from plugins_runtime.sql_executor import ClickHousePluginQueries
+from processors.handlers import HeartbeatProjector
+from processors.plugin_hooks import PluginHookProcessor
+from processors.runner import ProjectionRunner
+from projections.clickhouse import ClickHouseProjectionStore
+from schemas.events import (
+    ACCOUNTS_TOPIC,
+    HEARTBEATS_TOPIC,
+    AccountCreated,
+    AccountEvent,
+    PluginInstalled,
+    PluginPublished,
+)
+from schemas.heartbeat import Heartbeat, heartbeat_event_id
+
+USERS = 10
+PLUGINS = 10
+HEARTBEATS_PER_REQUEST = 10
+REQUESTS_AT_SCALE_1 = 100
+LATENCY_SAMPLES_AT_SCALE_1 = 200
+LATENCY_SPACING_S = 0.05
+COUNTING = """
+async function on_heartbeat(ctx, heartbeat) { await ctx.redis.incr('n'); }
+"""
+STAMPING = """
+async function on_heartbeat(ctx, heartbeat) {
+  await ctx.redis.set('at:' + heartbeat.time, String(Date.now()));
+}
+"""
+
+
+@dataclass
+class _Stack:
+    log: SqliteEventLog
+    directory: AccountDirectory
+    store: ClickHouseProjectionStore
+    kv: SqlitePluginKeyValue
+    hooks: PluginHookProcessor
+    runner: ProjectionRunner
+    projected_at: dict[str, float]
+
+
+@contextlib.asynccontextmanager
+async def _stack(root: Path, chdb_url: str, installs: int, script: str) -> AsyncIterator[_Stack]:
+    """Users, ``PLUGINS`` plugins published, each user installing ``installs`` of them."""
+    await asyncio.to_thread(root.mkdir, parents=True)
+    log = SqliteEventLog(root / "log.sqlite")
+    await log.start()
+    await log.ensure_topics({HEARTBEATS_TOPIC: 3, ACCOUNTS_TOPIC: 1})
+    directory = AccountDirectory(log)
+    await directory.start()
+    events: list[AccountEvent] = [
+        AccountCreated(
+            event_id=new_event_id(), user_id=f"user-{n}", occurred_at=1, username=f"u{n}"
+        )
+        for n in range(USERS + 1)
+    ]
+    events += [
+        PluginPublished(
+            event_id=new_event_id(),
+            user_id=f"user-{USERS}",
+            occurred_at=2,
+            name=f"hook-{n}",
+            display_name=f"Hook {n}",
+            server_script=script,
+        )
+        for n in range(PLUGINS)
+    ]
+    events += [
+        PluginInstalled(
+            event_id=new_event_id(), user_id=f"user-{u}", occurred_at=3, name=f"hook-{n}"
+        )
+        for u in range(USERS)
+        for n in range(installs)
+    ]
+    for event in events:
+        await directory.record(event)
+    database = f"bench_hooks_{uuid.uuid4().hex[:8]}"
+    store = ClickHouseProjectionStore(chdb_url, database=database)
+    await asyncio.to_thread(store.migrate)
+    kv = SqlitePluginKeyValue(root / "kv.sqlite3")
+    await kv.start()
+    sandbox = PluginSandbox(workers=4)
+    queries = ClickHousePluginQueries(chdb_url, database)
+    executor = PluginExecutor(sandbox, directory, queries, kv, base_url="http://bench")
+    hooks = PluginHookProcessor(log, directory, executor, kv, concurrency=16)
+    projected_at: dict[str, float] = {}
+    runner = ProjectionRunner(log, HeartbeatProjector(store))
+    await hooks.start()
+    await runner.start()
+    try:
+        yield _Stack(log, directory, store, kv, hooks, runner, projected_at)
+    finally:
+        await hooks.close()
+        await runner.close()
+        await asyncio.to_thread(sandbox.close)
+        await asyncio.to_thread(queries.close)
+        await kv.close()
+        await directory.close()
+        await log.close()
+        await asyncio.to_thread(store.close)
+
+
+def _heartbeat(user: str, at: float, n: int) -> Heartbeat:
+    entity = f"/src/file{n % 7}.py"
+    event_id = heartbeat_event_id(
+        user_id=user,
+        entity=entity,
+        type="file",
+        category="coding",
+        project="bench",
+        branch=None,
+        language="Python",
+        is_write=False,
+        time=at,
+    )
+    return Heartbeat(
+        event_id=event_id,
+        user_id=user,
+        time=at,
+        entity=entity,
+        type="file",
+        category="coding",
+        project="bench",
+        language="Python",
+        timezone="UTC",
+        received_at=at,
+        source="wakatime",
+    )
+
+
+async def _throughput(root: Path, chdb_url: str, installs: int, requests: int) -> tuple[int, float]:
+    async with _stack(root, chdb_url, installs, COUNTING) as stack:
+        appender = HeartbeatAppender(stack.log)
+        base = time.time() - 3 * 86400
+        n = 0
+        for r in range(requests):
+            user = f"user-{r % USERS}"
+            beats = []
+            for _ in range(HEARTBEATS_PER_REQUEST):
+                beats.append(_heartbeat(user, base + n * 30, n))
+                n += 1
+            await appender.append(user, beats)
+        ends = await stack.log.end_offsets(HEARTBEATS_TOPIC)
+        stop = asyncio.Event()
+        hooks = asyncio.create_task(stack.hooks.run(stop))
+        started = time.perf_counter()
+        await stack.runner.run_to(ends)
+        elapsed = time.perf_counter() - started
+        stop.set()
+        hooks.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await hooks
+        return n, elapsed
+
+
+async def _latency(root: Path, chdb_url: str, samples: int) -> tuple[list[float], list[float]]:
+    async with _stack(root, chdb_url, 1, STAMPING) as stack:
+        appender = HeartbeatAppender(stack.log)
+        stop = asyncio.Event()
+        appended: dict[float, float] = {}
+        projected: dict[float, float] = {}
+        pending: list[float] = []  # one record per request, projected in order (one user)
+        all_projected = asyncio.Event()
+
+        def committed(records: int, _result: object) -> None:
+            now = time.time()
+            for at in pending[:records]:
+                projected[at] = now
+            del pending[:records]
+            if len(projected) >= samples:
+                all_projected.set()
+
+        runner = ProjectionRunner(stack.log, HeartbeatProjector(stack.store), on_batch=committed)
+        await runner.start()
+        tasks = [
+            asyncio.create_task(stack.hooks.run(stop)),
+            asyncio.create_task(runner.run(stop)),
+        ]
+        try:
+            base = float(int(time.time()) - 86400)
+            for n in range(samples):
+                heartbeat = _heartbeat("user-0", base + n, n)
+                pending.append(heartbeat.time)  # before: its commit may beat the append's return
+                await appender.append("user-0", [heartbeat])
+                appended[heartbeat.time] = time.time()
+                await asyncio.sleep(LATENCY_SPACING_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_projected.wait(), timeout=60)
+            await asyncio.sleep(1.0)  # the last hooks
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await runner.close()
+        stamps = (await stack.kv.dump_user("user-0")).get("hook-0", {})
+    hook = [
+        int(stamps[f"at:{int(at)}"]) / 1000 - done
+        for at, done in appended.items()
+        if f"at:{int(at)}" in stamps
+    ]
+    fresh = [projected[at] - done for at, done in appended.items() if at in projected]
+    return hook, fresh
+
+
+async def figure_plugin_hooks(scale: float, chdb_url: str | None = None) -> list[Row]:
+    requests = max(20, round(REQUESTS_AT_SCALE_1 * scale))
+    samples = max(50, round(LATENCY_SAMPLES_AT_SCALE_1 * scale))
+    with tempfile.TemporaryDirectory(prefix="bench-hooks-") as tmp:
+        root = Path(tmp)
+        url = chdb_url or f"chdb://{root / 'clickhouse'}"
+        n, without = await _throughput(root / "none", url, 0, requests)
+        _, with_plugins = await _throughput(root / "ten", url, PLUGINS, requests)
+        hook, fresh = await _latency(root / "latency", url, samples)
+    if len(hook) < samples * 0.9 or len(fresh) < samples * 0.9:
+        raise RuntimeError(f"only {len(hook)} hooks and {len(fresh)} projections seen of {samples}")
+    return [
+        Row(
+            mode="embedded",
+            figure=f"7a projection throughput, {PLUGINS} plugins installed per user",
+            unit="hb/s",
+            value=n / with_plugins,
+            baseline=n / without,
+            baseline_label="same heartbeats, no plugin installed",
+            notes=[
+                f"{n:,} heartbeats of {USERS} users in requests of {HEARTBEATS_PER_REQUEST}; "
+                f"the hook processor ran beside the projection runner in the same process "
+                f"({n * PLUGINS:,} on_heartbeat executions to do)"
+            ],
+        ),
+        Row(
+            mode="embedded",
+            figure="7b durable append (2xx) to on_heartbeat running, p50",
+            unit="s",
+            value=percentile(hook, 50),
+            baseline=percentile(fresh, 50),
+            baseline_label="durable append to the heartbeat projected (committed), p50",
+            notes=[
+                f"hook p99 {percentile(hook, 99) * 1000:.0f} ms, projection p99 "
+                f"{percentile(fresh, 99) * 1000:.0f} ms; {samples} single-heartbeat requests "
+                f"{LATENCY_SPACING_S * 1000:.0f} ms apart; one plugin installed"
+            ],
+        ),
+    ]

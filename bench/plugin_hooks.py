@@ -24,7 +24,7 @@ import contextlib
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from plugins_runtime.kv_sqlite import SqlitePluginKeyValue
 from plugins_runtime.sql_executor import ClickHousePluginQueries
 from processors.handlers import HeartbeatProjector
 from processors.plugin_hooks import PluginHookProcessor
+from processors.projectors.batches import BatchResult
 from processors.runner import ProjectionRunner
 from projections.clickhouse import ClickHouseProjectionStore
 from schemas.events import (
@@ -78,7 +79,13 @@ class _Stack:
 
 
 @contextlib.asynccontextmanager
-async def _stack(root: Path, chdb_url: str, installs: int, script: str) -> AsyncIterator[_Stack]:
+async def _stack(
+    root: Path,
+    chdb_url: str,
+    installs: int,
+    script: str,
+    on_batch: Callable[[int, BatchResult], None] | None = None,
+) -> AsyncIterator[_Stack]:
     """Users, ``PLUGINS`` plugins published, each user installing ``installs`` of them."""
     await asyncio.to_thread(root.mkdir, parents=True)
     log = SqliteEventLog(root / "log.sqlite")
@@ -120,9 +127,9 @@ async def _stack(root: Path, chdb_url: str, installs: int, script: str) -> Async
     sandbox = PluginSandbox(workers=4)
     queries = ClickHousePluginQueries(chdb_url, database)
     executor = PluginExecutor(sandbox, directory, queries, kv, base_url="http://bench")
+    runner = ProjectionRunner(log, HeartbeatProjector(store), on_batch=on_batch)
     hooks = PluginHookProcessor(log, directory, executor, kv, concurrency=16)
     projected_at: dict[str, float] = {}
-    runner = ProjectionRunner(log, HeartbeatProjector(store))
     await hooks.start()
     await runner.start()
     try:
@@ -192,24 +199,23 @@ async def _throughput(root: Path, chdb_url: str, installs: int, requests: int) -
 
 
 async def _latency(root: Path, chdb_url: str, samples: int) -> tuple[list[float], list[float]]:
-    async with _stack(root, chdb_url, 1, STAMPING) as stack:
+    appended: dict[float, float] = {}
+    projected: dict[float, float] = {}
+    pending: list[float] = []  # one record per request, projected in order (one user)
+    all_projected = asyncio.Event()
+
+    def committed(records: int, _result: BatchResult) -> None:
+        now = time.time()
+        for at in pending[:records]:
+            projected[at] = now
+        del pending[:records]
+        if len(projected) >= samples:
+            all_projected.set()
+
+    async with _stack(root, chdb_url, 1, STAMPING, on_batch=committed) as stack:
         appender = HeartbeatAppender(stack.log)
         stop = asyncio.Event()
-        appended: dict[float, float] = {}
-        projected: dict[float, float] = {}
-        pending: list[float] = []  # one record per request, projected in order (one user)
-        all_projected = asyncio.Event()
-
-        def committed(records: int, _result: object) -> None:
-            now = time.time()
-            for at in pending[:records]:
-                projected[at] = now
-            del pending[:records]
-            if len(projected) >= samples:
-                all_projected.set()
-
-        runner = ProjectionRunner(stack.log, HeartbeatProjector(stack.store), on_batch=committed)
-        await runner.start()
+        runner = stack.runner
         tasks = [
             asyncio.create_task(stack.hooks.run(stop)),
             asyncio.create_task(runner.run(stop)),
@@ -232,7 +238,6 @@ async def _latency(root: Path, chdb_url: str, samples: int) -> tuple[list[float]
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await runner.close()
         stamps = (await stack.kv.dump_user("user-0")).get("hook-0", {})
     hook = [
         int(stamps[f"at:{int(at)}"]) / 1000 - done

@@ -61,7 +61,6 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from accounts.plugins import STORE_EVENTS
 from accounts.state import AccountState
 from eventlog.port import Delivered
 from schemas.events import (
@@ -72,6 +71,7 @@ from schemas.events import (
     Event,
     decode_event,
     is_account_event,
+    is_store_event,
 )
 
 _log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def account_erasure(records: Sequence[Delivered], user_id: str) -> dict[tuple[in
             doomed.add(position)
         if not is_account_event(event):
             continue  # a heartbeats-topic event: the fold skips it
-        if isinstance(event, STORE_EVENTS):
+        if is_store_event(event):
             by_plugin.setdefault(event.name, []).append(position)
         if isinstance(event, AccountDeleted) and event.user_id == user_id:
             for plugin in state.plugins.published_by(user_id):

@@ -33,27 +33,7 @@ from schemas.events import (
     PluginSettingsChanged,
     PluginSuspended,
     PluginUninstalled,
-)
-
-StoreEvent = (
-    PluginPublished
-    | PluginInstalled
-    | PluginUninstalled
-    | PluginReviewed
-    | PluginReported
-    | PluginModerated
-    | PluginSettingsChanged
-    | PluginSuspended
-)
-STORE_EVENTS = (
-    PluginPublished,
-    PluginInstalled,
-    PluginUninstalled,
-    PluginReviewed,
-    PluginReported,
-    PluginModerated,
-    PluginSettingsChanged,
-    PluginSuspended,
+    StoreEvent,
 )
 
 T = TypeVar("T")

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from accounts.plugins import STORE_EVENTS, PluginCatalog
+from accounts.plugins import PluginCatalog
 from schemas.events import (
     PROFILE_FIELDS,
     PROFILE_TEXT_FIELDS,
@@ -40,6 +40,7 @@ from schemas.events import (
     SessionStarted,
     UserFollowed,
     UserUnfollowed,
+    is_store_event,
 )
 
 MAX_KEYS_PER_USER = 5
@@ -190,7 +191,7 @@ class AccountState:
             return self._message(event)
         if isinstance(event, AccountDeleted):
             return self._deleted(event)
-        if isinstance(event, STORE_EVENTS):
+        if is_store_event(event):
             return event.user_id in self.users and self.plugins.apply(event)
         return False  # ApiKeyUsed is handled before ``seen``
 

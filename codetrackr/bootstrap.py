@@ -38,12 +38,12 @@ from api.routes import (
     stats,
     wakatime,
 )
-from api.routes.account_forms import profile_changes
 from api.routes.badges import build_badges_router, build_public_stats_router
 from api.routes.export import build_export_router
 from api.routes.live import build_live_router
 from codetrackr.health import Readiness, install_health_routes
 from codetrackr.hooks import build_hooks, hooks_running
+from codetrackr.plugins import PluginRuntime, build_plugin_runtime
 from codetrackr.settings import Settings
 from eventlog.embedded import SqliteEventLog
 from eventlog.factory import open_event_log
@@ -59,11 +59,7 @@ from ingest.routes import build_ingest_router
 from live.factory import open_live_channel, open_ticket_store
 from live.port import LiveChannel, LivePublisher
 from live.tickets import TicketStore
-from plugin_host.executor import PluginExecutor, PluginPolicy, PluginServices
-from plugins_runtime import PluginSandbox, SandboxLimits
-from plugins_runtime.kv import PluginKeyValue
-from plugins_runtime.kv_factory import open_plugin_kv
-from plugins_runtime.sql_executor import ClickHousePluginQueries
+from plugin_host.executor import PluginPolicy, PluginServices
 from processors.deadletters import DEAD_LETTER_TOPICS
 from processors.erasure import erase_from_log
 from processors.handlers import HeartbeatProjector
@@ -157,32 +153,15 @@ class PluginParts:
     """What runs plugins in an API process: built once in :func:`create_app`, started and
     stopped by :func:`plugins_running` (the app's lifespan)."""
 
-    sandbox: PluginSandbox
-    queries: ClickHousePluginQueries
-    kv: PluginKeyValue
+    runtime: PluginRuntime
     services: PluginServices
 
 
 def build_plugins(settings: Settings, directory: AccountDirectory) -> PluginParts:
-    """The sandbox, plugin SQL, key-value store and executor (no I/O until started)."""
-    timeout_s = settings.plugin_timeout_s
-    sandbox = PluginSandbox(
-        SandboxLimits(wall_s=timeout_s, cpu_s=timeout_s), workers=settings.plugin_workers
-    )
-    queries = ClickHousePluginQueries(
-        settings.resolved_clickhouse_url(), settings.clickhouse_database
-    )
-    kv = open_plugin_kv(settings.redis_url, settings.data_dir)
-    executor = PluginExecutor(
-        sandbox,
-        directory,
-        queries,
-        kv,
-        base_url=settings.public_url or "http://127.0.0.1:8000",
-        validate_profile=profile_changes,
-    )
+    """The plugin runtime and the store's policy (no I/O until started)."""
+    runtime = build_plugin_runtime(settings, directory)
     policy = PluginPolicy(settings.plugin_publish, frozenset(a.lower() for a in settings.admins))
-    return PluginParts(sandbox, queries, kv, PluginServices(executor, policy))
+    return PluginParts(runtime, PluginServices(runtime.executor, policy))
 
 
 @contextlib.asynccontextmanager
@@ -192,13 +171,11 @@ async def plugins_running(plugins: PluginParts | None) -> AsyncIterator[None]:
     if plugins is None:
         yield
         return
-    await plugins.kv.start()
+    await plugins.runtime.kv.start()
     try:
         yield
     finally:
-        await asyncio.to_thread(plugins.sandbox.close)
-        await asyncio.to_thread(plugins.queries.close)
-        await plugins.kv.close()
+        await plugins.runtime.close()
 
 
 @dataclass
@@ -307,7 +284,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(stats.router)
         app.include_router(
             build_export_router(
-                authenticate, directory, store, plugins.kv if plugins is not None else None
+                authenticate, directory, store, plugins.runtime.kv if plugins is not None else None
             )
         )
         app.include_router(

@@ -1,9 +1,9 @@
 """Wiring of the hook processor (:mod:`processors.plugin_hooks`): what ``codetrackr serve`` runs in
 process and ``codetrackr worker`` runs beside its faust agents.
 
-The processor has its own sandbox (``CODETRACKR_PLUGIN_WORKERS`` threads), plugin SQL clients and
-key-value store handle, so hooks never take threads from the API's RPC calls nor the other way
-round; both reach the same key-value data.
+The processor has its own plugin runtime (:mod:`codetrackr.plugins`: ``CODETRACKR_PLUGIN_WORKERS``
+sandbox threads, plugin SQL clients, a key-value store handle), so hooks never take threads from
+the API's RPC calls nor the other way round; both reach the same key-value data.
 """
 
 from __future__ import annotations
@@ -16,14 +16,10 @@ from dataclasses import dataclass
 
 from accounts.directory import AccountDirectory
 from codetrackr.health import Readiness
+from codetrackr.plugins import PluginRuntime, build_plugin_runtime
 from codetrackr.settings import Settings
 from eventlog.port import EventLog, LogError
 from live.port import LiveChannel, LivePublisher
-from plugin_host.executor import PluginExecutor
-from plugins_runtime import PluginSandbox, SandboxLimits
-from plugins_runtime.kv import PluginKeyValue
-from plugins_runtime.kv_factory import open_plugin_kv
-from plugins_runtime.sql_executor import ClickHousePluginQueries
 from processors.plugin_hooks import PluginHookProcessor
 from processors.supervision import SupervisionPolicy
 
@@ -33,9 +29,7 @@ _log = logging.getLogger(__name__)
 @dataclass
 class HookParts:
     processor: PluginHookProcessor
-    sandbox: PluginSandbox
-    queries: ClickHousePluginQueries
-    kv: PluginKeyValue
+    runtime: PluginRuntime
 
 
 def build_hooks(
@@ -46,26 +40,12 @@ def build_hooks(
     policy: SupervisionPolicy,
 ) -> HookParts:
     """The processor and what it runs plugins with (no I/O until :func:`hooks_running`)."""
-    timeout_s = settings.plugin_timeout_s
-    sandbox = PluginSandbox(
-        SandboxLimits(wall_s=timeout_s, cpu_s=timeout_s), workers=settings.plugin_workers
-    )
-    queries = ClickHousePluginQueries(
-        settings.resolved_clickhouse_url(), settings.clickhouse_database
-    )
-    kv = open_plugin_kv(settings.redis_url, settings.data_dir)
-    executor = PluginExecutor(
-        sandbox,
-        directory,
-        queries,
-        kv,
-        base_url=settings.public_url or f"http://{settings.host}:{settings.port}",
-    )
+    runtime = build_plugin_runtime(settings, directory)
     processor = PluginHookProcessor(
         log,
         directory,
-        executor,
-        kv,
+        runtime.executor,
+        runtime.kv,
         publisher=LivePublisher(live),
         failures_to_suspend=settings.plugin_failures_to_suspend,
         tick_interval_s=settings.plugin_tick_interval_s,
@@ -73,7 +53,7 @@ def build_hooks(
         concurrency=settings.plugin_workers * 4,
         policy=policy,
     )
-    return HookParts(processor, sandbox, queries, kv)
+    return HookParts(processor, runtime)
 
 
 def _ended(parts: HookParts, task: asyncio.Task[None]) -> None:
@@ -92,7 +72,7 @@ async def hooks_running(
 ) -> AsyncIterator[None]:
     """Run the processor and its tick timer (the directory must be started); on the way out let
     the hooks in flight finish for up to ``stop_timeout_s`` and commit them, then close."""
-    await parts.kv.start()
+    await parts.runtime.kv.start()
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -118,6 +98,4 @@ async def hooks_running(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await parts.processor.close(timeout_s=stop_timeout_s)
-        await asyncio.to_thread(parts.sandbox.close)
-        await asyncio.to_thread(parts.queries.close)
-        await parts.kv.close()
+        await parts.runtime.close()

@@ -369,6 +369,17 @@ class PluginSuspended(_Event):
 # classes because a type checker cannot build a Union from a tuple; a unit test
 # (tests/unit/test_event_registry.py) holds each union equal to its row of the registry.
 HEARTBEAT_EVENTS: tuple[type[_Event], ...] = (HeartbeatsReceived, HeartbeatsDeleted, UserDataErased)
+# The plugin store's events (on the accounts topic), folded by ``accounts.plugins``.
+STORE_EVENTS: tuple[type[_Event], ...] = (
+    PluginPublished,
+    PluginInstalled,
+    PluginUninstalled,
+    PluginReviewed,
+    PluginReported,
+    PluginModerated,
+    PluginSettingsChanged,
+    PluginSuspended,
+)
 ACCOUNT_EVENTS: tuple[type[_Event], ...] = (
     AccountCreated,
     ApiKeyCreated,
@@ -382,14 +393,7 @@ ACCOUNT_EVENTS: tuple[type[_Event], ...] = (
     UserUnfollowed,
     ContactMessageSent,
     AccountDeleted,
-    PluginPublished,
-    PluginInstalled,
-    PluginUninstalled,
-    PluginReviewed,
-    PluginReported,
-    PluginModerated,
-    PluginSettingsChanged,
-    PluginSuspended,
+    *STORE_EVENTS,
 )
 EVENTS_BY_TOPIC: dict[str, tuple[type[_Event], ...]] = {
     HEARTBEATS_TOPIC: HEARTBEAT_EVENTS,
@@ -428,6 +432,24 @@ Event = Annotated[HeartbeatEvent | _AccountEvents, Field(discriminator="type")]
 def is_heartbeat_event(event: Event) -> TypeGuard[HeartbeatEvent]:
     """Whether ``event`` belongs on the heartbeats topic."""
     return isinstance(event, HEARTBEAT_EVENTS)
+
+
+# The plugin store's events (``STORE_EVENTS``).
+StoreEvent: TypeAlias = (
+    PluginPublished
+    | PluginInstalled
+    | PluginUninstalled
+    | PluginReviewed
+    | PluginReported
+    | PluginModerated
+    | PluginSettingsChanged
+    | PluginSuspended
+)
+
+
+def is_store_event(event: Event) -> TypeGuard[StoreEvent]:
+    """Whether ``event`` is one of the plugin store's (a subset of the accounts topic's)."""
+    return isinstance(event, STORE_EVENTS)
 
 
 def is_account_event(event: Event) -> TypeGuard[AccountEvent]:

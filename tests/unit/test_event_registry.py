@@ -91,3 +91,10 @@ def test_event_registry_account_decoding_keeps_only_projected_events() -> None:
     assert [type(event) for _, event in kept] == [
         cls for cls in ACCOUNT_EVENTS if cls in PROJECTED_ACCOUNT_EVENTS
     ]
+
+
+def test_store_events_are_account_events_and_their_union_matches() -> None:
+    assert set(events.STORE_EVENTS) <= set(ACCOUNT_EVENTS)
+    assert set(get_args(events.StoreEvent)) == set(events.STORE_EVENTS)
+    for cls in ACCOUNT_EVENTS:
+        assert events.is_store_event(example(cls)) is (cls in events.STORE_EVENTS)

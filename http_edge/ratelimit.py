@@ -97,10 +97,15 @@ class Decision:
         if not self.enforced:
             return {}
         now = time.time() if now is None else now
+        reset_s = max(0, math.ceil(self.reset_at - now))
+        if not self.allowed:
+            # A refusal never announces a reset sooner than its Retry-After (the decision was
+            # made a moment ago, on a clock that may be the store's).
+            reset_s = max(reset_s, self.retry_after_s)
         found = {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": str(max(0, math.ceil(self.reset_at - now))),
+            "X-RateLimit-Reset": str(reset_s),
         }
         if not self.allowed:
             found["Retry-After"] = str(self.retry_after_s)

@@ -479,3 +479,25 @@ async def test_in_process_counters_forget_expired_keys() -> None:
     now[0] += 2.5  # each counter lives two windows
     assert await limiter.hit(item, "general", "198.51.100.1")  # a hit sweeps, at most once a second
     assert len(counters) == 1
+
+
+def test_a_refusal_never_announces_a_reset_sooner_than_its_retry_after() -> None:
+    """The decision is made on the store's clock a moment before the headers are written: a
+    window that frees up in that moment still answers a reset of at least Retry-After."""
+    refused = Decision(
+        allowed=False,
+        limit=1,
+        remaining=0,
+        reset_at=100.0,
+        retry_after_s=1,
+        window="1 per 1 minute",
+    )
+    headers = refused.headers(now=100.4)
+    assert headers["Retry-After"] == "1"
+    assert headers["X-RateLimit-Reset"] == "1"
+    assert (
+        Decision(allowed=True, limit=2, remaining=1, reset_at=100.0).headers(now=100.4)[
+            "X-RateLimit-Reset"
+        ]
+        == "0"
+    )

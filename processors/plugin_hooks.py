@@ -63,7 +63,13 @@ from plugins_runtime.kv import KeyValueUnavailable
 from plugins_runtime.outcome import FailureKind, SandboxFailure, SandboxResult
 from processors.hook_plans import ForgetJob, HookJob, Job, plan_event, tick_jobs
 from processors.runner import next_offsets
-from processors.supervision import ProjectorHealth, Sleep, SupervisionPolicy, describe
+from processors.supervision import (
+    ProjectorHealth,
+    Sleep,
+    SupervisionPolicy,
+    describe,
+    restarting,
+)
 from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC, PluginSuspended, decode_event
 from schemas.live import PluginEvent
 
@@ -231,24 +237,17 @@ class PluginHookProcessor:
     async def run_supervised(self, stop: asyncio.Event) -> None:
         """``run`` until ``stop`` is set, restarted with a fresh reader whenever it raises (what
         was dispatched but not committed is delivered again: hooks fire at least once)."""
-        failures = 0
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                if self._reader is None:
-                    await self.start()
-                self.health.alive = True
-                self.health.failure = None
-                await self.run(stop)
-            except Exception as exc:
-                failures = failures + 1 if time.monotonic() - started < 60 else 1
-                self.health.alive = False
-                self.health.failure = f"hook processor stopped: {describe(exc)}"
-                self.health.restarts += 1
-                _log.exception("the hook processor died; restarting it with a fresh reader")
-                await self._close_reader()
-                await self._sleep(self._policy.delay(failures))
-        self.health.alive = False
+        await restarting(
+            stop,
+            started=lambda: self._reader is not None,
+            start=self.start,
+            run=self.run,
+            close_reader=self._close_reader,
+            health=self.health,
+            policy=self._policy,
+            sleep=self._sleep,
+            what="hook processor",
+        )
 
     async def run_ticks(self, stop: asyncio.Event) -> None:
         """Fire ``on_tick`` every ``tick_interval_s`` until ``stop`` is set."""

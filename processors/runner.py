@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -47,7 +46,7 @@ from processors.supervision import (
     Sleep,
     SupervisionPolicy,
     Supervisor,
-    describe,
+    restarting,
 )
 from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC, UserDataErased
 
@@ -156,25 +155,17 @@ class ProjectionRunner:
         with its traceback the moment it happens and shown by ``/readyz`` until the loop runs
         again.
         """
-        failures = 0
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                if self._reader is None:
-                    await self.start()
-                self.health.alive = True
-                self.health.failure = None
-                await self.run(stop)
-            except Exception as exc:
-                # Back off further while it keeps dying soon after each restart.
-                failures = failures + 1 if time.monotonic() - started < 60 else 1
-                self.health.alive = False
-                self.health.failure = f"projector stopped: {describe(exc)}"
-                self.health.restarts += 1
-                _log.exception("the projection runner died; restarting it with a fresh reader")
-                await self._close_reader()
-                await self._sleep(self._policy.delay(failures))
-        self.health.alive = False
+        await restarting(
+            stop,
+            started=lambda: self._reader is not None,
+            start=self.start,
+            run=self.run,
+            close_reader=self._close_reader,
+            health=self.health,
+            policy=self._policy,
+            sleep=self._sleep,
+            what="projector",
+        )
 
     async def run_to(self, ends: Mapping[TopicPartition, int]) -> None:
         assert self._reader is not None

@@ -93,6 +93,42 @@ class ProjectorHealth:
         return max(0.0, (now_ms - self.in_flight_since_ms) / 1000)
 
 
+async def restarting(
+    stop: asyncio.Event,
+    *,
+    started: Callable[[], bool],
+    start: Callable[[], Awaitable[None]],
+    run: Callable[[asyncio.Event], Awaitable[None]],
+    close_reader: Callable[[], Awaitable[None]],
+    health: ProjectorHealth,
+    policy: SupervisionPolicy,
+    sleep: Sleep,
+    what: str,
+) -> None:
+    """``run(stop)`` until ``stop`` is set, started again with a fresh reader whenever it raises:
+    the failure is logged with its traceback and shown in ``health`` at once, and the restarts
+    back off further while it keeps dying soon after each one. What was fetched and not
+    committed is read again (handling is idempotent or at least once)."""
+    failures = 0
+    while not stop.is_set():
+        began = time.monotonic()
+        try:
+            if not started():
+                await start()
+            health.alive = True
+            health.failure = None
+            await run(stop)
+        except Exception as exc:
+            failures = failures + 1 if time.monotonic() - began < 60 else 1
+            health.alive = False
+            health.failure = f"{what} stopped: {describe(exc)}"
+            health.restarts += 1
+            _log.exception("the %s died; restarting it with a fresh reader", what)
+            await close_reader()
+            await sleep(policy.delay(failures))
+    health.alive = False
+
+
 class Supervisor(Generic[R]):
     """Runs a batch handler under the policy; see the module docs.
 

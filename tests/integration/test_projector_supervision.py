@@ -209,7 +209,7 @@ async def test_a_dead_projector_task_fails_readyz_at_once_and_is_restarted(
     try:
         await asyncio.wait_for(died.wait(), 10)
         # Logged at once, with the traceback, and /readyz fails naming the projector.
-        assert "the projection runner died" in caplog.text
+        assert "the projector died" in caplog.text
         assert "RuntimeError: reader state corrupted" in caplog.text
         assert "Traceback" in caplog.text
         status, body = await readyz(readiness)

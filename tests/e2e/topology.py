@@ -96,22 +96,28 @@ def group_assignment(bootstrap: str) -> tuple[str, list[set[int]]]:
     return asyncio.run(_describe_group(bootstrap))
 
 
+# One "Setting newly assigned partitions <table> for group <id>" log entry.
+_ASSIGNMENT = re.compile(r"Setting newly assigned partitions(.*?)for group (\S+)", re.DOTALL)
 _ASSIGNED = re.compile(r"\| " + re.escape(HEARTBEATS_TOPIC) + r" +\| \{([0-9, \-]*)\}")
 
 
 def worker_partitions(worker: CodeTrackrProcess) -> set[int]:
-    """The heartbeat partitions a worker says (in its log) it was last assigned.
+    """The heartbeat partitions a worker says (in its log) it was last assigned in the
+    projections group.
 
     Read from the worker itself because not every broker reports assignments in DescribeGroups
-    (Tansu leaves them empty).
+    (Tansu leaves them empty). A worker logs assignments of other groups too (its account
+    directory's, the plugin hook processor's): only the projections group's count.
     """
     text = worker.log_path.read_text(errors="replace")
-    last = text.rfind("Setting newly assigned partitions")
-    if last < 0:
+    blocks = [
+        block.group(1)
+        for block in _ASSIGNMENT.finditer(text)
+        if block.group(2) == PROJECTIONS_GROUP
+    ]
+    if not blocks:
         return set()
-    block = text[last : last + 600]
-    end = block.find("[", len("Setting newly assigned partitions"))
-    match = _ASSIGNED.search(block if end < 0 else block[:end])
+    match = _ASSIGNED.search(blocks[-1])
     if match is None:
         return set()
     partitions: set[int] = set()

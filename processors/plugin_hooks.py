@@ -62,7 +62,7 @@ from plugins_runtime.invocation import Invocation
 from plugins_runtime.kv import KeyValueUnavailable
 from plugins_runtime.outcome import FailureKind, SandboxFailure, SandboxResult
 from processors.hook_plans import ForgetJob, HookJob, Job, plan_event, tick_jobs
-from processors.runner import next_offsets
+from processors.runner import next_offsets, records_behind
 from processors.supervision import (
     ProjectorHealth,
     Sleep,
@@ -265,13 +265,7 @@ class PluginHookProcessor:
         reader = self._reader
         if reader is None:
             raise LogUnavailable("the hook processor has no reader (restarting)")
-        ends = {
-            **await self._log.end_offsets(HEARTBEATS_TOPIC),
-            **await self._log.end_offsets(ACCOUNTS_TOPIC),
-        }
-        positions = await reader.positions()
-        behind = sum(max(0, end - positions.get(tp, end)) for tp, end in ends.items())
-        return behind + self._uncommitted
+        return await records_behind(self._log, reader) + self._uncommitted
 
     # -- the log --------------------------------------------------------------------------------
 

@@ -63,6 +63,16 @@ def next_offsets(records: Sequence[Delivered]) -> dict[TopicPartition, int]:
     return out
 
 
+async def records_behind(log: EventLog, reader: LogReader) -> int:
+    """Records of both topics on the log that ``reader``'s group has not reached yet."""
+    ends = {
+        **await log.end_offsets(HEARTBEATS_TOPIC),
+        **await log.end_offsets(ACCOUNTS_TOPIC),
+    }
+    positions = await reader.positions()
+    return sum(max(0, end - positions.get(tp, end)) for tp, end in ends.items())
+
+
 def split_by_size(records: Sequence[Delivered], max_bytes: int) -> list[Sequence[Delivered]]:
     """Consecutive chunks of at most ``max_bytes`` encoded bytes (a lone bigger record stays
     alone): the encoded size stands in for the heartbeat count before decoding."""
@@ -181,13 +191,7 @@ class ProjectionRunner:
         reader = self._reader
         if reader is None:
             raise LogUnavailable("the projection runner has no reader (restarting)")
-        ends = {
-            **await self._log.end_offsets(HEARTBEATS_TOPIC),
-            **await self._log.end_offsets(ACCOUNTS_TOPIC),
-        }
-        positions = await reader.positions()
-        behind = sum(max(0, end - positions.get(tp, end)) for tp, end in ends.items())
-        return behind + self._uncommitted
+        return await records_behind(self._log, reader) + self._uncommitted
 
     async def step(self) -> int:
         """Fetch, project and commit one batch; returns how many records it covered."""

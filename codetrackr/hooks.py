@@ -40,7 +40,7 @@ def build_hooks(
     policy: SupervisionPolicy,
 ) -> HookParts:
     """The processor and what it runs plugins with (no I/O until :func:`hooks_running`)."""
-    runtime = build_plugin_runtime(settings, directory)
+    runtime = build_plugin_runtime(settings, directory, background=True)
     processor = PluginHookProcessor(
         log,
         directory,

@@ -15,12 +15,13 @@ from plugins_runtime import (
     HostCallError,
     Invocation,
     PluginContext,
-    PluginSandbox,
     PluginScript,
     RpcCall,
+    Sandbox,
     SandboxFailure,
     SandboxLimits,
     SandboxResult,
+    SandboxUnavailable,
 )
 from plugins_runtime.sql_executor import ClickHousePluginQueries
 
@@ -29,8 +30,9 @@ CHECK_LIMITS_S = 2.0
 
 
 class PluginHostUnavailable(Exception):
-    """The execution failed because the database or the key-value store could not be reached:
-    not the plugin's fault. Hooks are retried, RPC callers are answered 503."""
+    """The execution failed because the database or the key-value store could not be reached, or
+    no sandbox process could start: not the plugin's fault. Hooks are retried, RPC callers are
+    answered 503."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,7 @@ class PluginExecutor:
 
     def __init__(
         self,
-        sandbox: PluginSandbox,
+        sandbox: Sandbox,
         directory: AccountDirectory,
         queries: ClickHousePluginQueries,
         kv: KeyValue,
@@ -76,12 +78,15 @@ class PluginExecutor:
             kv=self.kv,
             validate_profile=self._validate_profile,
         )
-        result = await self._sandbox.run(
-            PluginScript(plugin.name, plugin.server_script),
-            call,
-            PluginContext(user_id=user_id, base_url=self._base_url),
-            host,
-        )
+        try:
+            result = await self._sandbox.run(
+                PluginScript(plugin.name, plugin.server_script),
+                call,
+                PluginContext(user_id=user_id, base_url=self._base_url),
+                host,
+            )
+        except SandboxUnavailable as exc:
+            raise PluginHostUnavailable(str(exc)) from exc
         if isinstance(result, SandboxFailure) and host.unavailable:
             raise PluginHostUnavailable(result.message)
         return result

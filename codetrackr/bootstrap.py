@@ -56,6 +56,7 @@ from http_edge.ratelimit import RateLimiter, open_rate_limiter
 from http_edge.ratelimit_http import ApiKeyBudget, RateLimitMiddleware
 from ingest.appender import HeartbeatAppender
 from ingest.routes import build_ingest_router
+from ingest.wakapi import build_wakapi_ingest_router
 from live.factory import open_live_channel, open_ticket_store
 from live.port import LiveChannel, LivePublisher
 from live.tickets import TicketStore
@@ -249,12 +250,18 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
             ip_headers=settings.client_ip_headers,
         )
     if role in ("serve", "ingest"):
+        appender = HeartbeatAppender(log)
         app.include_router(
             build_ingest_router(
                 authenticate_write,  # a read-only API key is refused (403)
-                HeartbeatAppender(log),
+                appender,
                 body_limit=settings.body_limit_bytes,
                 import_body_limit=settings.import_body_limit_bytes,
+            )
+        )
+        app.include_router(
+            build_wakapi_ingest_router(
+                authenticate_write, appender, body_limit=settings.body_limit_bytes
             )
         )
     if role in ("serve", "api"):

@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 WAKATIME_PREFIX = "/api/v1"
-WAKATIME_ALIASES: tuple[str, ...] = ("/api/compat/wakatime/v1", "/api/v1/compat/waka")
+WAKAPI_WAKATIME_PREFIX = "/api/compat/wakatime/v1"
+WAKATIME_ALIASES: tuple[str, ...] = (WAKAPI_WAKATIME_PREFIX, "/api/v1/compat/waka")
 
 
 def include_aliased(

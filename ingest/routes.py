@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from http_edge.auth import Principal
 from http_edge.body import read_json
-from http_edge.compat import include_aliased
+from http_edge.compat import WAKAPI_WAKATIME_PREFIX, WAKATIME_ALIASES, include_aliased
 from http_edge.errors import ApiError, error_responses
 from ingest.appender import HeartbeatAppender
 from ingest.normalize import (
@@ -83,7 +83,7 @@ def _bound(prop: dict[str, Any], minimum: float, maximum: float | None = None) -
                 option["maximum"] = maximum
 
 
-def _array(item: dict[str, Any]) -> dict[str, Any]:
+def array_of(item: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": item, "maxItems": MAX_ITEMS_PER_REQUEST}
 
 
@@ -91,23 +91,23 @@ def _header(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "header", "schema": {"type": "string"}, "description": description}
 
 
-# Request headers `_meta` reads (all optional).
-_HEADERS = [
+# Request headers `request_meta` reads (all optional).
+HEADERS = [
     _header("Timezone", "IANA zone for the local day when the profile has none (WakaTime CLI)"),
     _header("User-Agent", "editor and OS, in the WakaTime CLI's format"),
     _header("X-Machine-Name", "the machine the heartbeats come from"),
 ]
 
 
-def _ingest_openapi(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def ingest_openapi(schema: dict[str, Any], description: str) -> dict[str, Any]:
     """The JSON body (``schema``) and the headers of an ingest route, for ``openapi_extra``."""
     content = {"application/json": {"schema": schema}}
     body = {"required": True, "description": description, "content": content}
-    return {"requestBody": body, "parameters": _HEADERS}
+    return {"requestBody": body, "parameters": HEADERS}
 
 
 _CODETRACKR_ITEM = _item_schema(CodeTrackrHeartbeatIn)
-_WAKATIME_ITEM = _item_schema(WakaTimeHeartbeatIn)
+WAKATIME_ITEM = _item_schema(WakaTimeHeartbeatIn)
 _ERRORS = error_responses(400, 401, 413, 503)
 _WAKATIME_ERRORS = error_responses(400, 401, 403, 413, 503)
 _DELETION = {
@@ -153,7 +153,8 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _meta(request: Request, principal: Principal) -> RequestMeta:
+def request_meta(request: Request, principal: Principal) -> RequestMeta:
+    """What the request's headers and its caller tell about every heartbeat in it."""
     user = principal.user
     return RequestMeta(
         user_id=user.user_id,
@@ -166,7 +167,8 @@ def _meta(request: Request, principal: Principal) -> RequestMeta:
     )
 
 
-def _as_list(body: Any) -> list[Any]:
+def as_list(body: Any) -> list[Any]:
+    """The request's heartbeats: a JSON array of at most MAX_ITEMS_PER_REQUEST (400, 413)."""
     if not isinstance(body, list):
         raise ApiError(400, "expected a JSON array of heartbeats", code="validation_error")
     if len(body) > MAX_ITEMS_PER_REQUEST:
@@ -201,7 +203,7 @@ def build_ingest_router(
     async def codetrackr_batch(
         request: Request, principal: Principal, items: list[Any], source: Dialect, single: bool
     ) -> list[Heartbeat]:
-        meta = _meta(request, principal)
+        meta = request_meta(request, principal)
         results = [codetrackr_item(item, i, meta, source=source) for i, item in enumerate(items)]
         errors = [r for r in results if isinstance(r, ItemError)]
         if errors:
@@ -214,7 +216,7 @@ def build_ingest_router(
         "/api/v1/heartbeat",
         summary="Record one heartbeat (CodeTrackr dialect)",
         responses=_ERRORS,
-        openapi_extra=_ingest_openapi(_CODETRACKR_ITEM, "One heartbeat"),
+        openapi_extra=ingest_openapi(_CODETRACKR_ITEM, "One heartbeat"),
     )
     async def heartbeat(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
         body = await read_json(request, body_limit)
@@ -227,12 +229,12 @@ def build_ingest_router(
         "/api/v1/heartbeats",
         summary="Record many heartbeats (CodeTrackr dialect)",
         responses=_ERRORS,
-        openapi_extra=_ingest_openapi(
-            _array(_CODETRACKR_ITEM), "Heartbeats; one invalid fails all"
+        openapi_extra=ingest_openapi(
+            array_of(_CODETRACKR_ITEM), "Heartbeats; one invalid fails all"
         ),
     )
     async def heartbeats(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
-        items = _as_list(await read_json(request, body_limit))
+        items = as_list(await read_json(request, body_limit))
         accepted = await codetrackr_batch(request, principal, items, "codetrackr", False)
         return {"status": "ok", "inserted": len(accepted)}
 
@@ -240,12 +242,12 @@ def build_ingest_router(
         "/api/v1/import",
         summary="Import heartbeats from any tool",
         responses=_ERRORS,
-        openapi_extra=_ingest_openapi(
-            _array(_CODETRACKR_ITEM), "Heartbeats, `duration` default 60 s"
+        openapi_extra=ingest_openapi(
+            array_of(_CODETRACKR_ITEM), "Heartbeats, `duration` default 60 s"
         ),
     )
     async def import_(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
-        items = _as_list(await read_json(request, import_body_limit))
+        items = as_list(await read_json(request, import_body_limit))
         accepted = await codetrackr_batch(request, principal, items, "import", False)
         return {"status": "ok", "inserted": len(accepted)}
 
@@ -262,7 +264,9 @@ def _own(user: str, principal: Principal) -> None:
 def _wakatime_router(
     authenticate: Authenticate, appender: HeartbeatAppender, *, body_limit: int
 ) -> APIRouter:
-    """The WakaTime write endpoints (paths relative to the WakaTime base), under every alias."""
+    """The WakaTime write endpoints (paths relative to the WakaTime base), under every alias;
+    under Wakapi's base the heartbeat posts are Wakapi's own (:mod:`ingest.wakapi`)."""
+    posts = APIRouter(tags=["ingest"])
     waka = APIRouter(tags=["ingest"])
     CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
@@ -272,8 +276,8 @@ def _wakatime_router(
         _own(user, principal)
         body = await read_json(request, body_limit)
         single = isinstance(body, dict) and not bulk
-        items = [body] if single else _as_list(body)
-        meta = _meta(request, principal)
+        items = [body] if single else as_list(body)
+        meta = request_meta(request, principal)
         results = [wakatime_item(item, i, meta) for i, item in enumerate(items)]
         valid = [r for r in results if isinstance(r, Heartbeat)]
         if not valid:
@@ -292,13 +296,13 @@ def _wakatime_router(
         ]
         return JSONResponse({"responses": responses}, status_code=201)
 
-    @waka.post(
+    @posts.post(
         "/users/{user}/heartbeats",
         status_code=201,
         summary="Record heartbeats (WakaTime dialect; object or array)",
         responses=_WAKATIME_ERRORS,
-        openapi_extra=_ingest_openapi(
-            {"anyOf": [_WAKATIME_ITEM, _array(_WAKATIME_ITEM)]},
+        openapi_extra=ingest_openapi(
+            {"anyOf": [WAKATIME_ITEM, array_of(WAKATIME_ITEM)]},
             "One heartbeat (answered with it) or an array (answered like `.bulk`)",
         ),
     )
@@ -307,13 +311,13 @@ def _wakatime_router(
     ) -> JSONResponse:
         return await wakatime_write(request, user, principal, bulk=False)
 
-    @waka.post(
+    @posts.post(
         "/users/{user}/heartbeats.bulk",
         status_code=201,
         summary="Record many heartbeats (WakaTime dialect)",
         responses=_WAKATIME_ERRORS,
-        openapi_extra=_ingest_openapi(
-            _array(_WAKATIME_ITEM), "Heartbeats, each answered on its own in `responses`"
+        openapi_extra=ingest_openapi(
+            array_of(WAKATIME_ITEM), "Heartbeats, each answered on its own in `responses`"
         ),
     )
     async def waka_bulk(request: Request, user: str, principal: CurrentPrincipal) -> JSONResponse:
@@ -387,6 +391,9 @@ def _wakatime_router(
         return EmptyAnswer()
 
     outer = APIRouter()
+    include_aliased(
+        outer, posts, aliases=[a for a in WAKATIME_ALIASES if a != WAKAPI_WAKATIME_PREFIX]
+    )
     include_aliased(outer, waka)
     return outer
 

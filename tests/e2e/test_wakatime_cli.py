@@ -5,7 +5,8 @@ project-owned virtualenv on Python 3.9 on first use). Its heartbeats must come o
 read endpoints (``summaries``, ``statusbar/today``) and CodeTrackr's own stats with the time the
 reference rule gives (15-minute timeout: gaps under 15 minutes count, the last heartbeat adds 0),
 computed by hand below. With the server down the client queues offline; after a restart
-``--sync-offline-activity`` delivers the queue and the totals include it.
+``--sync-offline-activity`` delivers the queue and the totals include it. The same holds for
+the client configured as Wakapi's README tells its users (``api_url = http://host/api``).
 
 Today's heartbeats must stay inside one local day whenever the suite runs, so each account gets a
 fixed-offset zone (``Etc/GMT±N``) in which it is about noon: heartbeats from two hours ago up to
@@ -38,6 +39,7 @@ from tests.support.wakatime_cli import (
     find_python39,
     install,
     python39_candidates,
+    wakapi_url,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse, pytest.mark.slow]
@@ -89,11 +91,13 @@ class Editor:
     day: str  # the local date of every heartbeat of the test
 
     @classmethod
-    def create(cls, server_url: str, tmp_path: Path) -> Editor:
+    def create(cls, server_url: str, tmp_path: Path, *, api_url: str | None = None) -> Editor:
         now = datetime.now(UTC)
         timezone = zone_at_midday(now)
         user = Client(server_url, timezone=timezone)
-        home = WakaTimeHome(tmp_path / "home", api_key=user.api_key, api_url=bulk_url(server_url))
+        home = WakaTimeHome(
+            tmp_path / "home", api_key=user.api_key, api_url=api_url or bulk_url(server_url)
+        )
         # Outside any repository, so the project is the one passed and no branch is guessed.
         entity = tmp_path / "work" / "main.py"
         entity.parent.mkdir(parents=True)
@@ -228,3 +232,30 @@ def test_legacy_cli_queues_offline_and_syncs_after_restart(
         # 300 online, then 300 -> 600 -> 900 adds 600 s; 900 -> 2000 is 1100 s, over the
         # timeout (0 s); 2000 -> 2300 adds 300 s. 300 + 600 + 300 = 1200.
         editor.assert_totals(1200, "20 mins")
+
+
+def test_legacy_cli_configured_for_wakapi_sends_queues_and_resends(
+    cli: WakaTimeCli, tmp_path: Path
+) -> None:
+    """``api_url = http://host/api``, exactly as Wakapi's README has it: the client posts its
+    batches to that URL, and they are recorded, queued while the server is down, and resent."""
+    data_dir = tmp_path / "data"
+    first = CodeTrackrProcess("serve", data_dir)
+    with running(first):
+        editor = Editor.create(first.url, tmp_path, api_url=wakapi_url(first.url))
+        # Online: 0 -> 120 gives 120 s.
+        for offset in (0, 120):
+            _assert_sent(editor.send(cli, offset), editor.home)
+        editor.assert_totals(120, "2 mins")
+
+    offline = [(300, True), (420, False)]
+    for offset, write in offline:
+        assert editor.send(cli, offset, write=write).returncode == API_ERROR
+    assert [hb["time"] for hb in editor.home.queued()] == [editor.t0 + o for o, _ in offline]
+
+    with running(CodeTrackrProcess("serve", data_dir, port=first.port)):
+        run = cli.sync_offline(editor.home, 100, timezone=editor.timezone)
+        assert run.returncode == SUCCESS, str(run)
+        assert editor.home.queued() == [], str(run)
+        # 120 -> 300 -> 420 adds 300 s: 420 in all.
+        editor.assert_totals(420, "7 mins")

@@ -276,6 +276,12 @@ def bulk_url(server_url: str) -> str:
     return f"{server_url.rstrip('/')}/api/v1/users/current/heartbeats.bulk"
 
 
+def wakapi_url(server_url: str) -> str:
+    """The ``api_url`` Wakapi's README tells users to set (``http://host/api``); the legacy
+    client posts its batches to it verbatim."""
+    return f"{server_url.rstrip('/')}/api"
+
+
 class WakaTimeHome:
     """A user's HOME as the client sees it: ``.wakatime.cfg``, the queue, the log."""
 

@@ -36,6 +36,7 @@ from api.routes import (
     profiles,
     shields,
     stats,
+    wakapi,
     wakatime,
 )
 from api.routes.badges import build_badges_router, build_public_stats_router
@@ -310,6 +311,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
             )
         )
         include_aliased(app, wakatime.router)
+        app.include_router(wakapi.router)  # after WakaTime's: its statusbar/today stays theirs
         app.include_router(shields.router)
         app.include_router(plugin_store.router)
         app.include_router(plugin_rpc.router)

@@ -1,5 +1,9 @@
 """Liveness (``/healthz``) and readiness (``/readyz``) of every role.
 
+``/api/health`` is Wakapi's check, for monitors set up for a Wakapi server: ``app=1`` and
+``db=1`` (``db=0`` when the process's storage, the store or else the log, does not answer), as
+text, or as JSON ``{"app": 1, "db": 1}`` when the request's ``Content-Type`` is JSON.
+
 ``/healthz`` answers 200 while the process serves HTTP at all: a liveness probe that fails means
 "restart me". ``/readyz`` runs the checks that apply to the role and answers 200 when all pass,
 503 when one fails (a readiness probe takes the process out of rotation, it does not restart it):
@@ -28,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import web
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from eventlog.port import EventLog
@@ -103,6 +107,13 @@ class Readiness:
             return {"ok": False, "error": _failure(exc)}
         return {"ok": True}
 
+    async def storage_ok(self) -> bool:
+        """Whether this process's own storage answers: the projection store where it reads
+        one, else the event log."""
+        if self.store_ping is not None:
+            return bool((await self._check_store(self.store_ping))["ok"])
+        return bool((await self._check_log())["ok"])
+
     async def _check_projectors(self) -> dict[str, Any]:
         if not self.projectors:
             return {"ok": False, "error": "the projector has not started"}
@@ -161,6 +172,19 @@ def install_health_routes(app: FastAPI, role: str, readiness: Readiness) -> None
     async def readyz() -> JSONResponse:
         ready, body = await readiness.report()
         return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get(
+        "/api/health",
+        tags=["operations"],
+        summary="Wakapi's health check: `app=1` and `db=1` (0 when storage does not answer)",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {}, "application/json": {}}}},
+    )
+    async def wakapi_health(request: Request) -> Response:
+        db = int(await readiness.storage_ok())
+        if "application/json" in request.headers.get("content-type", ""):
+            return JSONResponse({"app": 1, "db": db})
+        return PlainTextResponse(f"app=1\ndb={db}")
 
 
 async def serve_worker_health(readiness: Readiness, host: str, port: int) -> web.AppRunner:

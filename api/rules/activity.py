@@ -89,6 +89,14 @@ class ActivityReader:
             for s in filter_spans(spans, **question.filters())
         ]
 
+    def spans_between(self, user_id: str, span: DateRange, question: Question) -> list[Span]:
+        """Every span of the days of ``span``, filtered as ``question`` asks, day by day."""
+        return [
+            s
+            for _, _, _, spans in self._fold(user_id, span, question)
+            for s in filter_spans(spans, **question.filters())
+        ]
+
     def _fold(
         self, user_id: str, span: DateRange, question: Question
     ) -> list[tuple[date, str, list[Beat], list[Span]]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.wakapi import WAKAPI_PATHS, WAKAPI_USER_PATHS
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually
@@ -202,5 +203,230 @@ def test_the_ingest_role_serves_the_same_paths(
             )
             assert answer.status_code == 401, (path, answer.text)
             assert answer.json()["error"]["code"] == "unauthorized"
+        # Its storage is the log.
+        assert httpx.get(f"{ingest.url}/api/health").text == "app=1\ndb=1"
     finally:
         ingest.stop()
+
+
+# ---- reads ----------------------------------------------------------------------------------
+
+
+VIM_UA = "wakatime/13.1.0 (Linux-6.1-x86_64) Python3.9 vim/9.0 vim-wakatime/11.0"
+
+
+@pytest.fixture(scope="module")
+def reader(server: CodeTrackrProcess) -> Client:
+    """A public user with yesterday's 600 s: P (Go, vscode) 300 s, then Q (Python, vim) 300 s."""
+    user = Client(server.url)
+    t0 = yesterday_noon_utc()
+    items = [
+        waka(t0, branch="main"),
+        waka(t0 + 120, branch="main"),
+        waka(t0 + 300, "/src/q.py", project="Q", language="Python", user_agent=VIM_UA),
+        waka(t0 + 600, "/src/q.py", project="Q", language="Python", user_agent=VIM_UA),
+    ]
+    sent = user.http.post(
+        "/api/heartbeats", json=items, headers={**basic(user.api_key), "User-Agent": UA}
+    )
+    assert sent.status_code == 201, sent.text
+    public = user.http.post(
+        "/api/v1/user/profile/update",
+        headers=user.bearer,
+        json={"is_public": True, "profile_show_languages": True},
+    )
+    assert public.status_code == 200, public.text
+    settles_at(user, 600)
+    return user
+
+
+def wakapi_summary(user: Client, **params: str) -> httpx.Response:
+    return user.http.get("/api/summary", params=params, headers=basic(user.api_key))
+
+
+def keyed(items: list[dict[str, Any]]) -> dict[str, int]:
+    return {item["key"]: item["total"] for item in items}
+
+
+def test_summary_over_an_interval_with_wakapis_shape(reader: Client) -> None:
+    for interval in ("last_7_days", "7_days", "week" if datetime.now(UTC).weekday() else "7_days"):
+        body = wakapi_summary(reader, interval=interval)
+        assert body.status_code == 200, body.text
+        data = body.json()
+        assert data["user_id"] == reader.username
+        assert keyed(data["projects"]) == {"P": 300, "Q": 300}
+        assert keyed(data["languages"]) == {"Go": 300, "Python": 300}
+        assert keyed(data["editors"]) == {"vscode": 300, "vim": 300}
+        assert keyed(data["operating_systems"]) == {"Linux": 600}
+        assert keyed(data["categories"]) == {"coding": 600}
+        assert data["labels"] == []
+        assert data["branches"] == data["entities"] == []  # only for one project
+        assert datetime.fromisoformat(data["to"]) > datetime.fromisoformat(data["from"])
+    # `start` names an interval too, as in Wakapi.
+    assert keyed(wakapi_summary(reader, start="any").json()["projects"]) == {"P": 300, "Q": 300}
+    # Today: nothing yet.
+    assert wakapi_summary(reader, interval="today").json()["projects"] == []
+
+
+def test_summary_from_to_are_instants(reader: Client) -> None:
+    t0 = yesterday_noon_utc()
+    yesterday = datetime.fromtimestamp(t0, UTC).date()
+    whole = wakapi_summary(
+        reader, **{"from": yesterday.isoformat(), "to": (yesterday + timedelta(days=1)).isoformat()}
+    ).json()
+    assert keyed(whole["projects"]) == {"P": 300, "Q": 300}
+    assert whole["from"].startswith(yesterday.isoformat())
+    # From one minute in: P's first minute is outside.
+    later = datetime.fromtimestamp(t0 + 60, UTC).isoformat()
+    part = wakapi_summary(reader, **{"from": later, "to": "2099-01-01"}).json()
+    assert keyed(part["projects"]) == {"P": 240, "Q": 300}
+    # `to` is the first instant of its date: yesterday up to yesterday is empty.
+    empty = wakapi_summary(reader, **{"from": yesterday.isoformat(), "to": yesterday.isoformat()})
+    assert empty.json()["projects"] == []
+
+
+def test_summary_filters_are_applied_or_refused(reader: Client) -> None:
+    assert keyed(wakapi_summary(reader, interval="any", language="go").json()["projects"]) == {
+        "P": 300
+    }
+    assert keyed(wakapi_summary(reader, interval="any", editor="vim").json()["languages"]) == {
+        "Python": 300
+    }
+    linux = wakapi_summary(reader, interval="any", operating_system="Linux").json()
+    assert keyed(linux["projects"]) == {"P": 300, "Q": 300}
+    assert wakapi_summary(reader, interval="any", machine="nowhere").json()["projects"] == []
+    assert keyed(wakapi_summary(reader, interval="any", category="coding").json()["editors"]) == {
+        "vscode": 300,
+        "vim": 300,
+    }
+    one = wakapi_summary(reader, interval="any", project="P").json()
+    assert keyed(one["projects"]) == {"P": 300}
+    assert keyed(one["branches"]) == {"main": 300}
+    assert keyed(one["entities"]) == {"/src/main.go": 300}
+    assert keyed(wakapi_summary(reader, interval="any", branch="main").json()["projects"]) == {
+        "P": 300
+    }
+    entity = wakapi_summary(reader, interval="any", entity="/src/q.py").json()
+    assert keyed(entity["projects"]) == {"Q": 300}
+
+    label = wakapi_summary(reader, interval="any", label="work")
+    assert label.status_code == 400
+    assert label.json()["error"]["code"] == "unsupported_filter"
+    assert label.json()["error"]["details"]["filter"] == "label"
+    for params in (
+        {},
+        {"interval": "fortnight"},
+        {"from": "yesterday", "to": "2099-01-01"},
+        {"from": "2026-03-02", "to": "2026-03-01"},
+        {"from": "2026-03-01T10:00:00", "to": "2026-03-02"},  # RFC 3339 needs an offset
+    ):
+        refused = wakapi_summary(reader, **params)
+        assert refused.status_code == 400, (params, refused.text)
+        assert refused.json()["error"]["code"] == "validation_error"
+    assert httpx.get(f"{reader.base_url}/api/summary?interval=today").status_code == 401
+
+
+def test_statusbar_over_wakapis_intervals(reader: Client) -> None:
+    for base in ("/api", "/api/v1", "/api/compat/wakatime/v1"):
+        week = reader.http.get(
+            f"{base}/users/current/statusbar/last_7_days", headers=basic(reader.api_key)
+        )
+        assert week.status_code == 200, (base, week.text)
+        data = week.json()["data"]
+        assert data["grand_total"]["total_seconds"] == 600
+        assert {p["name"]: p["total_seconds"] for p in data["projects"]} == {"P": 300, "Q": 300}
+        assert data["range"]["text"] == "last_7_days"
+        today = reader.http.get(
+            f"{base}/users/current/statusbar/today", headers=basic(reader.api_key)
+        )
+        assert today.status_code == 200, (base, today.text)
+        assert today.json()["data"]["grand_total"]["total_seconds"] == 0
+    bad = reader.http.get("/api/users/current/statusbar/forever", headers=basic(reader.api_key))
+    assert bad.status_code == 400
+
+
+def test_shields_badge_as_wakapi_serves_it(reader: Client) -> None:
+    anonymous = httpx.Client(base_url=reader.base_url, timeout=30)
+    base = f"/api/compat/shields/v1/{reader.username}"
+
+    def message(spec: str) -> str:
+        answer = anonymous.get(f"{base}/{spec}")
+        assert answer.status_code == 200, (spec, answer.text)
+        body = answer.json()
+        assert body["schemaVersion"] == 1
+        return str(body["message"])
+
+    assert message("interval:7_days") == "10 mins"
+    assert message("interval:any") == "10 mins"
+    assert message("interval:12_months") == "10 mins"
+    assert message("interval:30_days/language:Go") == "5 mins"
+    assert message("interval:last_7_days/editor:vim") == "5 mins"
+    assert message("interval:last_7_days/os:Linux") == "10 mins"
+    # A project is hidden (the profile does not show projects), a machine is the owner's only.
+    assert anonymous.get(f"{base}/interval:any/project:P").status_code == 404
+    assert anonymous.get(f"{base}/interval:any/machine:x").status_code == 404
+    label = anonymous.get(f"{base}/interval:any/label:work")
+    assert label.status_code == 400
+    assert label.json()["error"]["code"] == "unsupported_filter"
+
+
+def test_health(server: CodeTrackrProcess) -> None:
+    text = httpx.get(f"{server.url}/api/health")
+    assert text.status_code == 200
+    assert text.text == "app=1\ndb=1"
+    as_json = httpx.get(f"{server.url}/api/health", headers={"Content-Type": "application/json"})
+    assert as_json.json() == {"app": 1, "db": 1}
+
+
+def zone_at_midday(now: datetime) -> str:
+    """A fixed-offset zone in which ``now`` is between 12:00 and 13:00 (today stays today)."""
+    offset = 12 - now.hour
+    if offset == 0:
+        return "Etc/UTC"
+    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"  # POSIX signs: GMT-3 is UTC+3
+
+
+def test_metrics_in_prometheus_text_format_with_wakapis_names(
+    server: CodeTrackrProcess, reader: Client
+) -> None:
+    now = datetime.now(UTC)
+    user = Client(server.url, timezone=zone_at_midday(now))
+    t = now.timestamp()
+    items = [
+        waka(t - 1200, project="M"),  # 20 minutes ago, today in that zone
+        waka(t - 900, project="M"),
+        waka(t - 600, "/src/n.py", project="N", language="Python"),
+        waka(t - 3 * 86400, project="M"),  # three days ago: all time, not today
+        waka(t - 3 * 86400 + 60, project="M"),
+    ]
+    sent = user.http.post("/api/heartbeats", json=items, headers=basic(user.api_key))
+    assert sent.status_code == 201, sent.text
+
+    def scrape() -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+        answer = user.http.get("/api/metrics", headers=basic(user.api_key))
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith("text/plain")
+        found: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+        for family in text_string_to_metric_families(answer.text):
+            assert family.type == "gauge", family
+            for sample in family.samples:
+                found.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = (
+                    sample.value
+                )
+        assert found["wakatime_heartbeats_total"][()] == 5
+        return found
+
+    metrics = eventually(scrape, timeout_s=60)
+    # M 20 -> 15 minutes ago, and the gap to N goes to M (the earlier group); N's heartbeat is
+    # the last of the run and adds nothing, so N has no sample.
+    assert metrics["wakatime_seconds_total"][()] == 600
+    assert metrics["wakatime_cumulative_seconds_total"][()] == 660
+    assert metrics["wakatime_project_seconds_total"] == {(("name", "M"),): 600}
+    assert metrics["wakatime_language_seconds_total"] == {(("name", "Go"),): 600}
+    assert metrics["wakatime_category_seconds_total"] == {(("name", "coding"),): 600}
+    assert metrics["wakatime_rank"][()] == 0  # not on the leaderboard
+    assert "wakatime_label_seconds_total" not in metrics
+    # Only the caller's: another user's scrape does not see these.
+    theirs = reader.http.get("/api/metrics", headers=basic(reader.api_key)).text
+    assert 'name="M"' not in theirs
+    assert httpx.get(f"{server.url}/api/metrics").status_code == 401

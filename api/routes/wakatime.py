@@ -228,7 +228,7 @@ async def insights(
 
 
 def range_fields(owner: User, named: NamedRange) -> dict[str, Any]:
-    start, end = named.span.iso_bounds()
+    start, end = named.span.closed_bounds()
     return {
         "range": named.name,
         "human_readable_range": named.text,
@@ -255,7 +255,7 @@ async def all_time_since_today(
     span = DateRange(min(first, today), today, tz)
     rows = await rows_for(store, owner, span, q)
     total = sum(row.total_seconds for row in rows)
-    start, end = span.iso_bounds()
+    start, end = span.closed_bounds()
     active_days = len({row.date for row in rows if row.total_seconds > 0})
     totals = grand_total(total)
     return {

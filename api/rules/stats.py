@@ -35,6 +35,13 @@ class DateRange:
         _, end_epoch = day_bounds(self.end, self.timezone)
         return iso_utc(start_epoch), iso_utc(end_epoch)
 
+    def closed_bounds(self) -> tuple[str, str]:
+        """The first instant of the first day and the last whole second of the last, 23:59:59
+        local (WakaTime's and Wakapi's ``end``), in UTC."""
+        start_epoch, _ = day_bounds(self.start, self.timezone)
+        _, end_epoch = day_bounds(self.end, self.timezone)
+        return iso_utc(start_epoch), iso_utc(end_epoch - 1)
+
 
 def iso_utc(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")

@@ -15,9 +15,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from accounts.state import User
-from api.rules.stats import EARLIEST, LATEST, DateRange, iso_utc, ranked, sum_breakdown
+from api.rules.stats import EARLIEST, LATEST, DateRange, ranked, sum_breakdown
 from http_edge.problem import ApiError
-from projections.daily import DailyRow, day_bounds
+from projections.daily import DailyRow
 from projections.durations import Span
 from schemas.languages import canonical_language
 
@@ -246,11 +246,13 @@ def _calendar_range(name: str, tz: str) -> NamedRange:
 
 
 def day_range(day: date, tz: str) -> dict[str, Any]:
-    start, end = day_bounds(day, tz)
+    """One local day as WakaTime names it: from its midnight to its last second, 23:59:59
+    local (never the next day's midnight, which is another day's)."""
+    start, end = DateRange(day, day, tz).closed_bounds()
     return {
         "date": day.isoformat(),
-        "start": iso_utc(start),
-        "end": iso_utc(end),
+        "start": start,
+        "end": end,
         "text": day.strftime("%a %b %d %Y"),
         "timezone": tz,
     }
@@ -286,7 +288,7 @@ def summaries(span: DateRange, rows: Sequence[DailyRow], *, project_detail: bool
         for day in days_of(span)
     ]
     total = sum(row.total_seconds for row in rows)
-    start, end = span.iso_bounds()
+    start, end = span.closed_bounds()
     return {
         "data": data,
         "cumulative_total": short_total(total),
@@ -361,7 +363,7 @@ def stats(
     span = named.span
     average = average_block(span, rows)
     total = sum(row.total_seconds for row in rows)
-    start, end = span.iso_bounds()
+    start, end = span.closed_bounds()
 
     def listed(dimension: str, shown: bool) -> list[dict[str, Any]]:
         return items(sum_breakdown(rows, dimension)) if shown else []

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from api.rules.stats import iso_utc
+from projections.daily import day_bounds
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse]
@@ -393,6 +395,10 @@ def test_durations_and_slices(world: World) -> None:
 def test_heartbeats_of_a_day(world: World) -> None:
     body = get(world.owner, "/api/v1/users/current/heartbeats", date=world.day.isoformat())
     assert set(body) == {"data", "start", "end", "timezone"}
+    # The window is the local day, up to 23:59:59 local: not the next day's midnight.
+    start, next_midnight = day_bounds(world.day, body["timezone"])
+    assert body["start"] == iso_utc(start)
+    assert body["end"] == iso_utc(next_midnight - 1)
     assert [hb["id"] for hb in body["data"]] == world.ids
     first = body["data"][0]
     assert (first["entity"], first["project"], first["is_write"]) == ("/src/a.py", "A", True)

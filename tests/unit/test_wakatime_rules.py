@@ -12,6 +12,7 @@ from api.rules.wakatime import (
     INSIGHT_TYPES,
     Visibility,
     best_day,
+    day_range,
     decimal_of,
     digital_of,
     durations,
@@ -206,3 +207,16 @@ def test_durations_join_touching_spans_of_one_project_only() -> None:
     ]
     with pytest.raises(ApiError):
         durations(spans, "dependencies")
+
+
+def test_a_day_ends_at_its_last_second_local_not_the_next_midnight() -> None:
+    berlin = day_range(date(2026, 1, 15), "Europe/Berlin")
+    assert (berlin["start"], berlin["end"]) == ("2026-01-14T23:00:00Z", "2026-01-15T22:59:59Z")
+    # The day DST begins is 23 hours long; its end is still 23:59:59 local.
+    spring = day_range(date(2026, 3, 29), "Europe/Berlin")
+    assert (spring["start"], spring["end"]) == ("2026-03-28T23:00:00Z", "2026-03-29T21:59:59Z")
+    span = DateRange(date(2026, 1, 1), date(2026, 1, 7), "America/New_York")
+    assert span.closed_bounds() == ("2026-01-01T05:00:00Z", "2026-01-08T04:59:59Z")
+    body = summaries(span, [], project_detail=False)
+    assert (body["start"], body["end"]) == span.closed_bounds()
+    assert body["data"][-1]["range"]["end"] == "2026-01-08T04:59:59Z"

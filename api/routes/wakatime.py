@@ -27,6 +27,8 @@ from api.routes import wakatime_catalog
 from api.routes.store_calls import blocking
 from api.routes.wakatime_deps import (
     BranchesQ,
+    DimensionParams,
+    Dimensions,
     ProjectQ,
     Rule,
     RuleParams,
@@ -112,6 +114,7 @@ async def summaries_(
     principal: Reader,
     rule: Rule,
     store: Store,
+    dimensions: Dimensions,
     start: Annotated[str | None, Query(description="first day, YYYY-MM-DD")] = None,
     end: Annotated[str | None, Query(description="last day, YYYY-MM-DD")] = None,
     range: Annotated[
@@ -123,7 +126,7 @@ async def summaries_(
     timezone: TimezoneQ = None,
 ) -> dict[str, Any]:
     owner = own(user, principal)
-    q = question(owner, rule, timezone, project, branches)
+    q = question(owner, rule, timezone, project, branches, dimensions)
     tz = tz_of(owner, q)
     today = today_in(tz)
     if start or end:
@@ -149,12 +152,19 @@ async def stats_body(
     user: str,
     range_name: str,
     rule: RuleParams,
+    dimensions: DimensionParams,
 ) -> dict[str, Any]:
     who = await owner_or_public(request, user)
     owner = who.user
     if not who.owner:
-        # Others see the owner's counting rule; asking for another is refused, not ignored.
-        for name, value in (("timeout", rule.timeout), ("writes_only", rule.writes_only)):
+        # Others see the owner's counting rule and whole totals; asking for another rule or a
+        # part (which could reveal what the profile hides) is refused, not ignored.
+        asked: list[tuple[str, object]] = [
+            ("timeout", rule.timeout),
+            ("writes_only", rule.writes_only),
+        ]
+        asked += [(name, value) for name, value in dimensions.values]
+        for name, value in asked:
             if value is not None:
                 raise ApiError(
                     400,
@@ -163,7 +173,7 @@ async def stats_body(
                     code="unsupported_filter",
                     details={"filter": name, "unsupported": [name], "supported": []},
                 )
-    q = question(owner, rule if who.owner else RuleParams())
+    q = question(owner, rule, dimensions=dimensions) if who.owner else question(owner, RuleParams())
     tz = owner.timezone
     named = stats_range(range_name, today_in(tz), tz, await first_active(store, owner))
     rows = await rows_for(store, owner, named.span, q)
@@ -191,8 +201,9 @@ async def stats_(
     range: str,
     rule: Rule,
     store: Store,
+    dimensions: Dimensions,
 ) -> dict[str, Any]:
-    return await stats_body(request, store, user, range, rule)
+    return await stats_body(request, store, user, range, rule, dimensions)
 
 
 @router.get(
@@ -200,8 +211,10 @@ async def stats_(
     summary="Stats over the last 7 days",
     responses=error_responses(400, 404),
 )
-async def stats_default(request: Request, user: str, rule: Rule, store: Store) -> dict[str, Any]:
-    return await stats_body(request, store, user, "last_7_days", rule)
+async def stats_default(
+    request: Request, user: str, rule: Rule, store: Store, dimensions: Dimensions
+) -> dict[str, Any]:
+    return await stats_body(request, store, user, "last_7_days", rule, dimensions)
 
 
 @router.get(
@@ -298,6 +311,7 @@ async def durations_(
     principal: Reader,
     rule: Rule,
     store: Store,
+    dimensions: Dimensions,
     date: Annotated[str, Query(description="the day, YYYY-MM-DD")],
     slice_by: Annotated[str, Query(description="what else splits durations")] = "project",
     project: ProjectQ = None,
@@ -305,7 +319,7 @@ async def durations_(
     timezone: TimezoneQ = None,
 ) -> dict[str, Any]:
     owner = own(user, principal)
-    q = question(owner, rule, timezone, project, branches)
+    q = question(owner, rule, timezone, project, branches, dimensions)
     tz = tz_of(owner, q)
     day = one_day(date, tz)
     durations([], slice_by)  # validates slice_by before any read

@@ -23,6 +23,7 @@ from http_edge.auth import Principal
 from http_edge.errors import ApiError
 from projections.ports import WakaTimeStore
 from schemas.heartbeat import is_timezone
+from schemas.languages import canonical_language
 
 NOT_FOUND = "no such user, or the user's stats are private"
 
@@ -74,6 +75,57 @@ BranchesQ = Annotated[
 ]
 
 
+# Per-dimension filters Wakapi documents on summaries and stats (query name -> span dimension).
+DIMENSION_FILTERS: dict[str, str] = {
+    "language": "language",
+    "editor": "editor",
+    "operating_system": "os",
+    "machine": "machine",
+}
+_DimQ = Annotated[str | None, Query(max_length=500)]
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionParams:
+    """``language``, ``editor``, ``operating_system``, ``machine``: one value each, or none;
+    ``label`` is named so that it is refused with a reason (no project labels yet)."""
+
+    values: tuple[tuple[str, str], ...] = ()
+
+    def for_question(self) -> tuple[tuple[str, str], ...]:
+        return tuple(
+            (DIMENSION_FILTERS[name], canonical_language(value) if name == "language" else value)
+            for name, value in self.values
+        )
+
+
+def dimension_params(
+    language: _DimQ = None,
+    editor: _DimQ = None,
+    operating_system: _DimQ = None,
+    machine: _DimQ = None,
+    label: _DimQ = None,
+) -> DimensionParams:
+    if label is not None:
+        raise ApiError(
+            400,
+            "this server has no project labels: the filter 'label' cannot be applied",
+            code="unsupported_filter",
+            details={"filter": "label", "unsupported": ["label"], "supported": []},
+        )
+    asked = {
+        "language": language,
+        "editor": editor,
+        "operating_system": operating_system,
+        "machine": machine,
+    }
+    return DimensionParams(tuple((k, v) for k, v in asked.items() if v is not None))
+
+
+Dimensions = Annotated[DimensionParams, Depends(dimension_params)]
+NO_DIMENSIONS = DimensionParams()
+
+
 def rule_params(timeout: TimeoutQ = None, writes_only: WritesQ = None) -> RuleParams:
     return RuleParams(timeout, writes_only)
 
@@ -87,6 +139,7 @@ def question(
     timezone: str | None = None,
     project: str | None = None,
     branches: str | None = None,
+    dimensions: DimensionParams = NO_DIMENSIONS,
 ) -> Question:
     if timezone is not None and not is_timezone(timezone):
         raise bad("timezone", "not a timezone of the IANA database, e.g. Europe/Berlin")
@@ -101,6 +154,7 @@ def question(
         project=project,
         branches=chosen,
         timezone=None if timezone in (None, owner.timezone) else timezone,
+        dimensions=dimensions.for_question(),
     )
 
 

@@ -38,6 +38,8 @@ class Question:
     project: str | None = None
     branches: frozenset[str] | None = None
     timezone: str | None = None  # another timezone than the one each heartbeat was sent with
+    # Other dimensions to keep one value of: (span dimension, value), e.g. ("language", "Go").
+    dimensions: tuple[tuple[str, str], ...] = ()
 
     @property
     def timeout_s(self) -> float:
@@ -52,6 +54,7 @@ class Question:
             and self.project is None
             and self.branches is None
             and self.timezone is None
+            and not self.dimensions
         )
 
     def filters(self) -> dict[str, Any]:
@@ -64,6 +67,9 @@ class Question:
             equals["project"] = {"", self.project} if unknown else self.project
         if self.branches is not None:
             equals["branch"] = self.branches
+        for dimension, value in self.dimensions:
+            # The lists show a missing value as "Other"; accept that name for it.
+            equals[dimension] = {"", value} if value == "Other" else value
         return equals
 
 

@@ -430,3 +430,37 @@ def test_metrics_in_prometheus_text_format_with_wakapis_names(
     theirs = reader.http.get("/api/metrics", headers=basic(reader.api_key)).text
     assert 'name="M"' not in theirs
     assert httpx.get(f"{server.url}/api/metrics").status_code == 401
+
+
+def test_wakatime_summaries_stats_and_durations_apply_wakapis_filters(reader: Client) -> None:
+    day = datetime.fromtimestamp(yesterday_noon_utc(), UTC).date().isoformat()
+
+    def get(path: str, **params: str) -> Any:
+        answer = reader.http.get(path, params=params, headers=basic(reader.api_key))
+        assert answer.status_code == 200, (path, params, answer.text)
+        return answer.json()
+
+    base = "/api/compat/wakatime/v1/users/current"
+    go = get(f"{base}/summaries", start=day, end=day, language="go")
+    assert go["cumulative_total"]["seconds"] == 300
+    assert [p["name"] for p in go["data"][0]["projects"]] == ["P"]
+    assert get(f"{base}/stats/last_7_days", editor="vim")["data"]["total_seconds"] == 300
+    assert (
+        get("/api/v1/users/current/stats", operating_system="Linux")["data"]["total_seconds"] == 600
+    )
+    assert get(f"{base}/stats/last_7_days", machine="elsewhere")["data"]["total_seconds"] == 0
+    durations = get(f"{base}/durations", date=day, language="Python")["data"]
+    assert {d["project"] for d in durations} == {"Q"}
+    for path in (f"{base}/summaries?range=last_7_days", f"{base}/stats/last_7_days"):
+        label = reader.http.get(
+            f"{path}{'&' if '?' in path else '?'}label=work", headers=basic(reader.api_key)
+        )
+        assert label.status_code == 400, label.text
+        assert label.json()["error"]["code"] == "unsupported_filter"
+    # Another reader of a public profile gets the whole, never a part.
+    anonymous = httpx.get(
+        f"{reader.base_url}/api/v1/users/{reader.username}/stats/last_7_days",
+        params={"language": "Go"},
+    )
+    assert anonymous.status_code == 400
+    assert anonymous.json()["error"]["details"]["filter"] == "language"

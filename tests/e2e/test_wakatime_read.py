@@ -520,11 +520,11 @@ def test_deleted_heartbeats_leave_every_read(world: World) -> None:
     ("path", "params", "ignored"),
     [
         # WakaTime's stats take no dimension filter: the totals would be all languages'.
-        ("/api/v1/users/current/stats/last_7_days", {"language": "Python"}, "language"),
+        ("/api/v1/users/current/stats/last_7_days", {"category": "coding"}, "category"),
         ("/api/v1/compat/waka/users/current/stats/today", {"project": "Alpha"}, "project"),
-        ("/api/v1/users/current/stats", {"editor": "vim"}, "editor"),
-        ("/api/v1/users/current/summaries", {"range": "today", "language": "Go"}, "language"),
-        ("/api/v1/users/current/durations", {"date": "2026-01-01", "machine": "m"}, "machine"),
+        ("/api/v1/users/current/stats", {"branch": "main"}, "branch"),
+        ("/api/v1/users/current/summaries", {"range": "today", "entity": "a"}, "entity"),
+        ("/api/v1/users/current/durations", {"date": "2026-01-01", "category": "c"}, "category"),
         ("/api/v1/users/current/all_time_since_today", {"language": "Go"}, "language"),
         ("/api/v1/users/current/insights/days/last_7_days", {"project": "Alpha"}, "project"),
         ("/api/v1/users/current/statusbar/today", {"project": "Alpha"}, "project"),

@@ -20,14 +20,24 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from accounts.state import User
 from api.deps import Reader
+from api.routes.badges import HEATMAP_DAYS, SVG, SVG_HEADERS
 from api.routes.store_calls import blocking
-from api.routes.wakatime_deps import RuleParams, Store, now_iso, own, question
+from api.routes.wakatime_deps import (
+    NOT_FOUND,
+    RuleParams,
+    Store,
+    now_iso,
+    own,
+    owner_or_public,
+    question,
+)
 from api.rules.activity import ActivityReader
-from api.rules.stats import EARLIEST, LATEST, DateRange
+from api.rules.badges import render_heatmap
+from api.rules.stats import EARLIEST, LATEST, DateRange, daily_series, today_in
 from api.rules.wakapi import (
     FILTER_DIMENSIONS,
     Filters,
@@ -197,3 +207,27 @@ for _base in ("/api", "/api/v1", WAKAPI_WAKATIME_PREFIX):
         responses=error_responses(400, 403),
         include_in_schema=_base == "/api",
     )(statusbar)
+
+
+@router.get(
+    "/api/activity/chart/{user_svg}",
+    summary="The last 12 months of activity as an SVG calendar (Wakapi's activity chart)",
+    include_in_schema=False,
+)
+async def activity_chart(request: Request, user_svg: str, store: Store) -> Response:
+    """The heatmap badge (``docs/badges.md``) at Wakapi's path, ``<username>.svg``: the owner's
+    own with credentials, else a public profile that shows its activity; anybody else's is the
+    same 404 as an unknown name."""
+    if not user_svg.endswith(".svg"):
+        raise ApiError(404, "not found: the chart is <username>.svg")
+    who = await owner_or_public(request, user_svg.removesuffix(".svg"))
+    owner = who.user
+    if not who.owner and not owner.profile_show_activity:
+        raise ApiError(404, NOT_FOUND)
+    today = today_in(owner.timezone)
+    span = DateRange(today - timedelta(days=HEATMAP_DAYS - 1), today, owner.timezone)
+    rows = await blocking(store.daily_rows, owner.user_id, span.start, span.end)
+    title = f"{owner.username}: coding activity from {span.start} to {span.end}"
+    return Response(
+        render_heatmap(daily_series(rows, span), title=title), media_type=SVG, headers=SVG_HEADERS
+    )

@@ -464,3 +464,31 @@ def test_wakatime_summaries_stats_and_durations_apply_wakapis_filters(reader: Cl
     )
     assert anonymous.status_code == 400
     assert anonymous.json()["error"]["details"]["filter"] == "language"
+
+
+def test_activity_chart_svg(server: CodeTrackrProcess) -> None:
+    user = Client(server.url)
+    sent = user.http.post(
+        "/api/heartbeats",
+        json=[waka(yesterday_noon_utc()), waka(yesterday_noon_utc() + 600)],
+        headers=basic(user.api_key),
+    )
+    assert sent.status_code == 201
+    settles_at(user, 600)
+    path = f"/api/activity/chart/{user.username}.svg"
+    mine = user.http.get(path, headers=basic(user.api_key))
+    assert mine.status_code == 200, mine.text
+    assert mine.headers["content-type"].startswith("image/svg+xml")
+    day = datetime.fromtimestamp(yesterday_noon_utc(), UTC).date().isoformat()
+    assert f'data-date="{day}" data-level="4"' in mine.text
+    # Nobody else sees a private profile's chart, nor an unknown name's: the same 404.
+    anonymous = httpx.Client(base_url=server.url, timeout=30)
+    private = anonymous.get(path)
+    unknown = anonymous.get("/api/activity/chart/nobody-at-all.svg")
+    assert private.status_code == unknown.status_code == 404
+    assert private.json() == unknown.json()
+    for flags, status in (({"is_public": True}, 404), ({"profile_show_activity": True}, 200)):
+        updated = user.http.post("/api/v1/user/profile/update", headers=user.bearer, json=flags)
+        assert updated.status_code == 200, updated.text
+        assert anonymous.get(path).status_code == status
+    assert anonymous.get(f"/api/activity/chart/{user.username}.png").status_code == 404

@@ -35,6 +35,8 @@ from schemas.events import (
     ApiKeyUsed,
     ContactMessageSent,
     ProfileUpdated,
+    ProjectAliasesReplaced,
+    ProjectLabelsReplaced,
     SessionRefreshed,
     SessionRevoked,
     SessionStarted,
@@ -53,6 +55,12 @@ MAX_SESSIONS_PER_USER = 50
 RETIRED_TOKENS_PER_SESSION = 200
 # Hire inquiries kept per recipient (the newest).
 MAX_MESSAGES_PER_USER = 200
+# Project aliases and labels of one user (names as heartbeats carry them: up to 2048 characters).
+MAX_PROJECT_ALIASES = 1000
+MAX_LABELED_PROJECTS = 1000
+MAX_LABELS_PER_PROJECT = 20
+MAX_PROJECT_NAME = 2048
+MAX_LABEL = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,10 @@ class User:
     website: str | None = None
     avatar_url: str | None = None
     identity_provider: str | None = None  # None: an anonymous account (logs in by number)
+    # (alias, project), sorted by alias; and (project, labels), sorted by project. See
+    # ``project_settings_problem`` for what a valid set is.
+    project_aliases: tuple[tuple[str, str], ...] = ()
+    project_labels: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +201,10 @@ class AccountState:
             return self._follow(event)
         if isinstance(event, ContactMessageSent):
             return self._message(event)
+        if isinstance(event, ProjectAliasesReplaced):
+            return self._aliases(event)
+        if isinstance(event, ProjectLabelsReplaced):
+            return self._labels(event)
         if isinstance(event, AccountDeleted):
             return self._deleted(event)
         if is_store_event(event):
@@ -284,6 +300,20 @@ class AccountState:
             del self.user_by_username[user.username.lower()]
             self.user_by_username[new_name.lower()] = user.user_id
         self.users[user.user_id] = replace(user, **changes)
+        return True
+
+    def _aliases(self, event: ProjectAliasesReplaced) -> bool:
+        user = self.users.get(event.user_id)
+        if user is None or aliases_problem(event.aliases) is not None:
+            return False
+        self.users[user.user_id] = replace(user, project_aliases=tuple(sorted(event.aliases)))
+        return True
+
+    def _labels(self, event: ProjectLabelsReplaced) -> bool:
+        user = self.users.get(event.user_id)
+        if user is None or labels_problem(event.labels) is not None:
+            return False
+        self.users[user.user_id] = replace(user, project_labels=tuple(sorted(event.labels)))
         return True
 
     def _session_started(self, event: SessionStarted) -> bool:
@@ -468,4 +498,42 @@ class AccountState:
 def _identity(event: AccountCreated) -> tuple[str, str] | None:
     if event.identity_provider and event.identity_subject:
         return (event.identity_provider, event.identity_subject)
+    return None
+
+
+def aliases_problem(aliases: tuple[tuple[str, str], ...]) -> str | None:
+    """What makes a set of project aliases invalid, or None: each alias named once, neither
+    name blank or over :data:`MAX_PROJECT_NAME` characters, no alias of itself, and no chains
+    (a project that is itself an alias), at most :data:`MAX_PROJECT_ALIASES`."""
+    if len(aliases) > MAX_PROJECT_ALIASES:
+        return f"at most {MAX_PROJECT_ALIASES} aliases"
+    names = [alias for alias, _ in aliases]
+    if len(set(names)) != len(names):
+        return "each alias may be given once"
+    for alias, project in aliases:
+        if not (0 < len(alias) <= MAX_PROJECT_NAME and 0 < len(project) <= MAX_PROJECT_NAME):
+            return f"project names are 1 to {MAX_PROJECT_NAME} characters"
+        if alias == project:
+            return f"{alias!r} cannot be an alias of itself"
+        if project in names:
+            return f"{project!r} is an alias itself: point its aliases at what it stands for"
+    return None
+
+
+def labels_problem(labels: tuple[tuple[str, tuple[str, ...]], ...]) -> str | None:
+    """What makes a set of project labels invalid, or None: each project once, with 1 to
+    :data:`MAX_LABELS_PER_PROJECT` distinct labels of 1 to :data:`MAX_LABEL` characters, at most
+    :data:`MAX_LABELED_PROJECTS` projects."""
+    if len(labels) > MAX_LABELED_PROJECTS:
+        return f"at most {MAX_LABELED_PROJECTS} labeled projects"
+    projects = [project for project, _ in labels]
+    if len(set(projects)) != len(projects):
+        return "each project may be given once"
+    for project, names in labels:
+        if not 0 < len(project) <= MAX_PROJECT_NAME:
+            return f"project names are 1 to {MAX_PROJECT_NAME} characters"
+        if not 0 < len(names) <= MAX_LABELS_PER_PROJECT or len(set(names)) != len(names):
+            return f"a project has 1 to {MAX_LABELS_PER_PROJECT} distinct labels"
+        if not all(0 < len(name) <= MAX_LABEL for name in names):
+            return f"labels are 1 to {MAX_LABEL} characters"
     return None

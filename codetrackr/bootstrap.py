@@ -34,6 +34,7 @@ from api.routes import (
     plugin_rpc,
     plugin_store,
     profiles,
+    project_naming,
     shields,
     stats,
     wakapi,
@@ -289,6 +290,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(erasure.router)
         app.include_router(oauth.router)
         app.include_router(profiles.router)
+        app.include_router(project_naming.router)
         app.include_router(stats.router)
         app.include_router(
             build_export_router(

@@ -225,6 +225,25 @@ class UserUnfollowed(_Event):
     followed_user_id: str
 
 
+class ProjectAliasesReplaced(_Event):
+    """The user's project aliases, all of them (this replaces the previous set): each pair
+    ``(alias, project)`` makes every read count the project name ``alias`` as ``project``.
+    Applied at read time: heartbeats keep the name they were sent with, so aliases can change."""
+
+    type: Literal["ProjectAliasesReplaced"] = "ProjectAliasesReplaced"
+    version: Literal[1] = 1
+    aliases: tuple[tuple[str, str], ...]
+
+
+class ProjectLabelsReplaced(_Event):
+    """The user's project labels, all of them (this replaces the previous set): each pair
+    ``(project, labels)`` files the project (a name after aliases) under those labels."""
+
+    type: Literal["ProjectLabelsReplaced"] = "ProjectLabelsReplaced"
+    version: Literal[1] = 1
+    labels: tuple[tuple[str, tuple[str, ...]], ...]
+
+
 class ContactMessageSent(_Event):
     """A hire inquiry for ``user_id`` (the recipient, a public profile available for hire) from
     the account ``sender_user_id``. On the accounts topic only: never archived in ClickHouse."""
@@ -393,6 +412,8 @@ ACCOUNT_EVENTS: tuple[type[_Event], ...] = (
     UserUnfollowed,
     ContactMessageSent,
     AccountDeleted,
+    ProjectAliasesReplaced,
+    ProjectLabelsReplaced,
     *STORE_EVENTS,
 )
 EVENTS_BY_TOPIC: dict[str, tuple[type[_Event], ...]] = {
@@ -416,6 +437,8 @@ _AccountEvents: TypeAlias = (
     | UserUnfollowed
     | ContactMessageSent
     | AccountDeleted
+    | ProjectAliasesReplaced
+    | ProjectLabelsReplaced
     | PluginPublished
     | PluginInstalled
     | PluginUninstalled

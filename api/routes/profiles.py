@@ -30,6 +30,7 @@ from accounts.state import User
 from api.deps import Directory, Reader, Writer, Writes, api_parts
 from api.routes.account_forms import ContactIn, iso, json_body, parse
 from api.routes.store_calls import blocking
+from api.rules.projects import naming_of
 from api.rules.stats import ranked, streaks, sum_breakdown, today_in
 from http_edge.errors import ApiError, error_responses
 from projections.daily import DailyRow
@@ -87,7 +88,8 @@ async def profile(username: Username, directory: Directory, store: Store) -> dic
     rows: list[DailyRow] = []
     if shows_tops or user.profile_show_activity:
         first = today - timedelta(days=(TOP_DAYS if shows_tops else WEEK_DAYS) - 1)
-        rows = await blocking(store.daily_rows, user.user_id, first, today)
+        stored = await blocking(store.daily_rows, user.user_id, first, today)
+        rows = naming_of(user.project_aliases, user.project_labels).rows(stored)
     weekly = sum(row.total_seconds for row in rows if row.date >= week_start)
     streak = 0
     if user.profile_show_streak:

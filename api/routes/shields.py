@@ -3,9 +3,9 @@ endpoint badge (``{schemaVersion, label, message, color}``) of a public user's t
 Wakapi serves it. The interval is a summaries range (``today``, ``last_7_days``...), a stats
 range (``all_time``, ``2026``, ``2026-11``...) or one of Wakapi's names for them (``week``,
 ``7_days``, ``any``, ``12_months``...), ``last_30_days`` when omitted (Wakapi's default). The
-dimension is ``project``, ``language``, ``editor``, ``os`` or ``machine``: a project needs the
-profile to show projects, a language to show languages, a machine is only the owner's to see;
-``label`` is refused (400: no project labels yet)."""
+dimension is ``project``, ``label`` (the owner's project labels), ``language``, ``editor``,
+``os`` or ``machine``: a project or a label needs the profile to show projects, a language to
+show languages, a machine is only the owner's to see. Project aliases apply."""
 
 # No `from __future__ import annotations` here: FastAPI must resolve the dependency aliases
 # when the routes are declared.
@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.routes.store_calls import blocking
 from api.routes.wakatime_deps import NOT_FOUND, Store, bad, owner_or_public
+from api.rules.projects import naming_of
 from api.rules.stats import sum_breakdown, today_in
 from api.rules.wakapi import interval_key
 from api.rules.wakatime import Visibility, stats_range, summary_range, text_of
@@ -38,7 +39,7 @@ async def shield(
     owner = who.user
     visible = Visibility() if who.owner else Visibility.public(owner)
     if (
-        ("project" in filters and not visible.projects)
+        (("project" in filters or "label" in filters) and not visible.projects)
         or ("language" in filters and not visible.languages)
         or ("machine" in filters and not visible.machines)
     ):
@@ -51,19 +52,23 @@ async def shield(
     except ApiError:
         active = await blocking(store.active_dates, owner.user_id)
         span = stats_range(interval, today, tz, active[0] if active else None).span
-    rows = await blocking(store.daily_rows, owner.user_id, span.start, span.end)
+    naming = naming_of(owner.project_aliases, owner.project_labels)
+    rows = naming.rows(await blocking(store.daily_rows, owner.user_id, span.start, span.end))
     label, seconds = "coding time", sum(row.total_seconds for row in rows)
     for dimension in _DIMENSIONS:
         if dimension in filters:
             label = filters[dimension]
             if dimension == "language":  # any spelling: `language:python` is Python
                 label = canonical_language(label)
-            seconds = sum_breakdown(rows, dimension).get(label, 0.0)
+            if dimension == "label":
+                seconds = naming.label_totals(sum_breakdown(rows, "project")).get(label, 0.0)
+            else:
+                seconds = sum_breakdown(rows, dimension).get(label, 0.0)
     response.headers["Cache-Control"] = "max-age=1800"
     return {"schemaVersion": 1, "label": label, "message": text_of(seconds), "color": "blue"}
 
 
-_DIMENSIONS = ("project", "language", "editor", "os", "machine")
+_DIMENSIONS = ("project", "language", "editor", "os", "machine", "label")
 # Wakapi's interval names whose days are one of our ranges (its others are ours already).
 _WAKAPI_RANGES = {"last_12_months": "last_year"}
 
@@ -85,13 +90,6 @@ def _shield_spec(spec: str) -> dict[str, str]:
     filters: dict[str, str] = {}
     for part in filter(None, spec.split("/")):
         key, sep, value = part.partition(":")
-        if key == "label" and sep:
-            raise ApiError(
-                400,
-                "this server has no project labels: a label badge cannot be made",
-                code="unsupported_filter",
-                details={"filter": "label", "unsupported": ["label"], "supported": [*_DIMENSIONS]},
-            )
         if not sep or key not in ("interval", *_DIMENSIONS) or not value:
             raise bad(
                 "spec", f"expected interval: and one of {', '.join(_DIMENSIONS)}, got {part!r}"

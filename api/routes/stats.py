@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import Reader, api_parts
 from api.routes.store_calls import blocking
+from api.rules.projects import naming_of
 from api.rules.stats import (
     RANGE_DAYS,
     DateRange,
@@ -93,7 +94,8 @@ async def window(
         first_active=active[0] if active else None,
     )
     rows = await blocking(store.daily_rows, user_id, span.start, span.end)
-    return _Window(principal, span, rows, active)
+    naming = naming_of(principal.user.project_aliases, principal.user.project_labels)
+    return _Window(principal, span, naming.rows(rows), active)
 
 
 Window = Annotated[_Window, Depends(window)]
@@ -141,7 +143,13 @@ async def projects(w: Window, store: Store) -> dict[str, Any]:
     span, rows = w.span, w.rows
     first, _ = day_bounds(span.start, span.timezone)
     _, last = day_bounds(span.end, span.timezone)
-    latest = await blocking(store.last_heartbeat_by_project, w.principal.user.user_id, first, last)
+    user = w.principal.user
+    stored = await blocking(store.last_heartbeat_by_project, user.user_id, first, last)
+    naming = naming_of(user.project_aliases, user.project_labels)
+    latest: dict[str, float] = {}
+    for stored_name, at in stored.items():  # an aliased project was last seen under any name
+        name = naming.name(stored_name)
+        latest[name] = max(at, latest.get(name, at))
     return {
         "projects": [
             {

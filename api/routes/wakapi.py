@@ -1,9 +1,9 @@
 """Wakapi's own read API, so scripts, scrapers and dashboards written for a Wakapi server work.
 
 * ``GET /api/summary?interval=|start=|from=&to=`` with Wakapi's filters (``project``,
-  ``language``, ``editor``, ``operating_system``, ``machine``, ``branch``, ``entity``,
-  ``category``; ``label`` is refused, 400, as CodeTrackr has no project labels yet): Wakapi's
-  ``models.Summary`` of the caller.
+  ``language``, ``editor``, ``operating_system``, ``machine``, ``label``, ``branch``,
+  ``entity``, ``category``): Wakapi's ``models.Summary`` of the caller, with their project
+  aliases and labels applied.
 * ``GET /api/metrics``: the caller's metrics in Prometheus' text format, under Wakapi's names.
 * ``GET /api/users/{user}/statusbar/{range}`` (and under ``/api/v1`` and Wakapi's WakaTime
   base): WakaTime's status bar answer over any of Wakapi's intervals.
@@ -37,9 +37,9 @@ from api.routes.wakatime_deps import (
 )
 from api.rules.activity import ActivityReader
 from api.rules.badges import render_heatmap
+from api.rules.projects import naming_of
 from api.rules.stats import EARLIEST, LATEST, DateRange, daily_series, today_in
 from api.rules.wakapi import (
-    FILTER_DIMENSIONS,
     Filters,
     UserMetrics,
     clip,
@@ -128,17 +128,6 @@ async def summary_(
     category: FilterQ = None,
     label: FilterQ = None,
 ) -> dict[str, Any]:
-    if label is not None:
-        raise ApiError(
-            400,
-            "this server has no project labels: the filter 'label' cannot be applied",
-            code="unsupported_filter",
-            details={
-                "filter": "label",
-                "unsupported": ["label"],
-                "supported": sorted(FILTER_DIMENSIONS),
-            },
-        )
     owner = principal.user
     begin, finish = _range(owner, interval, start, from_, to)
     asked = {
@@ -153,8 +142,15 @@ async def summary_(
     }
     filters = Filters({k: v for k, v in asked.items() if v is not None})
     spans = await _spans(store, owner, begin, finish)
-    kept = filter_spans(spans, **filters.equals(stored_language(language) if language else None))
-    return summary(owner.username, begin, finish, kept, project_detail=project is not None)
+    equals = filters.equals(stored_language(language) if language else None)
+    naming = naming_of(owner.project_aliases, owner.project_labels)
+    if label is not None:
+        labeled = naming.projects_labeled(label)
+        equals["project"] = equals.get("project", labeled) & labeled
+    kept = filter_spans(spans, **equals)
+    return summary(
+        owner.username, begin, finish, kept, project_detail=project is not None, naming=naming
+    )
 
 
 @router.get(
@@ -186,6 +182,7 @@ async def metrics(principal: Reader, store: Store) -> Response:
             today=today,
             heartbeats=heartbeats,
             rank=position.rank if position is not None else 0,
+            naming=naming_of(owner.project_aliases, owner.project_labels),
         )
     )
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -163,7 +163,7 @@ async def stats_body(
             ("timeout", rule.timeout),
             ("writes_only", rule.writes_only),
         ]
-        asked += [(name, value) for name, value in dimensions.values]
+        asked += dimensions.asked
         for name, value in asked:
             if value is not None:
                 raise ApiError(

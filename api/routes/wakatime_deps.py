@@ -18,6 +18,7 @@ from fastapi import Depends, Query, Request
 from accounts.state import MAX_TIMEOUT_MINUTES, MIN_TIMEOUT_MINUTES, User
 from api.deps import api_parts
 from api.rules.activity import Question
+from api.rules.projects import naming_of
 from api.rules.stats import iso_utc
 from http_edge.auth import Principal
 from http_edge.errors import ApiError
@@ -88,15 +89,21 @@ _DimQ = Annotated[str | None, Query(max_length=500)]
 @dataclass(frozen=True, slots=True)
 class DimensionParams:
     """``language``, ``editor``, ``operating_system``, ``machine``: one value each, or none;
-    ``label`` is named so that it is refused with a reason (no project labels yet)."""
+    ``label``: the projects filed under it (the owner's project labels)."""
 
     values: tuple[tuple[str, str], ...] = ()
+    label: str | None = None
 
     def for_question(self) -> tuple[tuple[str, str], ...]:
         return tuple(
             (DIMENSION_FILTERS[name], canonical_language(value) if name == "language" else value)
             for name, value in self.values
         )
+
+    @property
+    def asked(self) -> list[tuple[str, str]]:
+        """Every filter given, by query name."""
+        return [*self.values, *([("label", self.label)] if self.label is not None else [])]
 
 
 def dimension_params(
@@ -106,20 +113,13 @@ def dimension_params(
     machine: _DimQ = None,
     label: _DimQ = None,
 ) -> DimensionParams:
-    if label is not None:
-        raise ApiError(
-            400,
-            "this server has no project labels: the filter 'label' cannot be applied",
-            code="unsupported_filter",
-            details={"filter": "label", "unsupported": ["label"], "supported": []},
-        )
     asked = {
         "language": language,
         "editor": editor,
         "operating_system": operating_system,
         "machine": machine,
     }
-    return DimensionParams(tuple((k, v) for k, v in asked.items() if v is not None))
+    return DimensionParams(tuple((k, v) for k, v in asked.items() if v is not None), label)
 
 
 Dimensions = Annotated[DimensionParams, Depends(dimension_params)]
@@ -155,6 +155,8 @@ def question(
         branches=chosen,
         timezone=None if timezone in (None, owner.timezone) else timezone,
         dimensions=dimensions.for_question(),
+        naming=naming_of(owner.project_aliases, owner.project_labels),
+        label=dimensions.label,
     )
 
 

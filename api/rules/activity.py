@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
+from api.rules.projects import NO_NAMING, ProjectNaming
 from api.rules.stats import UNKNOWN, DateRange
 from projections.daily import (
     DEFAULT_TIMEOUT_S,
@@ -40,6 +41,9 @@ class Question:
     timezone: str | None = None  # another timezone than the one each heartbeat was sent with
     # Other dimensions to keep one value of: (span dimension, value), e.g. ("language", "Go").
     dimensions: tuple[tuple[str, str], ...] = ()
+    # The owner's project aliases and labels (applied to every answer), and a label to keep.
+    naming: ProjectNaming = NO_NAMING
+    label: str | None = None
 
     @property
     def timeout_s(self) -> float:
@@ -55,6 +59,7 @@ class Question:
             and self.branches is None
             and self.timezone is None
             and not self.dimensions
+            and self.label is None
         )
 
     def filters(self) -> dict[str, Any]:
@@ -70,6 +75,12 @@ class Question:
         for dimension, value in self.dimensions:
             # The lists show a missing value as "Other"; accept that name for it.
             equals[dimension] = {"", value} if value == "Other" else value
+        if self.label is not None:
+            labeled = self.naming.projects_labeled(self.label)
+            if "project" in equals:
+                asked = equals["project"]
+                labeled &= {asked} if isinstance(asked, str) else asked
+            equals["project"] = labeled
         return equals
 
 
@@ -79,10 +90,11 @@ class ActivityReader:
 
     def rows(self, user_id: str, span: DateRange, question: Question) -> list[DailyRow]:
         """One row per day of ``span`` with activity, answering ``question``."""
+        naming = question.naming
         if question.projected:
-            return self._store.daily_rows(user_id, span.start, span.end)
+            return naming.rows(self._store.daily_rows(user_id, span.start, span.end))
         return [
-            row_of(user_id, day, tz, beats, filter_spans(spans, **question.filters()))
+            row_of(user_id, day, tz, beats, filter_spans(naming.spans(spans), **question.filters()))
             for day, tz, beats, spans in self._fold(user_id, span, question)
         ]
 
@@ -92,7 +104,7 @@ class ActivityReader:
         return [
             s
             for _, _, _, spans in self._fold(user_id, span, question)
-            for s in filter_spans(spans, **question.filters())
+            for s in filter_spans(question.naming.spans(spans), **question.filters())
         ]
 
     def spans_between(self, user_id: str, span: DateRange, question: Question) -> list[Span]:
@@ -100,7 +112,7 @@ class ActivityReader:
         return [
             s
             for _, _, _, spans in self._fold(user_id, span, question)
-            for s in filter_spans(spans, **question.filters())
+            for s in filter_spans(question.naming.spans(spans), **question.filters())
         ]
 
     def _fold(

@@ -19,6 +19,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from api.rules.projects import NO_NAMING, ProjectNaming
 from api.rules.stats import UNKNOWN
 from api.rules.wakatime import SUMMARY_LISTS as WAKATIME_LISTS
 from api.rules.wakatime import grand_total, items
@@ -212,9 +213,11 @@ def summary(
     spans: Sequence[Span],
     *,
     project_detail: bool,
+    naming: ProjectNaming = NO_NAMING,
 ) -> dict[str, Any]:
-    """Wakapi's ``models.Summary``: ``from``/``to`` in the user's zone, one list per dimension
-    (``labels`` empty: CodeTrackr has no project labels yet)."""
+    """Wakapi's ``models.Summary``: ``from``/``to`` in the user's zone, one list per dimension,
+    and ``labels``: the time of each of the user's project labels (``spans`` already carry the
+    aliased project names)."""
     body: dict[str, Any] = {
         "user_id": username,
         "from": start.isoformat(),
@@ -224,7 +227,7 @@ def summary(
     for name, dimension in lists.items():
         shown = dimension in SUMMARY_LISTS.values() or project_detail
         body[name] = summary_items(totals_by(spans, dimension)) if shown else []
-    body["labels"] = []
+    body["labels"] = summary_items(naming.label_totals(totals_by(spans, "project")))
     return body
 
 
@@ -260,7 +263,7 @@ _DIMENSION_METRICS: tuple[tuple[str, str, str], ...] = (
     ("editor", "Total seconds for each editor.", "editor"),
     ("operating_system", "Total seconds for each operating system.", "os"),
     ("machine", "Total seconds for each machine.", "machine"),
-    ("label", "Total seconds for each project label.", ""),
+    ("label", "Total seconds for each project label.", "label"),
     ("category", "Total seconds for each category.", "category"),
 )
 
@@ -273,6 +276,7 @@ class UserMetrics:
     today: Sequence[Span]
     heartbeats: int
     rank: int  # 0: not on the board
+    naming: ProjectNaming = NO_NAMING  # for the label metrics (``today`` is already aliased)
 
 
 class _Families(Collector):
@@ -297,7 +301,10 @@ def metric_families(m: UserMetrics) -> list[Metric]:
     gauge("heartbeats_total", "Total number of tracked heartbeats.", m.heartbeats)
     gauge("rank", "User's current rank in the public leaderboard.", m.rank)
     for name, doc, dimension in _DIMENSION_METRICS:
-        by_key = totals_by(m.today, dimension) if dimension else {}
+        if dimension == "label":
+            by_key = m.naming.label_totals(totals_by(m.today, "project"))
+        else:
+            by_key = totals_by(m.today, dimension)
         if not by_key:
             continue  # as Wakapi: a family without samples is not printed
         family = GaugeMetricFamily(f"{PREFIX}_{name}_seconds_total", doc, labels=["name"])

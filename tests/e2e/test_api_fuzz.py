@@ -3,7 +3,8 @@
 The schema is the one the running server publishes (``/openapi.json``). Each operation gets
 valid (positive) and invalid (negative) cases, sent as a logged-in user: mostly with the login
 token (JWT), some with the API key in each place editors put it; the ``/auth`` endpoints and
-``/healthz`` without credentials. Every response must be JSON (CSV downloads aside), never a
+``/healthz`` without credentials. Every response must be JSON (CSV downloads and documented
+text answers aside), never a
 5xx (a 503 with the envelope is a legitimate "log/store unavailable" answer, counted and
 reported), conform to the documented status codes, media types and schemas, and every error must
 be in the envelope ``{"error": {"code": str, "message": str, "details": object}}``.
@@ -60,10 +61,11 @@ CONFIG = schemathesis.Config.from_dict(
 
 
 def error_envelope(ctx: CheckContext, response: schemathesis.Response, case: Any) -> None:
-    """Every answer is JSON (but a CSV download, which ``content_type_conformance`` checks is
-    documented); every error is ``{"error": {"code", "message", "details"}}``."""
+    """Every answer is JSON (but a CSV download, or the text of Wakapi's health check and
+    Prometheus metrics, which ``content_type_conformance`` checks are documented); every error
+    is ``{"error": {"code", "message", "details"}}``."""
     content_type = response.headers.get("content-type", [""])[0]
-    if response.status_code < 400 and content_type.startswith("text/csv"):
+    if response.status_code < 400 and content_type.startswith(("text/csv", "text/plain")):
         return
     assert content_type.startswith("application/json"), f"not JSON: {content_type!r}"
     body = json.loads(response.content)

@@ -51,6 +51,7 @@ def _param_values(name: str, user: Client) -> list[str]:
     table: dict[str, list[str]] = {
         "user": [user.username],
         "username": [user.username],
+        "user_svg": [f"{user.username}.svg"],  # Wakapi's activity chart
         "range": ["last_7_days", "all_time"],
         "lang": [LANGUAGE],
         "metric": _BADGE_METRICS,

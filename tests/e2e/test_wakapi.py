@@ -309,10 +309,8 @@ def test_summary_filters_are_applied_or_refused(reader: Client) -> None:
     entity = wakapi_summary(reader, interval="any", entity="/src/q.py").json()
     assert keyed(entity["projects"]) == {"Q": 300}
 
-    label = wakapi_summary(reader, interval="any", label="work")
-    assert label.status_code == 400
-    assert label.json()["error"]["code"] == "unsupported_filter"
-    assert label.json()["error"]["details"]["filter"] == "label"
+    # No project has this label (labels: test_project_aliases_and_labels_apply_to_every_read).
+    assert wakapi_summary(reader, interval="any", label="work").json()["projects"] == []
     for params in (
         {},
         {"interval": "fortnight"},
@@ -365,9 +363,9 @@ def test_shields_badge_as_wakapi_serves_it(reader: Client) -> None:
     # A project is hidden (the profile does not show projects), a machine is the owner's only.
     assert anonymous.get(f"{base}/interval:any/project:P").status_code == 404
     assert anonymous.get(f"{base}/interval:any/machine:x").status_code == 404
-    label = anonymous.get(f"{base}/interval:any/label:work")
-    assert label.status_code == 400
-    assert label.json()["error"]["code"] == "unsupported_filter"
+    # So is a label, which is made of projects.
+    assert anonymous.get(f"{base}/interval:any/label:work").status_code == 404
+    assert anonymous.get(f"{base}/interval:any/colour:red").status_code == 400
 
 
 def test_health(server: CodeTrackrProcess) -> None:
@@ -451,12 +449,16 @@ def test_wakatime_summaries_stats_and_durations_apply_wakapis_filters(reader: Cl
     assert get(f"{base}/stats/last_7_days", machine="elsewhere")["data"]["total_seconds"] == 0
     durations = get(f"{base}/durations", date=day, language="Python")["data"]
     assert {d["project"] for d in durations} == {"Q"}
-    for path in (f"{base}/summaries?range=last_7_days", f"{base}/stats/last_7_days"):
-        label = reader.http.get(
-            f"{path}{'&' if '?' in path else '?'}label=work", headers=basic(reader.api_key)
-        )
-        assert label.status_code == 400, label.text
-        assert label.json()["error"]["code"] == "unsupported_filter"
+    # A label none of the projects has keeps nothing.
+    assert get(f"{base}/stats/last_7_days", label="work")["data"]["total_seconds"] == 0
+    # Filters a route does not apply are still refused.
+    for path, params in (
+        (f"{base}/stats/last_7_days", {"project": "P"}),
+        (f"{base}/summaries", {"range": "last_7_days", "category": "coding"}),
+    ):
+        refused = reader.http.get(path, params=params, headers=basic(reader.api_key))
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["code"] == "unsupported_filter"
     # Another reader of a public profile gets the whole, never a part.
     anonymous = httpx.get(
         f"{reader.base_url}/api/v1/users/{reader.username}/stats/last_7_days",
@@ -492,3 +494,108 @@ def test_activity_chart_svg(server: CodeTrackrProcess) -> None:
         assert updated.status_code == 200, updated.text
         assert anonymous.get(path).status_code == status
     assert anonymous.get(f"/api/activity/chart/{user.username}.png").status_code == 404
+
+
+# ---- project aliases and labels -------------------------------------------------------------
+
+
+def test_project_aliases_and_labels_apply_to_every_read(server: CodeTrackrProcess) -> None:
+    user = Client(server.url)
+    t0 = yesterday_noon_utc()
+    day = datetime.fromtimestamp(t0, UTC).date().isoformat()
+    # api-v2 0 -> 120 (and the gap to 300): 300 s; api 300 -> 420 (and to 600): 300 s;
+    # site 600 -> 720: 120 s.
+    items = [
+        waka(t0, project="api-v2"),
+        waka(t0 + 120, project="api-v2"),
+        waka(t0 + 300, project="api"),
+        waka(t0 + 420, project="api"),
+        waka(t0 + 600, project="site"),
+        waka(t0 + 720, project="site"),
+    ]
+    assert (
+        user.http.post("/api/heartbeats", json=items, headers=basic(user.api_key)).status_code
+        == 201
+    )
+    settles_at(user, 720)
+
+    def put(path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+        return user.http.put(path, json=body, headers=headers or user.bearer)
+
+    def projects_everywhere() -> list[dict[str, int]]:
+        wakapi = keyed(wakapi_summary(user, interval="any").json()["projects"])
+        waka_day = user.get("/api/v1/users/current/summaries", start=day, end=day)["data"][0]
+        stats = user.get("/api/v1/users/current/stats/last_7_days")["data"]
+        ours = user.get("/api/v1/stats/projects", range="7d")["projects"]
+        return [
+            wakapi,
+            {p["name"]: int(p["total_seconds"]) for p in waka_day["projects"]},
+            {p["name"]: int(p["total_seconds"]) for p in stats["projects"]},
+            {p["project"]: p["seconds"] for p in ours},
+        ]
+
+    assert projects_everywhere() == [{"api-v2": 300, "api": 300, "site": 120}] * 4
+    aliases = {"aliases": [{"alias": "api-v2", "project": "api"}]}
+    assert put("/api/v1/user/project_aliases", aliases).json() == aliases
+    assert user.get("/api/v1/user/project_aliases") == aliases
+    assert projects_everywhere() == [{"api": 600, "site": 120}] * 4
+    # A project filter names the project as aliased (read from the archive: the same rule).
+    only_api = user.get("/api/v1/users/current/summaries", start=day, end=day, project="api")
+    assert only_api["cumulative_total"]["seconds"] == 600
+
+    labels = {
+        "labels": [
+            {"project": "api", "labels": ["work"]},
+            {"project": "site", "labels": ["work", "fun"]},
+        ]
+    }
+    assert put("/api/v1/user/project_labels", labels).status_code == 200
+    assert user.get("/api/v1/user/project_labels") == labels
+    summary = wakapi_summary(user, interval="any").json()
+    assert keyed(summary["labels"]) == {"work": 720, "fun": 120}
+    assert keyed(wakapi_summary(user, interval="any", label="fun").json()["projects"]) == {
+        "site": 120
+    }
+    work = user.get("/api/v1/users/current/summaries", start=day, end=day, label="work")
+    assert work["cumulative_total"]["seconds"] == 720
+    fun = user.get("/api/v1/users/current/stats/last_7_days", label="fun")["data"]
+    assert fun["total_seconds"] == 120
+    assert wakapi_summary(user, interval="any", label="nope").json()["projects"] == []
+
+    # Aliases are read-time: removing them brings the names back, past days included.
+    assert put("/api/v1/user/project_aliases", {"aliases": []}).status_code == 200
+    assert projects_everywhere() == [{"api-v2": 300, "api": 300, "site": 120}] * 4
+
+    for body in (
+        {"aliases": [{"alias": "a", "project": "a"}]},
+        {"aliases": [{"alias": "a", "project": "b"}, {"alias": "b", "project": "c"}]},
+        {"aliases": [{"alias": "a", "project": "b"}, {"alias": "a", "project": "c"}]},
+        {"aliases": [{"alias": "", "project": "b"}]},
+        {"aliases": "nope"},
+    ):
+        refused = put("/api/v1/user/project_aliases", body)
+        assert refused.status_code == 400, (body, refused.text)
+        assert refused.json()["error"]["code"] == "validation_error"
+    bad_labels: list[Any] = [
+        {"labels": [{"project": "a", "labels": []}]},
+        {"labels": [{"project": "a", "labels": ["x", "x"]}]},
+        {"labels": [{"project": "a", "labels": ["x" * 65]}]},
+    ]
+    for body in bad_labels:
+        assert put("/api/v1/user/project_labels", body).status_code == 400, body
+    ro = user.http.post(
+        "/api/v1/keys", headers=user.bearer, json={"name": "ro", "read_only": True}
+    ).json()["key"]["key"]
+    assert put("/api/v1/user/project_labels", labels, headers={"X-API-Key": ro}).status_code == 403
+    assert user.get("/api/v1/user/project_aliases") == {"aliases": []}
+
+    # A label badge needs a public profile that shows its projects.
+    badge = f"{server.url}/api/compat/shields/v1/{user.username}/interval:any/label:work"
+    flags = {"is_public": True, "profile_show_projects": True}
+    assert httpx.get(badge).status_code == 404
+    assert put_profile(user, flags).status_code == 200
+    assert httpx.get(badge).json()["message"] == "7 mins"  # api 300 + site 120, no alias now
+
+
+def put_profile(user: Client, flags: dict[str, bool]) -> httpx.Response:
+    return user.http.post("/api/v1/user/profile/update", headers=user.bearer, json=flags)

@@ -19,9 +19,9 @@ from api.routes.store_calls import blocking
 from api.routes.wakatime_deps import Store, now_iso, own, owner_or_public
 from api.rules.stats import iso_utc
 from api.rules.wakatime import text_of
-from http_edge.errors import error_responses
+from http_edge.errors import ApiError, error_responses
 from projections.leaderboard import iso_week_id
-from projections.ports import LeaderboardEntry
+from projections.ports import LeaderboardEntry, SeenValue
 from schemas.languages import canonical_language, merge_languages, stored_language
 
 LEADERS_PER_PAGE = 100
@@ -43,27 +43,41 @@ async def projects(
     owner = own(user, principal)
     seen = await blocking(store.seen_values, owner.user_id, "project")
     needle = (q or "").lower()
+    return {"data": [_project(owner, s) for s in seen if needle in s.value.lower()]}
+
+
+@router.get(
+    "/users/{user}/projects/{project_id:path}",
+    summary="One project, by its id or its name (Wakapi's ids are names)",
+    responses=error_responses(404),
+)
+async def project(user: str, project_id: str, principal: Reader, store: Store) -> dict[str, Any]:
+    owner = own(user, principal)
+    mine = f"{owner.user_id}:"
+    name = project_id.removeprefix(mine)
+    seen = await blocking(store.seen_values, owner.user_id, "project")
+    for s in seen:
+        if s.value == name:
+            return {"data": _project(owner, s)}
+    raise ApiError(404, "no such project")
+
+
+def _project(owner: User, s: SeenValue) -> dict[str, Any]:
     return {
-        "data": [
-            {
-                "id": f"{owner.user_id}:{s.value}",
-                "name": s.value,
-                "repository": None,
-                "badge": None,
-                "color": None,
-                "clients": [],
-                "has_public_url": False,
-                "first_heartbeat_at": iso_utc(s.first_time),
-                "last_heartbeat_at": iso_utc(s.last_time),
-                "human_readable_last_heartbeat_at": _ago(s.last_time),
-                "human_readable_first_heartbeat_at": _ago(s.first_time),
-                "url": f"/projects/{quote(s.value, safe='')}",
-                "urlencoded_name": quote(s.value, safe=""),
-                "created_at": iso_utc(s.first_time),
-            }
-            for s in seen
-            if needle in s.value.lower()
-        ]
+        "id": f"{owner.user_id}:{s.value}",
+        "name": s.value,
+        "repository": None,
+        "badge": None,
+        "color": None,
+        "clients": [],
+        "has_public_url": False,
+        "first_heartbeat_at": iso_utc(s.first_time),
+        "last_heartbeat_at": iso_utc(s.last_time),
+        "human_readable_last_heartbeat_at": _ago(s.last_time),
+        "human_readable_first_heartbeat_at": _ago(s.first_time),
+        "url": f"/projects/{quote(s.value, safe='')}",
+        "urlencoded_name": quote(s.value, safe=""),
+        "created_at": iso_utc(s.first_time),
     }
 
 

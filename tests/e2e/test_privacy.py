@@ -52,6 +52,7 @@ def _param_values(name: str, user: Client) -> list[str]:
         "user": [user.username],
         "username": [user.username],
         "user_svg": [f"{user.username}.svg"],  # Wakapi's activity chart
+        "project_id": [PROJECT],
         "range": ["last_7_days", "all_time"],
         "lang": [LANGUAGE],
         "metric": _BADGE_METRICS,

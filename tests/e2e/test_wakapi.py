@@ -599,3 +599,16 @@ def test_project_aliases_and_labels_apply_to_every_read(server: CodeTrackrProces
 
 def put_profile(user: Client, flags: dict[str, bool]) -> httpx.Response:
     return user.http.post("/api/v1/user/profile/update", headers=user.bearer, json=flags)
+
+
+def test_one_project_by_wakapis_id(reader: Client) -> None:
+    base = "/api/compat/wakatime/v1/users/current/projects"
+    listed = reader.http.get(base, headers=basic(reader.api_key)).json()["data"]
+    by_name = {p["name"]: p for p in listed}
+    for project_id in ("P", by_name["P"]["id"]):  # Wakapi's id is the name; ours works too
+        one = reader.http.get(f"{base}/{project_id}", headers=basic(reader.api_key))
+        assert one.status_code == 200, one.text
+        assert one.json()["data"] == by_name["P"]
+    missing = reader.http.get(f"{base}/nope", headers=basic(reader.api_key))
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"

@@ -43,6 +43,7 @@ from api.routes.export import build_export_router
 from api.routes.live import build_live_router
 from codetrackr.health import Readiness, install_health_routes
 from codetrackr.hooks import build_hooks, hooks_running
+from codetrackr.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from codetrackr.plugins import PluginRuntime, build_plugin_runtime
 from codetrackr.settings import Settings
 from eventlog.embedded import SqliteEventLog
@@ -187,6 +188,7 @@ class _Parts:
     tickets: TicketStore | None = None
     limiter: RateLimiter | None = None
     readiness: Readiness | None = None
+    metrics: Metrics | None = None
 
 
 def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
@@ -212,8 +214,13 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         expects_projector=role == "serve",
         timeout_s=settings.readiness_timeout_s,
     )
-    parts = _Parts(log, directory, store, live, tickets, limiter, readiness)
+    metrics = Metrics(role)
+    # The same list: what the readiness check reads, /metrics reads too.
+    metrics.sources.projectors = readiness.projectors
+    parts = _Parts(log, directory, store, live, tickets, limiter, readiness, metrics)
     plugins = build_plugins(settings, directory) if role in ("serve", "api") else None
+    if plugins is not None:
+        metrics.sources.executors.append(("rpc", plugins.runtime.executor))
     budget = ApiKeyBudget(limiter)
 
     async def authenticate(request: Request) -> Principal:
@@ -252,7 +259,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(
             build_ingest_router(
                 authenticate_write,  # a read-only API key is refused (403)
-                HeartbeatAppender(log),
+                HeartbeatAppender(log, observe=metrics.observe_append),
                 body_limit=settings.body_limit_bytes,
                 import_body_limit=settings.import_body_limit_bytes,
             )
@@ -308,6 +315,14 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(plugin_rpc.router)
 
     install_health_routes(app, role, readiness)
+    app.add_api_route(
+        "/metrics",
+        metrics_endpoint(metrics),
+        methods=["GET"],
+        include_in_schema=False,
+    )
+    # Outermost, so rate-limit refusals and every error answer are counted too.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
 
@@ -366,6 +381,7 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
                         supervision_policy(settings),
                     ),
                     parts.readiness,
+                    metrics=parts.metrics,
                 )
             )
         yield

@@ -64,6 +64,7 @@ def _worker(args: argparse.Namespace) -> int:
     )
     from codetrackr.health import Readiness, serve_worker_health
     from codetrackr.hooks import build_hooks, hooks_running
+    from codetrackr.metrics import Metrics
     from eventlog.port import LogError
     from live.factory import open_live_channel
     from live.port import LivePublisher
@@ -109,10 +110,12 @@ def _worker(args: argparse.Namespace) -> int:
         expects_projector=True,
         timeout_s=settings.readiness_timeout_s,
     )
+    metrics = Metrics("worker")
+    metrics.sources.projectors = readiness.projectors
 
     async def serve_health() -> None:
         try:
-            runner = await serve_worker_health(readiness, settings.host, settings.port)
+            runner = await serve_worker_health(readiness, settings.host, settings.port, metrics)
         except OSError as exc:
             logging.getLogger("codetrackr.worker").error(
                 "health endpoint not served on %s:%s: %s", settings.host, settings.port, exc
@@ -145,7 +148,7 @@ def _worker(args: argparse.Namespace) -> int:
                 hooks = build_hooks(
                     settings, hooks_log, directory, live, supervision_policy(settings)
                 )
-                async with hooks_running(hooks, readiness):
+                async with hooks_running(hooks, readiness, metrics=metrics):
                     await hooks_stopped.wait()
         except Exception:
             hooks_logger.exception("plugin hooks stopped in this worker")

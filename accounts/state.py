@@ -30,6 +30,8 @@ from schemas.events import (
     AccountCreated,
     AccountDeleted,
     AccountEvent,
+    AccountSuspended,
+    AccountUnsuspended,
     ApiKeyCreated,
     ApiKeyRevoked,
     ApiKeyUsed,
@@ -138,6 +140,7 @@ class AccountState:
     followers: dict[str, set[str]] = field(default_factory=dict)  # followed -> followers
     messages: dict[str, deque[ContactMessage]] = field(default_factory=dict)
     plugins: PluginCatalog = field(default_factory=PluginCatalog)
+    suspended: dict[str, str] = field(default_factory=dict)  # user id -> the admin's reason
     seen: set[str] = field(default_factory=set)
     rejected: set[str] = field(default_factory=set)
 
@@ -191,6 +194,13 @@ class AccountState:
             return self._message(event)
         if isinstance(event, AccountDeleted):
             return self._deleted(event)
+        if isinstance(event, AccountSuspended):
+            if event.user_id not in self.users:
+                return False
+            self.suspended[event.user_id] = event.reason
+            return True
+        if isinstance(event, AccountUnsuspended):
+            return self.suspended.pop(event.user_id, None) is not None
         if is_store_event(event):
             return event.user_id in self.users and self.plugins.apply(event)
         return False  # ApiKeyUsed is handled before ``seen``
@@ -425,6 +435,7 @@ class AccountState:
         if user is None:
             return False
         gone = user.user_id
+        self.suspended.pop(gone, None)
         del self.user_by_username[user.username.lower()]
         for number in [h for h, owner in self.user_by_account_hash.items() if owner == gone]:
             del self.user_by_account_hash[number]

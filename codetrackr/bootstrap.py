@@ -28,6 +28,7 @@ from api.deps import ApiParts, OAuthSetup
 from api.deps import install as install_api_parts
 from api.routes import (
     accounts,
+    admin,
     erasure,
     leaderboards,
     oauth,
@@ -313,6 +314,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(shields.router)
         app.include_router(plugin_store.router)
         app.include_router(plugin_rpc.router)
+        app.include_router(admin.router)
 
     install_health_routes(app, role, readiness)
     app.add_api_route(

@@ -1,4 +1,4 @@
-"""``codetrackr`` command line: serve, ingest, api, worker, replay, dlq, backup, restore."""
+"""``codetrackr`` command line: serve, ingest, api, worker, replay, dlq, backup, restore, admin."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from codetrackr import admin_cli
 from codetrackr.settings import Settings
 
 
@@ -351,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     rest.add_argument("source", type=Path, help="the backup directory")
     rest.add_argument("--no-replay", action="store_true", help="do not rebuild projections")
     rest.add_argument("--quiet", action="store_true", help="no progress bar")
+    admin_cli.add_parser(sub)
     return parser
 
 
@@ -368,6 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dlq(args)
     if args.command == "backup":
         return _backup(args)
+    if args.command == "admin":
+        return admin_cli.run(args)
     if args.command == "restore":
         return _restore(args)
     return _replay(args)

@@ -247,6 +247,25 @@ class AccountDeleted(_Event):
     version: Literal[1] = 1
 
 
+class AccountSuspended(_Event):
+    """An instance admin (``by``, checked by the API before appending) suspends the account
+    ``user_id``: every request made with its credentials is refused (403 ``account_suspended``,
+    with ``reason``) until :class:`AccountUnsuspended`. Nothing of its data changes."""
+
+    type: Literal["AccountSuspended"] = "AccountSuspended"
+    version: Literal[1] = 1
+    by: str
+    reason: str = Field(default="", max_length=2000)
+
+
+class AccountUnsuspended(_Event):
+    """An instance admin (``by``) lifts the suspension of ``user_id``."""
+
+    type: Literal["AccountUnsuspended"] = "AccountUnsuspended"
+    version: Literal[1] = 1
+    by: str
+
+
 # -- the plugin store ----------------------------------------------------------------------------
 # Plugin events ride the accounts topic: its single partition gives them one global order (the
 # first publisher of a name owns it, one review per user, a ban stops a plugin everywhere at once)
@@ -393,6 +412,8 @@ ACCOUNT_EVENTS: tuple[type[_Event], ...] = (
     UserUnfollowed,
     ContactMessageSent,
     AccountDeleted,
+    AccountSuspended,
+    AccountUnsuspended,
     *STORE_EVENTS,
 )
 EVENTS_BY_TOPIC: dict[str, tuple[type[_Event], ...]] = {
@@ -416,6 +437,8 @@ _AccountEvents: TypeAlias = (
     | UserUnfollowed
     | ContactMessageSent
     | AccountDeleted
+    | AccountSuspended
+    | AccountUnsuspended
     | PluginPublished
     | PluginInstalled
     | PluginUninstalled

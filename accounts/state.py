@@ -24,6 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 
 from accounts.plugins import PluginCatalog
+from accounts.themes import ThemeCatalog
 from schemas.events import (
     PROFILE_FIELDS,
     PROFILE_TEXT_FIELDS,
@@ -41,6 +42,7 @@ from schemas.events import (
     UserFollowed,
     UserUnfollowed,
     is_store_event,
+    is_theme_event,
 )
 
 MAX_KEYS_PER_USER = 5
@@ -138,6 +140,7 @@ class AccountState:
     followers: dict[str, set[str]] = field(default_factory=dict)  # followed -> followers
     messages: dict[str, deque[ContactMessage]] = field(default_factory=dict)
     plugins: PluginCatalog = field(default_factory=PluginCatalog)
+    themes: ThemeCatalog = field(default_factory=ThemeCatalog)
     seen: set[str] = field(default_factory=set)
     rejected: set[str] = field(default_factory=set)
 
@@ -193,6 +196,8 @@ class AccountState:
             return self._deleted(event)
         if is_store_event(event):
             return event.user_id in self.users and self.plugins.apply(event)
+        if is_theme_event(event):
+            return event.user_id in self.users and self.themes.apply(event)
         return False  # ApiKeyUsed is handled before ``seen``
 
     def _created(self, event: AccountCreated) -> bool:
@@ -444,6 +449,7 @@ class AccountState:
             self._drop_follow(self.following, follower, gone)
         self.messages.pop(gone, None)
         self.plugins.forget_user(gone)
+        self.themes.forget_user(gone)
         for recipient, inbox in list(self.messages.items()):
             kept = [m for m in inbox if m.sender_user_id != gone]
             if len(kept) == len(inbox):

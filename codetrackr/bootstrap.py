@@ -36,6 +36,7 @@ from api.routes import (
     profiles,
     shields,
     stats,
+    themes,
     wakatime,
 )
 from api.routes.badges import build_badges_router, build_public_stats_router
@@ -305,6 +306,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         include_aliased(app, wakatime.router)
         app.include_router(shields.router)
         app.include_router(plugin_store.router)
+        app.include_router(themes.router)
         app.include_router(plugin_rpc.router)
 
     install_health_routes(app, role, readiness)

@@ -8,7 +8,8 @@ username, an account number, an identity, a refresh token or an OAuth state wins
 clashing event is rejected (listed in ``rejected``) without changing anything.
 
 An :class:`AccountDeleted` removes the user and everything of theirs at once: keys, sessions,
-follows both ways, the hire inquiries they received and the ones they sent; their username,
+follows both ways, the hire inquiries they received and the ones they sent, their side of the
+plugin and theme stores (:mod:`accounts.plugins`, :mod:`accounts.themes`); their username,
 account number and identity are free again. Later events of the user name an unknown user, so
 they are rejected like any other event about a user that does not exist. On the embedded log the
 user's records are then removed too (:mod:`accounts.erasure`), and a refold of what remains

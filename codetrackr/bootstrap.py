@@ -37,6 +37,7 @@ from api.routes import (
     profiles,
     shields,
     stats,
+    themes,
     wakatime,
 )
 from api.routes.badges import build_badges_router, build_public_stats_router
@@ -313,6 +314,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         include_aliased(app, wakatime.router)
         app.include_router(shields.router)
         app.include_router(plugin_store.router)
+        app.include_router(themes.router)
         app.include_router(plugin_rpc.router)
         app.include_router(admin.router)
 

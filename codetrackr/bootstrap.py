@@ -40,6 +40,7 @@ from api.routes import (
     themes,
     wakatime,
 )
+from api.routes.analyst_sql import build_analyst_router
 from api.routes.badges import build_badges_router, build_public_stats_router
 from api.routes.export import build_export_router
 from api.routes.live import build_live_router
@@ -69,6 +70,8 @@ from processors.handlers import HeartbeatProjector
 from processors.runner import ProjectionRunner
 from processors.supervision import SupervisionPolicy
 from projections.clickhouse import ClickHouseProjectionStore
+from projections.clickhouse.analyst import AnalystQueries
+from projections.clickhouse.analytics import analytics_database
 from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
 
 Role = Literal["serve", "ingest", "api"]
@@ -191,6 +194,7 @@ class _Parts:
     limiter: RateLimiter | None = None
     readiness: Readiness | None = None
     metrics: Metrics | None = None
+    analysts: AnalystQueries | None = None
 
 
 def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
@@ -219,7 +223,10 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
     metrics = Metrics(role)
     # The same list: what the readiness check reads, /metrics reads too.
     metrics.sources.projectors = readiness.projectors
-    parts = _Parts(log, directory, store, live, tickets, limiter, readiness, metrics)
+    analysts = (
+        AnalystQueries(settings.resolved_clickhouse_url()) if role in ("serve", "api") else None
+    )
+    parts = _Parts(log, directory, store, live, tickets, limiter, readiness, metrics, analysts)
     plugins = build_plugins(settings, directory) if role in ("serve", "api") else None
     if plugins is not None:
         metrics.sources.executors.append(("rpc", plugins.runtime.executor))
@@ -317,6 +324,17 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(themes.router)
         app.include_router(plugin_rpc.router)
         app.include_router(admin.router)
+        assert parts.analysts is not None
+        may_query = frozenset(name.lower() for name in (*settings.admins, *settings.analysts))
+        app.include_router(
+            build_analyst_router(
+                directory,
+                parts.analysts,
+                database=settings.clickhouse_database,
+                analytics_database=analytics_database(settings.clickhouse_database),
+                may_query=lambda user: user.username.lower() in may_query,
+            )
+        )
 
     install_health_routes(app, role, readiness)
     app.add_api_route(
@@ -406,5 +424,7 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
             await parts.limiter.close()
         await parts.directory.close()
         await parts.log.close()
+        if parts.analysts is not None:
+            parts.analysts.close()
         if parts.store is not None:
             parts.store.close()

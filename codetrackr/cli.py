@@ -1,4 +1,5 @@
-"""``codetrackr`` command line: serve, ingest, api, worker, replay, dlq, backup, restore, admin."""
+"""``codetrackr`` command line: serve, ingest, api, worker (the roles); replay, dlq, backup,
+restore (the embedded log); admin, sql (clients of a running server)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from codetrackr import admin_cli
+from codetrackr import admin_cli, sql_cli
 from codetrackr.settings import Settings
 
 
@@ -353,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     rest.add_argument("--no-replay", action="store_true", help="do not rebuild projections")
     rest.add_argument("--quiet", action="store_true", help="no progress bar")
     admin_cli.add_parser(sub)
+    sql_cli.add_parser(sub)
     return parser
 
 
@@ -372,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _backup(args)
     if args.command == "admin":
         return admin_cli.run(args)
+    if args.command == "sql":
+        return sql_cli.run(args)
     if args.command == "restore":
         return _restore(args)
     return _replay(args)

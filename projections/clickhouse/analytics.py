@@ -22,8 +22,9 @@ def analytics_database(db: str) -> str:
 
 _HEARTBEAT_COLUMNS = (
     "event_id, user_id, time, local_date, timezone, entity, type, category, project, branch,"
-    " language, language_raw, editor, plugin, os, machine, is_write, duration, lines, line_additions, line_deletions,"
-    " lineno, cursorpos, ai_line_changes, human_line_changes, dependencies, source, received_at"
+    " language, language_raw, editor, plugin, os, machine, is_write, duration, lines,"
+    " line_additions, line_deletions, lineno, cursorpos, ai_line_changes, human_line_changes,"
+    " dependencies, source, received_at"
 )
 
 # The maps of ``daily_stats`` by the name analysts see in ``daily_breakdown.dimension``.

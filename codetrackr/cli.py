@@ -117,7 +117,9 @@ def _worker(args: argparse.Namespace) -> int:
 
     async def serve_health() -> None:
         try:
-            runner = await serve_worker_health(readiness, settings.host, settings.port, metrics)
+            runner = await serve_worker_health(
+                readiness, settings.host, settings.port, metrics.render
+            )
         except OSError as exc:
             logging.getLogger("codetrackr.worker").error(
                 "health endpoint not served on %s:%s: %s", settings.host, settings.port, exc

@@ -25,7 +25,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 from fastapi import FastAPI
@@ -37,9 +37,6 @@ from eventlog.port import EventLog
 from processors.deadletters import pending_count
 from processors.supervision import ProjectorHealth, describe
 from schemas.events import HEARTBEATS_TOPIC
-
-if TYPE_CHECKING:  # the metrics module reads this one's probes
-    from codetrackr.metrics import Metrics
 
 # What serve_worker_health answers (the HTTP roles serve the same two through FastAPI).
 WORKER_HEALTH_PATHS = ("/healthz", "/readyz")
@@ -170,7 +167,10 @@ def install_health_routes(app: FastAPI, role: str, readiness: Readiness) -> None
 
 
 async def serve_worker_health(
-    readiness: Readiness, host: str, port: int, metrics: Metrics | None = None
+    readiness: Readiness,
+    host: str,
+    port: int,
+    metrics: Callable[[], Awaitable[bytes]] | None = None,
 ) -> web.AppRunner:
     """``/healthz``, ``/readyz`` and ``/metrics`` for the faust worker on ``host:port`` (aiohttp,
     already a dependency of faust). Returns the runner; ``await runner.cleanup()`` stops it."""
@@ -186,10 +186,10 @@ async def serve_worker_health(
     for path, handler in zip(WORKER_HEALTH_PATHS, (healthz, readyz), strict=True):
         app.router.add_get(path, handler)
     if metrics is not None:
-        exposition = metrics
+        render = metrics  # codetrackr.metrics.Metrics.render
 
         async def metrics_text(_: web.Request) -> web.Response:
-            body = await exposition.render()
+            body = await render()
             return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         app.router.add_get("/metrics", metrics_text)

@@ -28,6 +28,7 @@ from api.deps import ApiParts, OAuthSetup
 from api.deps import install as install_api_parts
 from api.routes import (
     accounts,
+    admin,
     erasure,
     leaderboards,
     oauth,
@@ -37,14 +38,17 @@ from api.routes import (
     project_naming,
     shields,
     stats,
+    themes,
     wakapi,
     wakatime,
 )
+from api.routes.analyst_sql import build_analyst_router
 from api.routes.badges import build_badges_router, build_public_stats_router
 from api.routes.export import build_export_router
 from api.routes.live import build_live_router
 from codetrackr.health import Readiness, install_health_routes
 from codetrackr.hooks import build_hooks, hooks_running
+from codetrackr.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from codetrackr.plugins import PluginRuntime, build_plugin_runtime
 from codetrackr.settings import Settings
 from eventlog.embedded import SqliteEventLog
@@ -69,6 +73,8 @@ from processors.handlers import HeartbeatProjector
 from processors.runner import ProjectionRunner
 from processors.supervision import SupervisionPolicy
 from projections.clickhouse import ClickHouseProjectionStore
+from projections.clickhouse.analyst import AnalystQueries
+from projections.clickhouse.analytics import analytics_database
 from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
 
 Role = Literal["serve", "ingest", "api"]
@@ -190,6 +196,8 @@ class _Parts:
     tickets: TicketStore | None = None
     limiter: RateLimiter | None = None
     readiness: Readiness | None = None
+    metrics: Metrics | None = None
+    analysts: AnalystQueries | None = None
 
 
 def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
@@ -215,8 +223,16 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         expects_projector=role == "serve",
         timeout_s=settings.readiness_timeout_s,
     )
-    parts = _Parts(log, directory, store, live, tickets, limiter, readiness)
+    metrics = Metrics(role)
+    # The same list: what the readiness check reads, /metrics reads too.
+    metrics.sources.projectors = readiness.projectors
+    analysts = (
+        AnalystQueries(settings.resolved_clickhouse_url()) if role in ("serve", "api") else None
+    )
+    parts = _Parts(log, directory, store, live, tickets, limiter, readiness, metrics, analysts)
     plugins = build_plugins(settings, directory) if role in ("serve", "api") else None
+    if plugins is not None:
+        metrics.sources.executors.append(("rpc", plugins.runtime.executor))
     budget = ApiKeyBudget(limiter)
 
     async def authenticate(request: Request) -> Principal:
@@ -252,7 +268,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
             ip_headers=settings.client_ip_headers,
         )
     if role in ("serve", "ingest"):
-        appender = HeartbeatAppender(log)
+        appender = HeartbeatAppender(log, observe=metrics.observe_append)
         app.include_router(
             build_ingest_router(
                 authenticate_write,  # a read-only API key is refused (403)
@@ -316,9 +332,30 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(wakapi.router)  # after WakaTime's: its statusbar/today stays theirs
         app.include_router(shields.router)
         app.include_router(plugin_store.router)
+        app.include_router(themes.router)
         app.include_router(plugin_rpc.router)
+        app.include_router(admin.router)
+        assert parts.analysts is not None
+        may_query = frozenset(name.lower() for name in (*settings.admins, *settings.analysts))
+        app.include_router(
+            build_analyst_router(
+                directory,
+                parts.analysts,
+                database=settings.clickhouse_database,
+                analytics_database=analytics_database(settings.clickhouse_database),
+                may_query=lambda user: user.username.lower() in may_query,
+            )
+        )
 
     install_health_routes(app, role, readiness)
+    app.add_api_route(
+        "/metrics",
+        metrics_endpoint(metrics),
+        methods=["GET"],
+        include_in_schema=False,
+    )
+    # Outermost, so rate-limit refusals and every error answer are counted too.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
 
@@ -377,6 +414,7 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
                         supervision_policy(settings),
                     ),
                     parts.readiness,
+                    metrics=parts.metrics,
                 )
             )
         yield
@@ -397,5 +435,7 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
             await parts.limiter.close()
         await parts.directory.close()
         await parts.log.close()
+        if parts.analysts is not None:
+            parts.analysts.close()
         if parts.store is not None:
             parts.store.close()

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from eventlog.port import EventLog
@@ -51,6 +52,8 @@ class ProjectorProbe(Protocol):
     health: ProjectorHealth
 
     async def lag_records(self) -> int: ...
+
+    async def lag_by_partition(self) -> dict[str, int]: ...
 
 
 @dataclass
@@ -187,9 +190,14 @@ def install_health_routes(app: FastAPI, role: str, readiness: Readiness) -> None
         return PlainTextResponse(f"app=1\ndb={db}")
 
 
-async def serve_worker_health(readiness: Readiness, host: str, port: int) -> web.AppRunner:
-    """``/healthz`` and ``/readyz`` for the faust worker on ``host:port`` (aiohttp, already a
-    dependency of faust). Returns the runner; ``await runner.cleanup()`` stops it."""
+async def serve_worker_health(
+    readiness: Readiness,
+    host: str,
+    port: int,
+    metrics: Callable[[], Awaitable[bytes]] | None = None,
+) -> web.AppRunner:
+    """``/healthz``, ``/readyz`` and ``/metrics`` for the faust worker on ``host:port`` (aiohttp,
+    already a dependency of faust). Returns the runner; ``await runner.cleanup()`` stops it."""
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "role": readiness.role})
@@ -201,6 +209,14 @@ async def serve_worker_health(readiness: Readiness, host: str, port: int) -> web
     app = web.Application()
     for path, handler in zip(WORKER_HEALTH_PATHS, (healthz, readyz), strict=True):
         app.router.add_get(path, handler)
+    if metrics is not None:
+        render = metrics  # codetrackr.metrics.Metrics.render
+
+        async def metrics_text(_: web.Request) -> web.Response:
+            body = await render()
+            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        app.router.add_get("/metrics", metrics_text)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     # Plugins (docs/plugins.md).
     plugin_publish: Literal["linked", "any"] = "linked"  # who may publish to the store
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list)  # usernames
+    # Usernames that may run read-only SQL at /clickhouse/ (admins may too; docs/analytics.md).
+    analysts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     plugin_workers: int = Field(default=4, ge=1, le=64)  # QuickJS executions at once
     # Where they run: child processes (beside the server, not in its turn), or server threads.
     plugin_isolation: Literal["process", "thread"] = "process"
@@ -168,7 +170,7 @@ class Settings(BaseSettings):
         parse_limits(value)
         return value
 
-    @field_validator("trusted_proxies", "client_ip_headers", "admins", mode="before")
+    @field_validator("trusted_proxies", "client_ip_headers", "admins", "analysts", mode="before")
     @classmethod
     def _list_from_env(cls, value: Any) -> Any:
         """``a, b`` or a JSON list (an environment variable can only be text)."""

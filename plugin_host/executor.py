@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 from typing import Literal
 
@@ -66,6 +67,9 @@ class PluginExecutor:
         self.kv = kv
         self._base_url = base_url
         self._validate_profile = validate_profile
+        # Executions by outcome ("ok" or a failure kind; "unavailable" when not the plugin's
+        # fault), read by ``/metrics``.
+        self.outcomes: collections.Counter[str] = collections.Counter()
 
     async def run(self, plugin: StorePlugin, user_id: str, call: Invocation) -> SandboxResult:
         """The outcome of ``call``; raises :class:`PluginHostUnavailable` when it failed because
@@ -86,9 +90,12 @@ class PluginExecutor:
                 host,
             )
         except SandboxUnavailable as exc:
+            self.outcomes["unavailable"] += 1
             raise PluginHostUnavailable(str(exc)) from exc
         if isinstance(result, SandboxFailure) and host.unavailable:
+            self.outcomes["unavailable"] += 1
             raise PluginHostUnavailable(result.message)
+        self.outcomes["ok" if result.ok else result.kind.value] += 1
         return result
 
     async def check(self, name: str, source: str, user_id: str) -> SandboxFailure | None:

@@ -669,3 +669,35 @@ def test_dockerfile_base_image_matches_requires_python() -> None:
     requires = _pyproject()["project"]["requires-python"]
     assert f">={version[1]}.{version[2]}" in requires
     assert f"<{version[1]}.{int(version[2]) + 1}" in requires
+
+
+def test_clickhouse_has_a_read_only_analyst_user(services: dict[str, dict[str, Any]]) -> None:
+    """docs/analytics.md: analysts get a ClickHouse user that can only read the projections and
+    the analytics views, under limits they cannot change, with a password from the environment."""
+    import xml.etree.ElementTree as ET
+
+    from projections.clickhouse.analytics import analytics_database
+
+    clickhouse = services[CLICKHOUSE]
+    mounts = {
+        str(PurePosixPath(volume.split(":")[1])): volume.split(":")[0]
+        for volume in clickhouse["volumes"]
+        if volume.startswith("./")
+    }
+    source = mounts["/etc/clickhouse-server/users.d/analyst.xml"]
+    root = ET.parse(ROOT / source).getroot()
+    profile = root.find("profiles/analyst")
+    assert profile is not None
+    assert profile.findtext("readonly") == "1"
+    assert profile.findtext("result_overflow_mode") == "throw"
+    assert int(profile.findtext("max_result_rows") or 0) > 0
+    assert float(profile.findtext("max_execution_time") or 0) > 0
+    user = root.find("users/analyst")
+    assert user is not None
+    password = user.find("password")
+    assert password is not None
+    assert password.get("from_env") == "CLICKHOUSE_ANALYST_PASSWORD"
+    assert "CLICKHOUSE_ANALYST_PASSWORD" in clickhouse["environment"]
+    database = Settings().clickhouse_database
+    allowed = {d.text for d in user.findall("allow_databases/database")}
+    assert allowed == {database, analytics_database(database)}

@@ -1,0 +1,205 @@
+"""Read-only SQL for analysts on ``codetrackr serve``: ClickHouse's HTTP interface at
+``/clickhouse/``, reached with clickhouse-connect's own HTTP client and with plain HTTP, and what it
+refuses: writes, DDL, table functions, system tables with secrets, settings, other accounts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import clickhouse_connect
+import httpx
+import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
+
+from tests.e2e.harness import Client, CodeTrackrProcess, eventually, run_cli
+from tests.e2e.test_durability_and_replay import COVER_S, aligned_start, spaced_heartbeats
+
+pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse]
+
+ANALYST = "data-analyst"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeTrackrProcess]:
+    process = CodeTrackrProcess(
+        "serve", tmp_path_factory.mktemp("sql") / "data", env={"CODETRACKR_ANALYSTS": ANALYST}
+    ).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def analyst_key(server: CodeTrackrProcess) -> str:
+    user = Client(server.url)
+    renamed = user.http.post(
+        "/api/v1/user/profile/update", headers=user.bearer, json={"username": ANALYST}
+    )
+    assert renamed.status_code == 200, renamed.text
+    created = user.http.post(
+        "/api/v1/keys", headers=user.bearer, json={"name": "sql", "read_only": True}
+    )
+    key: str = created.json()["key"]["key"]
+    return key
+
+
+@pytest.fixture(scope="module")
+def coder(server: CodeTrackrProcess) -> Client:
+    user = Client(server.url)
+    user.user_id = user.get("/api/v1/user/me")["id"]  # type: ignore[attr-defined]
+    beats = spaced_heartbeats(aligned_start(3, "UTC"), 6, project="sql-test")
+    assert user.http.post("/api/v1/heartbeats", json=beats, headers=user.key_header).is_success
+    eventually(lambda: _equal(user.summary_total(range="all"), 6 * COVER_S), timeout_s=60)
+    return user
+
+
+def _equal(a: object, b: object) -> None:
+    assert a == b
+
+
+def post(server: CodeTrackrProcess, key: str, sql: str, **params: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/clickhouse/", content=sql, params=params, auth=(ANALYST, key), timeout=30
+    )
+
+
+def test_clickhouse_connect_queries_the_views(
+    server: CodeTrackrProcess, analyst_key: str, coder: Client
+) -> None:
+    client = clickhouse_connect.get_client(
+        host="127.0.0.1",
+        port=server.port,
+        username=ANALYST,
+        password=analyst_key,
+        proxy_path="/clickhouse",
+    )
+    try:
+        rows = client.query(
+            "SELECT project, count() FROM heartbeats WHERE user_id = {u:String} GROUP BY project",
+            parameters={"u": coder.user_id},
+        ).result_rows
+        assert rows == [("sql-test", 6)]
+        (total,) = client.query(
+            "SELECT sum(total_seconds) FROM daily WHERE user_id = {u:String}",
+            parameters={"u": coder.user_id},
+        ).result_rows[0]
+        assert total == 6 * COVER_S
+        tables = {r[0] for r in client.query("SHOW TABLES").result_rows}
+        assert {"heartbeats", "daily", "daily_breakdown", "weekly", "users"} <= tables
+    finally:
+        client.close()
+
+
+def test_plain_http_with_formats(
+    server: CodeTrackrProcess, analyst_key: str, coder: Client
+) -> None:
+    answer = post(
+        server,
+        analyst_key,
+        "SELECT dimension, value, seconds FROM daily_breakdown"
+        " WHERE user_id = {u:String} AND dimension = 'project'",
+        default_format="JSON",
+        param_u=coder.user_id,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"] == [
+        {"dimension": "project", "value": "sql-test", "seconds": 6 * COVER_S}
+    ]
+    csv = post(server, analyst_key, "SELECT 1 AS one FORMAT CSVWithNames")
+    assert csv.text == '"one"\n1\n'
+    parquet = post(server, analyst_key, "SELECT number FROM system.numbers LIMIT 3 FORMAT Parquet")
+    assert parquet.status_code == 200
+    assert parquet.content[:4] == b"PAR1"
+
+
+@pytest.mark.parametrize(
+    ("sql", "code"),
+    [
+        ("INSERT INTO codetrackr.heartbeats (user_id) VALUES ('x')", "497"),
+        ("CREATE TABLE codetrackr_analytics.x (a Int8) ENGINE = Memory", "497"),
+        ("DROP TABLE codetrackr.heartbeats", "497"),
+        ("SELECT * FROM file('/etc/passwd', 'LineAsString')", "497"),
+        ("SELECT * FROM url('http://127.0.0.1:1/', 'LineAsString')", "497"),
+        ("SELECT * FROM system.users", "497"),
+        ("SELECT * FROM system.query_log", "497"),
+        ("SELECT 1 SETTINGS readonly = 0", "497"),
+        ("SELECT 1; SELECT 2", "62"),
+        ("SELEC 1", "62"),
+    ],
+)
+def test_refusals(server: CodeTrackrProcess, analyst_key: str, sql: str, code: str) -> None:
+    answer = post(server, analyst_key, sql)
+    assert answer.status_code in (400, 403), answer.text
+    assert answer.headers["X-ClickHouse-Exception-Code"] == code
+    assert answer.text.startswith(f"Code: {code}. DB::Exception: ")
+
+
+def test_settings_in_the_url_do_not_lift_the_limits(
+    server: CodeTrackrProcess, analyst_key: str
+) -> None:
+    answer = post(
+        server,
+        analyst_key,
+        "SELECT number FROM system.numbers LIMIT 2000000",
+        readonly="0",
+        max_result_rows="0",
+    )
+    assert answer.status_code == 400
+    assert "TOO_MANY_ROWS_OR_BYTES" in answer.text
+
+
+def test_only_analysts_and_admins_with_their_own_keys(
+    server: CodeTrackrProcess, analyst_key: str, coder: Client
+) -> None:
+    wrong = httpx.post(
+        f"{server.url}/clickhouse/", content="SELECT 1", auth=(ANALYST, "ct_wrong"), timeout=30
+    )
+    assert wrong.status_code == 401
+    assert wrong.headers["X-ClickHouse-Exception-Code"] == "516"
+    not_analyst = httpx.post(
+        f"{server.url}/clickhouse/",
+        content="SELECT 1",
+        auth=(coder.username, coder.api_key),
+        timeout=30,
+    )
+    assert not_analyst.status_code == 403
+    assert not_analyst.headers["X-ClickHouse-Exception-Code"] == "497"
+    borrowed = httpx.post(
+        f"{server.url}/clickhouse/", content="SELECT 1", auth=(coder.username, analyst_key)
+    )
+    assert borrowed.status_code == 401
+    assert httpx.get(f"{server.url}/clickhouse/ping").text == "Ok.\n"
+
+
+def test_codetrackr_sql_prints_a_table_and_csv(
+    server: CodeTrackrProcess, analyst_key: str, coder: Client
+) -> None:
+    env = {"CODETRACKR_SQL_KEY": analyst_key, "CODETRACKR_SQL_URL": server.url}
+    query = (
+        "SELECT project, count() AS n FROM heartbeats"
+        f" WHERE user_id = '{coder.user_id}' GROUP BY project"  # type: ignore[attr-defined]
+    )
+    table = run_cli(["sql", query], env=env)
+    header, row = [line for line in table.splitlines() if "project" in line or "sql-test" in line]
+    # ClickHouse's own pretty table: ┌─project──┬─n─┐ then │ sql-test │ 6 │
+    assert re.findall(r"[\w-]+", header) == ["project", "n"]
+    assert re.findall(r"[\w-]+", row)[-2:] == ["sql-test", "6"]  # after the row number
+    csv = run_cli(["sql", "--format", "csv", query], env=env)
+    assert csv.splitlines() == ['"project","n"', '"sql-test",6']
+    with pytest.raises(RuntimeError, match="497"):
+        run_cli(["sql", "DROP TABLE codetrackr.heartbeats"], env=env)
+
+
+def test_a_client_error_is_a_database_error(server: CodeTrackrProcess, analyst_key: str) -> None:
+    client = clickhouse_connect.get_client(
+        host="127.0.0.1",
+        port=server.port,
+        username=ANALYST,
+        password=analyst_key,
+        proxy_path="/clickhouse",
+    )
+    try:
+        with pytest.raises(DatabaseError, match="not open to analysts"):
+            client.query("SELECT * FROM system.users")
+    finally:
+        client.close()

@@ -53,6 +53,7 @@ def _param_values(name: str, user: Client) -> list[str]:
         "username": [user.username],
         "user_svg": [f"{user.username}.svg"],  # Wakapi's activity chart
         "project_id": [PROJECT],
+        "theme_id": ["00000000-0000-4000-8000-000000000000"],  # no such theme
         "range": ["last_7_days", "all_time"],
         "lang": [LANGUAGE],
         "metric": _BADGE_METRICS,

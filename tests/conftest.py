@@ -12,6 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: a property either holds or not, and a busy machine (CI shares two
+# cores with the servers the suite starts) must not turn a slow example into a failure. Speed is
+# measured by `make bench`, never asserted in tests.
+settings.register_profile("codetrackr", deadline=None)
+settings.load_profile("codetrackr")
 
 
 @pytest.fixture(autouse=True)

@@ -192,6 +192,15 @@ class Client:
         result: dict[str, Any] = response.json()
         return result
 
+    def rename(self, username: str) -> Client:
+        """Take ``username`` (e.g. one named in ``CODETRACKR_ADMINS``); returns self."""
+        renamed = self.http.post(
+            "/api/v1/user/profile/update", headers=self.bearer, json={"username": username}
+        )
+        assert renamed.status_code == 200, renamed.text
+        self.username = username
+        return self
+
     def summary_total(self, **params: Any) -> int:
         return int(self.get("/api/v1/stats/summary", **params)["total_seconds"])
 

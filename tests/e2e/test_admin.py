@@ -31,13 +31,7 @@ def server(data_dir: Path) -> Iterator[CodeTrackrProcess]:
 
 @pytest.fixture(scope="module")
 def admin(server: CodeTrackrProcess) -> Client:
-    user = Client(server.url)
-    renamed = user.http.post(
-        "/api/v1/user/profile/update", headers=user.bearer, json={"username": ADMIN}
-    )
-    assert renamed.status_code == 200, renamed.text
-    user.username = ADMIN
-    return user
+    return Client(server.url).rename(ADMIN)
 
 
 def cli(server: CodeTrackrProcess, admin: Client, *args: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import clickhouse_connect
 import httpx
 import pytest
+from clickhouse_connect.driver.client import Client as HttpClient
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually, run_cli
@@ -31,11 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeTrackrProce
 
 @pytest.fixture(scope="module")
 def analyst_key(server: CodeTrackrProcess) -> str:
-    user = Client(server.url)
-    renamed = user.http.post(
-        "/api/v1/user/profile/update", headers=user.bearer, json={"username": ANALYST}
-    )
-    assert renamed.status_code == 200, renamed.text
+    user = Client(server.url).rename(ANALYST)
     created = user.http.post(
         "/api/v1/keys", headers=user.bearer, json={"name": "sql", "read_only": True}
     )
@@ -63,16 +60,17 @@ def post(server: CodeTrackrProcess, key: str, sql: str, **params: str) -> httpx.
     )
 
 
+def connect(server: CodeTrackrProcess, key: str) -> HttpClient:
+    """clickhouse-connect's own HTTP client, as an analyst would configure it."""
+    return clickhouse_connect.get_client(
+        host="127.0.0.1", port=server.port, username=ANALYST, password=key, proxy_path="/clickhouse"
+    )
+
+
 def test_clickhouse_connect_queries_the_views(
     server: CodeTrackrProcess, analyst_key: str, coder: Client
 ) -> None:
-    client = clickhouse_connect.get_client(
-        host="127.0.0.1",
-        port=server.port,
-        username=ANALYST,
-        password=analyst_key,
-        proxy_path="/clickhouse",
-    )
+    client = connect(server, analyst_key)
     try:
         rows = client.query(
             "SELECT project, count() FROM heartbeats WHERE user_id = {u:String} GROUP BY project",
@@ -191,13 +189,7 @@ def test_codetrackr_sql_prints_a_table_and_csv(
 
 
 def test_a_client_error_is_a_database_error(server: CodeTrackrProcess, analyst_key: str) -> None:
-    client = clickhouse_connect.get_client(
-        host="127.0.0.1",
-        port=server.port,
-        username=ANALYST,
-        password=analyst_key,
-        proxy_path="/clickhouse",
-    )
+    client = connect(server, analyst_key)
     try:
         with pytest.raises(DatabaseError, match="not open to analysts"):
             client.query("SELECT * FROM system.users")

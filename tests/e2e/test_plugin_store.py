@@ -87,13 +87,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeTrackrProce
 
 @pytest.fixture(scope="module")
 def admin(server: CodeTrackrProcess) -> Client:
-    user = Client(server.url)
-    renamed = user.http.post(
-        "/api/v1/user/profile/update", headers=user.bearer, json={"username": ADMIN}
-    )
-    assert renamed.status_code == 200, renamed.text
-    user.username = ADMIN
-    return user
+    return Client(server.url).rename(ADMIN)
 
 
 def status(response: httpx.Response, expected: int) -> Any:

@@ -29,6 +29,7 @@ from bench.live_push import figure_live_push
 from bench.live_push import users_needed as live_users_needed
 from bench.load import LOAD_USERS, figure_freshness_under_load, probe_users_needed
 from bench.plugin_hooks import figure_plugin_hooks
+from bench.goals import figure_goals
 from bench.plugin_sandbox import figure_plugin_sandbox
 from bench.replay import figure_replay
 from bench.report import Row, machine, render_machine, render_table, write_json
@@ -135,6 +136,8 @@ def _serve_figures(
             # In-process, no server: once per bench run is enough.
             ("6 plugin execution", lambda: figure_plugin_sandbox(scale)),
             ("7 plugin hooks beside projections", lambda: figure_plugin_hooks(scale)),
+            # In-process too: the goal rules over a user-year of rows.
+            ("8 goals over a user-year", lambda: figure_goals(scale)),
         ]
     return figures
 

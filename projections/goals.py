@@ -27,9 +27,8 @@ Used by the read API (``api.rules.goals``) and by live push (``processors.projec
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from projections.daily import DailyRow
 from schemas.languages import canonical_language
@@ -51,6 +50,8 @@ __all__ = [
 ]
 
 Status = Literal["success", "fail", "pending"]
+_WEEK = timedelta(days=7)
+_THURSDAY = timedelta(days=3)
 
 
 class GoalTerms(Protocol):
@@ -72,9 +73,9 @@ class GoalTerms(Protocol):
     def scope_value(self) -> str | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Period:
-    """One period of a goal: its first and last local date, its seconds and its status."""
+class Period(NamedTuple):
+    """One period of a goal: its first and last local date, its seconds and its status (a
+    tuple: a user-year holds hundreds, built at every read)."""
 
     start: date
     end: date
@@ -84,8 +85,7 @@ class Period:
     running: bool  # today is one of its days
 
 
-@dataclass(frozen=True, slots=True)
-class Ratio:
+class Ratio(NamedTuple):
     """Periods of one week or month: how many were decided and how many succeeded."""
 
     start: date  # the week's Monday, or the month's first day
@@ -161,28 +161,34 @@ def period_progress(
 def periods(goal: GoalTerms, rows: Iterable[DailyRow], first: date, today: date) -> list[Period]:
     """Every period of ``goal`` from the one holding ``first`` to the one holding ``today``,
     oldest first (empty when ``first`` is after ``today``)."""
-    by_day: dict[date, float] = {}
+    # Day ordinals, not dates: a user-year of periods is a few hundred additions.
+    by_day: dict[int, float] = {}
     for row in rows:
         seconds = scoped_seconds(row, goal.scope, goal.scope_value)
-        by_day[row.date] = by_day.get(row.date, 0.0) + seconds
-    start = first_period_start(goal.period, first)
-    last = first_period_start(goal.period, today)
-    step = timedelta(days=1 if goal.period == "daily" else 7)
+        day = row.date.toordinal()
+        by_day[day] = by_day.get(day, 0.0) + seconds
+    length = 1 if goal.period == "daily" else 7
+    start = first_period_start(goal.period, first).toordinal()
+    last = first_period_start(goal.period, today).toordinal()
+    now = today.toordinal()
+    target, kind = goal.target_seconds, goal.kind
     found: list[Period] = []
-    while start <= last:
-        end = start + step - timedelta(days=1)
-        seconds = sum(by_day.get(start + timedelta(days=i), 0.0) for i in range(step.days))
+    for begin in range(start, last + 1, length):
+        end = begin + length - 1
+        if length == 1:
+            seconds = by_day.get(begin, 0.0)
+        else:
+            seconds = sum(by_day.get(day, 0.0) for day in range(begin, end + 1))
         found.append(
             Period(
-                start=start,
-                end=end,
+                start=date.fromordinal(begin),
+                end=date.fromordinal(end),
                 seconds=seconds,
-                target_seconds=goal.target_seconds,
-                status=status_of(goal.kind, seconds, goal.target_seconds, ended=end < today),
-                running=start <= today <= end,
+                target_seconds=target,
+                status=status_of(kind, seconds, target, ended=end < now),
+                running=begin <= now <= end,
             )
         )
-        start += step
     return found
 
 
@@ -207,20 +213,25 @@ def streaks(found: Sequence[Period]) -> tuple[int, int]:
 
 def month_of(period: Period) -> date:
     """The first day of the month a period belongs to: a day's own, a week's Thursday's."""
-    anchor = period.start if period.start == period.end else period.start + timedelta(days=3)
-    return anchor.replace(day=1)
+    anchor = period.start if period.start == period.end else period.start + _THURSDAY
+    return date(anchor.year, anchor.month, 1)
 
 
 def achievement(found: Sequence[Period], by: Literal["week", "month"]) -> list[Ratio]:
     """Decided and achieved periods per calendar week or month, oldest first."""
     groups: dict[date, list[int]] = {}
+    week_start: date | None = None
     for period in found:
-        key = (
-            period.start - timedelta(days=period.start.weekday())
-            if by == "week"
-            else month_of(period)
-        )
-        counts = groups.setdefault(key, [0, 0])
+        if by == "month":
+            key = month_of(period)
+        else:
+            # Periods come in order: a week's Monday is worked out once per week.
+            if week_start is None or not week_start <= period.start < week_start + _WEEK:
+                week_start = period.start - timedelta(days=period.start.weekday())
+            key = week_start
+        counts = groups.get(key)
+        if counts is None:
+            counts = groups[key] = [0, 0]
         if period.status != "pending":
             counts[1] += 1
             counts[0] += period.status == "success"

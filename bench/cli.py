@@ -23,13 +23,13 @@ import uvloop
 from bench.clients import Sentinels, create_users
 from bench.deploy import MODES, Deployment, Mode, User, machine_busy_cpu_s, own_cpu_s
 from bench.freshness import figure_freshness, users_needed
+from bench.goals import figure_goals
 from bench.ingest import figure_ingest
 from bench.leaderboard import figure_leaderboard
 from bench.live_push import figure_live_push
 from bench.live_push import users_needed as live_users_needed
 from bench.load import LOAD_USERS, figure_freshness_under_load, probe_users_needed
 from bench.plugin_hooks import figure_plugin_hooks
-from bench.goals import figure_goals
 from bench.plugin_sandbox import figure_plugin_sandbox
 from bench.replay import figure_replay
 from bench.report import Row, machine, render_machine, render_table, write_json

@@ -34,8 +34,13 @@ from schemas.languages import stored_language
 SCOPES = ("language", "project", "editor", "category")
 PERIOD_SECONDS = {"daily": 86_400, "weekly": MAX_GOAL_SECONDS}
 CHART_PERIODS = 7  # periods in ``chart_data``, as WakaTime's goal charts show
-_LIST_OF = {"language": "languages", "project": "projects", "editor": "editors"}
-_LIST_OF["category"] = "categories"
+# WakaTime's list field for each scope.
+_LIST_OF = {
+    "language": "languages",
+    "project": "projects",
+    "editor": "editors",
+    "category": "categories",
+}
 
 
 def invalid(field: str, message: str) -> ApiError:

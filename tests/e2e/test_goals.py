@@ -160,6 +160,39 @@ def test_progress_follows_heartbeats_for_all_time_and_a_scope(server: CodeTrackr
     assert other["progress"]["status"] == "pending"
 
 
+def test_late_heartbeats_of_earlier_days_count_in_the_running_week(
+    server: CodeTrackrProcess,
+) -> None:
+    user = Client(server.url, timezone="UTC")
+    weekly = create(user, {"type": "weekly", "target_seconds": 600})["data"]
+    start = weekly["progress"]["period_start"]
+    monday = datetime.fromisoformat(start).replace(tzinfo=UTC)
+    assert monday.weekday() == 0
+    # An offline queue delivers this week's Monday morning now: 3 heartbeats, 4 minutes apart
+    # (on a Monday morning itself, as early as the week allows).
+    first = max(monday.timestamp() + 1, min(monday.timestamp() + 6 * 3600, time.time() - 600))
+    beats = [
+        {
+            "entity": "/src/late.py",
+            "type": "file",
+            "time": first + i * 240,
+            "project": "late",
+            "language": "Go",
+        }
+        for i in range(3)
+    ]
+    sent = user.http.post(
+        "/api/v1/users/current/heartbeats.bulk", json=beats, headers=basic(user.api_key)
+    )
+    assert sent.status_code == 201, sent.text
+
+    def counted() -> None:
+        assert progress_of(user, weekly["id"])["progress"]["current_seconds"] == 480
+
+    eventually(counted)
+    assert progress_of(user, weekly["id"])["progress"]["status"] == "pending"  # 480 of 600
+
+
 def test_at_most_goal_fails_once_exceeded(server: CodeTrackrProcess) -> None:
     user = Client(server.url, timezone="UTC")
     meetings = create(

@@ -28,6 +28,7 @@ from typing import Generic, TypeVar
 
 from pydantic import ValidationError
 
+from accounts.goals import GoalBook
 from accounts.plugins import PluginCatalog
 from accounts.state import AccountState, ApiKey, ContactMessage, Session, User
 from accounts.themes import ThemeCatalog
@@ -134,6 +135,11 @@ class AccountDirectory:
         """The theme store and everyone's theme preferences as far as this process has read the
         log (no sync)."""
         return self._state.themes
+
+    @property
+    def goals(self) -> GoalBook:
+        """Everyone's goal definitions as far as this process has read the log (no sync)."""
+        return self._state.goals
 
     async def start(self) -> None:
         # A group of our own that never commits: every start reads the topic from the beginning.

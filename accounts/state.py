@@ -9,7 +9,8 @@ clashing event is rejected (listed in ``rejected``) without changing anything.
 
 An :class:`AccountDeleted` removes the user and everything of theirs at once: keys, sessions,
 follows both ways, the hire inquiries they received and the ones they sent, their side of the
-plugin and theme stores (:mod:`accounts.plugins`, :mod:`accounts.themes`); their username,
+plugin and theme stores (:mod:`accounts.plugins`, :mod:`accounts.themes`), their goals
+(:mod:`accounts.goals`); their username,
 account number and identity are free again. Later events of the user name an unknown user, so
 they are rejected like any other event about a user that does not exist. On the embedded log the
 user's records are then removed too (:mod:`accounts.erasure`), and a refold of what remains
@@ -24,6 +25,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field, replace
 
+from accounts.goals import GoalBook
 from accounts.plugins import PluginCatalog
 from accounts.themes import ThemeCatalog
 from schemas.events import (
@@ -46,6 +48,7 @@ from schemas.events import (
     SessionStarted,
     UserFollowed,
     UserUnfollowed,
+    is_goal_event,
     is_store_event,
     is_theme_event,
 )
@@ -156,6 +159,7 @@ class AccountState:
     messages: dict[str, deque[ContactMessage]] = field(default_factory=dict)
     plugins: PluginCatalog = field(default_factory=PluginCatalog)
     themes: ThemeCatalog = field(default_factory=ThemeCatalog)
+    goals: GoalBook = field(default_factory=GoalBook)
     suspended: dict[str, str] = field(default_factory=dict)  # user id -> the admin's reason
     seen: set[str] = field(default_factory=set)
     rejected: set[str] = field(default_factory=set)
@@ -225,6 +229,8 @@ class AccountState:
             return event.user_id in self.users and self.plugins.apply(event)
         if is_theme_event(event):
             return event.user_id in self.users and self.themes.apply(event)
+        if is_goal_event(event):
+            return event.user_id in self.users and self.goals.apply(event)
         return False  # ApiKeyUsed is handled before ``seen``
 
     def _created(self, event: AccountCreated) -> bool:
@@ -492,6 +498,7 @@ class AccountState:
         self.messages.pop(gone, None)
         self.plugins.forget_user(gone)
         self.themes.forget_user(gone)
+        self.goals.forget_user(gone)
         for recipient, inbox in list(self.messages.items()):
             kept = [m for m in inbox if m.sender_user_id != gone]
             if len(kept) == len(inbox):

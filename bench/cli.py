@@ -23,6 +23,7 @@ import uvloop
 from bench.clients import Sentinels, create_users
 from bench.deploy import MODES, Deployment, Mode, User, machine_busy_cpu_s, own_cpu_s
 from bench.freshness import figure_freshness, users_needed
+from bench.goals import figure_goals
 from bench.ingest import figure_ingest
 from bench.leaderboard import figure_leaderboard
 from bench.live_push import figure_live_push
@@ -135,6 +136,8 @@ def _serve_figures(
             # In-process, no server: once per bench run is enough.
             ("6 plugin execution", lambda: figure_plugin_sandbox(scale)),
             ("7 plugin hooks beside projections", lambda: figure_plugin_hooks(scale)),
+            # In-process too: the goal rules over a user-year of rows.
+            ("8 goals over a user-year", lambda: figure_goals(scale)),
         ]
     return figures
 

@@ -70,6 +70,7 @@ from plugin_host.executor import PluginPolicy, PluginServices
 from processors.deadletters import DEAD_LETTER_TOPICS
 from processors.erasure import erase_from_log
 from processors.handlers import HeartbeatProjector
+from processors.projectors.goals import GoalOwner, GoalSource, GoalWatch
 from processors.runner import ProjectionRunner
 from processors.supervision import SupervisionPolicy
 from projections.clickhouse import ClickHouseProjectionStore
@@ -359,6 +360,19 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
     return app
 
 
+def goal_owners(directory: AccountDirectory) -> GoalSource:
+    """Where live goal checks find a user's timezone and goals: the account directory this
+    process folds (read from the goal watch's thread; the fold only replaces whole entries)."""
+
+    def owner(user_id: str) -> GoalOwner | None:
+        user = directory.state.users.get(user_id)
+        if user is None:
+            return None
+        return GoalOwner(user.timezone, directory.goals.of(user_id))
+
+    return owner
+
+
 def _runner_ended(runner: ProjectionRunner, task: asyncio.Task[None]) -> None:
     """Say at once why the supervised runner ended, should its supervision itself fail."""
     if task.cancelled():
@@ -377,6 +391,7 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
     stop = asyncio.Event()
     runner_task: asyncio.Task[None] | None = None
     runner: ProjectionRunner | None = None
+    goal_watch: GoalWatch | None = None
     hooks = contextlib.AsyncExitStack()
     try:
         if parts.live is not None:
@@ -388,7 +403,16 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
         await parts.directory.start()
         if role == "serve":
             assert parts.store is not None
-            projector = HeartbeatProjector(parts.store, publisher=LivePublisher(parts.live))
+            publisher = LivePublisher(parts.live)
+            if publisher.active:
+                goal_watch = GoalWatch(
+                    publisher, goal_owners(parts.directory), parts.store.daily_rows
+                ).start()
+            projector = HeartbeatProjector(
+                parts.store,
+                publisher=publisher,
+                subscribers=[goal_watch] if goal_watch is not None else [],
+            )
             # The embedded log can be rewritten: erasures remove the records themselves too.
             eraser = (
                 partial(erase_from_log, parts.log)
@@ -427,6 +451,8 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
                 await asyncio.wait_for(runner_task, timeout=10)
         if runner is not None:
             await runner.close()
+        if goal_watch is not None:
+            await run_in_threadpool(goal_watch.close)
         if parts.live is not None:
             await parts.live.close()
         if parts.tickets is not None:

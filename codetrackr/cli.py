@@ -60,6 +60,7 @@ def _worker(args: argparse.Namespace) -> int:
     from codetrackr.bootstrap import (
         build_event_log,
         build_store,
+        goal_owners,
         prepare_log,
         private_dir,
         supervision_policy,
@@ -73,6 +74,7 @@ def _worker(args: argparse.Namespace) -> int:
     from processors.deadletters import DeadLetterWriter
     from processors.faust_worker import build_faust_app
     from processors.handlers import HeartbeatProjector
+    from processors.projectors.goals import GoalOwner, GoalWatch
 
     settings = _settings(args)
     private_dir(settings.data_dir)
@@ -91,12 +93,28 @@ def _worker(args: argparse.Namespace) -> int:
 
     # Workers publish live updates only through Redis: nobody subscribes inside a worker.
     live = open_live_channel(settings.redis_url) if settings.redis_url else None
+    # Live goals read goals and timezones from the account directory the plugin hooks fold
+    # (below), once it has started; until then no goal is checked.
+    folded: list[AccountDirectory] = []
+
+    def goal_owner(user_id: str) -> GoalOwner | None:
+        return goal_owners(folded[0])(user_id) if folded else None
+
+    goal_watch = (
+        GoalWatch(LivePublisher(live), goal_owner, store.daily_rows).start()
+        if live is not None
+        else None
+    )
     # Dead letters and the readiness checks go through the event log port (its producer starts
     # on first use, on faust's loop).
     log = build_event_log(settings)
     app = build_faust_app(
         bootstrap=settings.event_log_url.removeprefix("kafka://"),
-        projector_factory=lambda: HeartbeatProjector(store, publisher=LivePublisher(live)),
+        projector_factory=lambda: HeartbeatProjector(
+            store,
+            publisher=LivePublisher(live),
+            subscribers=[goal_watch] if goal_watch is not None else [],
+        ),
         live=live,
         partitions=settings.heartbeat_partitions,
         batch_size=settings.worker_batch_size,
@@ -143,6 +161,7 @@ def _worker(args: argparse.Namespace) -> int:
                 try:
                     await candidate.start()
                     directory = candidate
+                    folded.append(directory)
                 except LogError as exc:
                     await candidate.close()
                     attempt += 1
@@ -157,12 +176,15 @@ def _worker(args: argparse.Namespace) -> int:
         except Exception:
             hooks_logger.exception("plugin hooks stopped in this worker")
         finally:
+            folded.clear()
             if directory is not None:
                 await directory.close()
             await hooks_log.close()
 
     async def stop_hooks() -> None:
         hooks_stopped.set()
+        if goal_watch is not None:
+            await asyncio.to_thread(goal_watch.close)
 
     app.stop_hooks.append(log.close)
     app.stop_hooks.append(stop_hooks)

@@ -5,7 +5,8 @@ accepted request, keyed by user id so one user's heartbeats stay ordered and the
 appended atomically, and :class:`HeartbeatsDeleted` and :class:`UserDataErased`, keyed the same
 way. ``codetrackr.accounts`` holds account events (accounts, keys, sessions, profiles, follows,
 contact messages, deletions), the plugin store's (publishes, installs, settings, reviews,
-reports, moderation) and the theme store's (publishes, installs, the applied theme) on a single
+reports, moderation), the theme store's (publishes, installs, the applied theme) and goal
+definitions (created, updated, deleted) on a single
 partition, so their order is global: uniqueness (usernames, account numbers, identities) and
 single use (refresh tokens, OAuth states) are decided by that order, the first event winning.
 """
@@ -467,6 +468,60 @@ class ThemeApplied(_Event):
     custom_vars: dict[str, str] | None = None
 
 
+# -- goals ---------------------------------------------------------------------------------------
+# Goal definitions ride the accounts topic: every process folds them with the account
+# (``accounts.goals``), an account deletion takes them with it, and a replay brings them back.
+# Progress is never stored: it is read from the daily rows (``api.rules.goals``).
+
+GoalPeriod = Literal["daily", "weekly"]
+GoalKind = Literal["at_least", "at_most"]
+GoalScope = Literal["language", "project", "editor", "category"]
+# A week of seconds: no daily or weekly target can need more.
+MAX_GOAL_SECONDS = 7 * 86_400
+
+
+class GoalCreated(_Event):
+    """``user_id`` sets a goal: ``target_seconds`` per local day or ISO week (Monday to Sunday)
+    in the user's timezone, at least (reach it) or at most (stay within it), of all coding time
+    or of one ``scope`` value (e.g. the language ``Python``, the category ``meeting``).
+    Rejected when ``goal_id`` is taken or the user holds the most goals allowed."""
+
+    type: Literal["GoalCreated"] = "GoalCreated"
+    version: Literal[1] = 1
+    goal_id: str
+    period: GoalPeriod
+    kind: GoalKind = "at_least"
+    target_seconds: int = Field(ge=1, le=MAX_GOAL_SECONDS)
+    title: str = Field(default="", max_length=200)
+    scope: GoalScope | None = None
+    scope_value: str | None = Field(default=None, max_length=500)
+
+
+class GoalUpdated(_Event):
+    """``user_id`` changes their goal ``goal_id``; ``None`` keeps a field. With
+    ``change_scope`` the scope becomes ``scope``/``scope_value`` (``None``: all coding time).
+    Rejected when the goal is not theirs (or gone)."""
+
+    type: Literal["GoalUpdated"] = "GoalUpdated"
+    version: Literal[1] = 1
+    goal_id: str
+    period: GoalPeriod | None = None
+    kind: GoalKind | None = None
+    target_seconds: int | None = Field(default=None, ge=1, le=MAX_GOAL_SECONDS)
+    title: str | None = Field(default=None, max_length=200)
+    change_scope: bool = False
+    scope: GoalScope | None = None
+    scope_value: str | None = Field(default=None, max_length=500)
+
+
+class GoalDeleted(_Event):
+    """``user_id`` deletes their goal ``goal_id``. Rejected when it is not theirs (or gone)."""
+
+    type: Literal["GoalDeleted"] = "GoalDeleted"
+    version: Literal[1] = 1
+    goal_id: str
+
+
 # The registry: which events each topic carries. Every runtime check of an event's topic derives
 # from these tuples (``is_heartbeat_event``, ``is_account_event``). The unions below list the same
 # classes because a type checker cannot build a Union from a tuple; a unit test
@@ -490,6 +545,8 @@ THEME_EVENTS: tuple[type[_Event], ...] = (
     ThemeUninstalled,
     ThemeApplied,
 )
+# The goals' events (on the accounts topic), folded by ``accounts.goals``.
+GOAL_EVENTS: tuple[type[_Event], ...] = (GoalCreated, GoalUpdated, GoalDeleted)
 ACCOUNT_EVENTS: tuple[type[_Event], ...] = (
     AccountCreated,
     ApiKeyCreated,
@@ -509,6 +566,7 @@ ACCOUNT_EVENTS: tuple[type[_Event], ...] = (
     ProjectLabelsReplaced,
     *STORE_EVENTS,
     *THEME_EVENTS,
+    *GOAL_EVENTS,
 )
 EVENTS_BY_TOPIC: dict[str, tuple[type[_Event], ...]] = {
     HEARTBEATS_TOPIC: HEARTBEAT_EVENTS,
@@ -547,6 +605,9 @@ _AccountEvents: TypeAlias = (
     | ThemeInstalled
     | ThemeUninstalled
     | ThemeApplied
+    | GoalCreated
+    | GoalUpdated
+    | GoalDeleted
 )
 AccountEvent = Annotated[_AccountEvents, Field(discriminator="type")]
 Event = Annotated[HeartbeatEvent | _AccountEvents, Field(discriminator="type")]
@@ -582,6 +643,15 @@ ThemeEvent: TypeAlias = ThemePublished | ThemeInstalled | ThemeUninstalled | The
 def is_theme_event(event: Event) -> TypeGuard[ThemeEvent]:
     """Whether ``event`` is one of the theme store's (a subset of the accounts topic's)."""
     return isinstance(event, THEME_EVENTS)
+
+
+# The goals' events (``GOAL_EVENTS``).
+GoalEvent: TypeAlias = GoalCreated | GoalUpdated | GoalDeleted
+
+
+def is_goal_event(event: Event) -> TypeGuard[GoalEvent]:
+    """Whether ``event`` is one of the goals' (a subset of the accounts topic's)."""
+    return isinstance(event, GOAL_EVENTS)
 
 
 def is_account_event(event: Event) -> TypeGuard[AccountEvent]:

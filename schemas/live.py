@@ -1,10 +1,11 @@
 """Messages of live push: what a dashboard's WebSocket receives, one JSON object per text frame.
 
 Every message has a ``type``. A user's socket (channel ``user:<user_id>``) receives
-``subscribed`` once, then ``heartbeat.accepted``, ``stats.changed``, ``leaderboard.changed`` and
-``plugin.event``; the public socket (channel ``public:leaderboard``) receives ``subscribed`` and
-``leaderboard.updated``. Either may receive ``dropped``: messages were lost (a slow client, or the
-live transport reconnected), so re-read the state from the HTTP API.
+``subscribed`` once, then ``heartbeat.accepted``, ``stats.changed``, ``leaderboard.changed``,
+``goal.reached`` / ``goal.exceeded`` and ``plugin.event``; the public socket (channel
+``public:leaderboard``) receives ``subscribed`` and ``leaderboard.updated``. Either may receive
+``dropped``: messages were lost (a slow client, or the live transport reconnected), so re-read
+the state from the HTTP API.
 
 Messages are published after the projection they describe was written, so what a message says is
 what the API answers from then on. Fields may be added; clients ignore what they do not know.
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 __all__ = [
     "DayTotals",
     "Dropped",
+    "GoalReached",
     "HeartbeatAccepted",
     "LeaderboardChanged",
     "LeaderboardEntry",
@@ -111,6 +113,22 @@ class PluginEvent(_Message):
     data: JsonValue
 
 
+class GoalReached(_Message):
+    """A heartbeat made one of the user's goals decided for its running period: an
+    ``at_least`` goal reached its target (``goal.reached``), or an ``at_most`` goal went over
+    its limit (``goal.exceeded``). Sent once per goal and period by a running server."""
+
+    type: Literal["goal.reached", "goal.exceeded"] = "goal.reached"
+    goal_id: str
+    title: str = ""
+    period: Literal["daily", "weekly"]
+    kind: Literal["at_least", "at_most"]
+    period_start: date
+    period_end: date
+    current_seconds: float = Field(ge=0)
+    target_seconds: int = Field(ge=1)
+
+
 class Dropped(_Message):
     """Messages before the next one were lost: ``count`` of them, or None when unknown."""
 
@@ -125,6 +143,7 @@ LiveMessage = Annotated[
     | LeaderboardChanged
     | LeaderboardUpdated
     | PluginEvent
+    | GoalReached
     | Dropped,
     Field(discriminator="type"),
 ]

@@ -5,8 +5,8 @@
 * ``GET /api/v1/users/current/export`` (Chronova's path): the GDPR export, one JSON document
   with the account, its API keys and sessions (never a secret or a hash), follows, messages
   received, leaderboard membership, daily and weekly stats, the archived account events, the
-  plugin store's and the theme store's records of the user, the deleted heartbeats' ids and
-  every heartbeat.
+  plugin store's and the theme store's records of the user, their goals, the deleted
+  heartbeats' ids and every heartbeat.
 
 Formats: :mod:`api.rules.export`. Deleted heartbeats are never exported (the GDPR export lists their
 ids and when they were deleted).
@@ -34,6 +34,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from accounts.goals import GoalBook
 from accounts.plugins import PluginCatalog
 from accounts.state import ApiKey, ContactMessage, Session, User
 from accounts.themes import ThemeCatalog
@@ -46,6 +47,7 @@ from api.rules.export import (
     csv_rows,
     daily_section,
     deletion_section,
+    goal_section,
     heartbeat_record,
     iso,
     json_array,
@@ -97,6 +99,9 @@ class AccountData(Protocol):
 
     @property
     def themes(self) -> ThemeCatalog: ...
+
+    @property
+    def goals(self) -> GoalBook: ...
 
 
 class JsonDownload(StreamingResponse):
@@ -201,6 +206,7 @@ _GDPR_SCHEMA: dict[str, Any] = {
         "account_events": _OBJECTS,
         "plugins": {"type": "object"},
         "themes": {"type": "object"},
+        "goals": _OBJECTS,
         "deleted_heartbeats": _OBJECTS,
         "heartbeats": {"type": "array", "items": _HEARTBEAT},
     },
@@ -218,6 +224,7 @@ _GDPR_SCHEMA: dict[str, Any] = {
         "account_events",
         "plugins",
         "themes",
+        "goals",
         "deleted_heartbeats",
         "heartbeats",
     ],
@@ -330,6 +337,7 @@ def build_export_router(
             "account_events": [account_event_section(raw) for _, raw in events.get(user_id, [])],
             "plugins": plugin_section(directory.plugins, user_id, key_values),
             "themes": theme_section(directory.themes, user_id),
+            "goals": [goal_section(goal) for goal in directory.goals.of(user_id)],
         }
         deletions = (
             [deletion_section(item) for item in block] for block in store.stream_deletions(user_id)

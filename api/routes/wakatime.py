@@ -9,8 +9,8 @@ way), and answer private and unknown users with one identical 404.
 
 This module holds the time routes (status bar, summaries, stats, insights, durations,
 heartbeats); :mod:`api.routes.wakatime_catalog` the rest (projects, editors, machines, users,
-goals, leaders), included at the end of :data:`router`. Shared parameters and the access rule
-are in :mod:`api.routes.wakatime_deps`.
+leaders) and :mod:`api.routes.goals` the goals, both included at the end of :data:`router`.
+Shared parameters and the access rule are in :mod:`api.routes.wakatime_deps`.
 """
 
 # No `from __future__ import annotations` here: FastAPI must resolve the dependency aliases
@@ -23,7 +23,7 @@ from fastapi import APIRouter, Query, Request
 
 from accounts.state import User
 from api.deps import Reader
-from api.routes import wakatime_catalog
+from api.routes import goals, wakatime_catalog
 from api.routes.store_calls import blocking
 from api.routes.wakatime_deps import (
     BranchesQ,
@@ -358,3 +358,4 @@ async def heartbeats(
 
 # The catalog routes come after the time routes, as they always have in the schema.
 router.include_router(wakatime_catalog.router)
+router.include_router(goals.router)

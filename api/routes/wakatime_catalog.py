@@ -1,5 +1,5 @@
 """The WakaTime routes about what a user has used and who they are: projects, editors and
-machines seen, the user, goals, and the weekly leaders (see :mod:`api.routes.wakatime`)."""
+machines seen, the user and the weekly leaders (see :mod:`api.routes.wakatime`)."""
 
 # No `from __future__ import annotations` here: FastAPI must resolve the dependency aliases
 # when the routes are declared.
@@ -125,7 +125,7 @@ async def machine_names(user: str, principal: Reader, store: Store) -> dict[str,
     }
 
 
-# ---- users, goals, leaders -----------------------------------------------------------
+# ---- users, leaders -----------------------------------------------------------
 
 
 @router.get(
@@ -136,18 +136,6 @@ async def machine_names(user: str, principal: Reader, store: Store) -> dict[str,
 async def user_(request: Request, user: str) -> dict[str, Any]:
     who = await owner_or_public(request, user)
     return {"data": _user_view(who.user, private=who.owner)}
-
-
-@router.get("/users/{user}/goals", summary="Goals (none yet: an empty list)")
-async def goals(user: str, principal: Reader) -> dict[str, Any]:
-    own(user, principal)
-    return {"data": [], "total": 0, "total_pages": 0}
-
-
-@router.get("/users/{user}/goals/{goal_id}", summary="One goal (none yet: an empty chart)")
-async def goal(user: str, goal_id: str, principal: Reader) -> dict[str, Any]:
-    own(user, principal)
-    return {"data": {"id": goal_id, "title": None, "status": "pending", "chart_data": []}}
 
 
 @router.get(

@@ -29,6 +29,7 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
 
+from accounts.goals import Goal
 from accounts.plugins import PluginCatalog
 from accounts.state import ApiKey, ContactMessage, Session, User
 from accounts.themes import ThemeCatalog
@@ -321,4 +322,19 @@ def theme_section(catalog: ThemeCatalog, user_id: str) -> dict[str, Any]:
             }
             for t in catalog.published_by(user_id)
         ],
+    }
+
+
+def goal_section(goal: Goal) -> dict[str, Any]:
+    """One of the user's goal definitions, as stored (progress is derived, not stored)."""
+    return {
+        "id": goal.goal_id,
+        "period": goal.period,
+        "kind": goal.kind,
+        "target_seconds": goal.target_seconds,
+        "title": goal.title,
+        "scope": goal.scope,
+        "scope_value": goal.scope_value,
+        "created_at": iso(goal.created_at),
+        "modified_at": iso(goal.updated_at),
     }

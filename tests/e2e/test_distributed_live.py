@@ -323,3 +323,55 @@ def _all_projected(at_least: list[tuple[Client, int]], exactly: list[LiveUser]) 
 
 def _more_than(value: int, floor: int) -> None:
     assert value > floor, (value, floor)
+
+
+def test_a_worker_tells_the_owners_socket_when_a_goal_is_reached(
+    topology: Topology, redis_up: RedisServer
+) -> None:
+    owner = LiveUser(topology, "goal-project")
+    made = owner.client.http.post(
+        "/api/v1/users/current/goals",
+        headers=owner.client.bearer,
+        json={"type": "daily", "target_seconds": 60, "title": "a minute"},
+    )
+    assert made.status_code == 201, made.text
+    goal_id = made.json()["data"]["id"]
+    with owner.socket() as ws:
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 120
+        sent = 0
+
+        # A worker checks a goal once its account directory holds it: heartbeats until it does.
+        def beat() -> float:
+            nonlocal sent
+            t = time.time() - 100 + sent
+            body = {"project": "goal-project", "file": "src/a.py", "time": t, "duration": 90}
+            response = httpx.post(
+                f"{topology.ingest_url}/api/v1/heartbeat",
+                json=body,
+                headers=owner.client.key_header,
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
+            sent += 1
+            return t
+
+        while not any(m["type"] == "goal.reached" for m in seen):
+            assert time.monotonic() < deadline, seen
+            beat()
+            seen += received_within(ws, 2.0)
+        [reached] = [m for m in seen if m["type"] == "goal.reached"]
+        assert (reached["goal_id"], reached["title"]) == (goal_id, "a minute")
+        assert reached["current_seconds"] >= 60
+        # Told once: another heartbeat of the same day is pushed, no second goal message.
+        last = beat()
+        later: list[dict[str, Any]] = []
+
+        def pushed() -> None:
+            later.extend(received_within(ws, 0.5))
+            # The heartbeat's time is kept to the millisecond.
+            assert any(_about_since(m, last - 0.001) for m in later), later
+
+        eventually(pushed, timeout_s=60)
+        later += received_within(ws, 2.0)
+        assert [m for m in later if m["type"].startswith("goal.")] == []

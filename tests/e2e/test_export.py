@@ -24,6 +24,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 
+from accounts.goals import GoalBook
 from accounts.plugins import PluginCatalog
 from accounts.state import User
 from accounts.themes import ThemeCatalog
@@ -268,6 +269,8 @@ class NoAccounts:
             return PluginCatalog()
         if name == "themes":
             return ThemeCatalog()
+        if name == "goals":
+            return GoalBook()
         return lambda *_: None if name == "key_last_used" else []
 
 

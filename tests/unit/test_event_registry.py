@@ -63,6 +63,8 @@ def example(cls: type) -> Event:
         values["action"] = "ban"
     if cls.__name__ == "PluginSettingsChanged":
         values["mode"] = "delete"
+    if cls.__name__ == "GoalCreated":
+        values["period"] = "daily"
     built: Event = cls(**values)
     return built
 
@@ -106,3 +108,11 @@ def test_theme_events_are_account_events_and_their_union_matches() -> None:
     assert set(get_args(events.ThemeEvent)) == set(events.THEME_EVENTS)
     for cls in ACCOUNT_EVENTS:
         assert events.is_theme_event(example(cls)) is (cls in events.THEME_EVENTS)
+
+
+def test_goal_events_are_account_events_and_their_union_matches() -> None:
+    assert set(events.GOAL_EVENTS) <= set(ACCOUNT_EVENTS)
+    assert not set(events.GOAL_EVENTS) & (set(events.STORE_EVENTS) | set(events.THEME_EVENTS))
+    assert set(get_args(events.GoalEvent)) == set(events.GOAL_EVENTS)
+    for cls in ACCOUNT_EVENTS:
+        assert events.is_goal_event(example(cls)) is (cls in events.GOAL_EVENTS)

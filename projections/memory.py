@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any, Self
 
+from projections.ai import SessionOrigin
 from projections.daily import DailyRow, local_date
 from projections.durations import DIMENSIONS, Beat
 from projections.erasures import ErasureRecord
@@ -37,6 +38,7 @@ from projections.ports import (
     SeenValue,
     UserTotals,
 )
+from schemas.ai import AiProject, AiRecord, AiSessionStart
 from schemas.events import HeartbeatsDeleted
 from schemas.heartbeat import (
     INT64_COUNTERS,
@@ -47,6 +49,16 @@ from schemas.heartbeat import (
 )
 
 __all__ = ["InMemoryProjectionStore"]
+
+# The table each kind of AI record is kept in (named as ClickHouse's, m0009-m0011).
+_AI_TABLE_OF = {
+    "project": "ai_projects",
+    "session_start": "ai_sessions",
+    "session_end": "ai_sessions",
+    "message": "ai_messages",
+    "file_activity": "ai_activities",
+    "tool_call": "ai_tool_calls",
+}
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +81,10 @@ class InMemoryProjectionStore:
         self._account_events: dict[tuple[str, int], str] = {}
         self._erasures: dict[tuple[str, str], tuple[int, ErasureRecord]] = {}  # -> (order, record)
         self._order = itertools.count()
+        # AI tables: (user_id, record id) -> the record (a session start also names a project).
+        self._ai: dict[str, dict[tuple[str, str], AiRecord]] = {
+            table: {} for table in _AI_TABLE_OF.values()
+        }
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -372,6 +388,66 @@ class InMemoryProjectionStore:
         for start in range(0, len(rows), block_rows):
             yield rows[start : start + block_rows]
 
+    def stream_ai_rows(self, user_id: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """The user's AI records by table (the record's own fields, ``time`` in epoch seconds)."""
+        with self._open():
+            tables = {
+                table: sorted(
+                    (record for (user, _), record in rows.items() if user == user_id),
+                    key=lambda record: (record.time, record.id),
+                )
+                for table, rows in self._ai.items()
+            }
+        for table, records in tables.items():
+            yield table, [record.model_dump() for record in records]
+
+    # ---- AI coding activity ---------------------------------------------------------------------
+
+    def insert_ai_records(self, user_id: str, records: Sequence[AiRecord]) -> None:
+        with self._open():
+            for record in records:
+                self._ai[_AI_TABLE_OF[record.kind]][(user_id, record.id)] = record
+                if isinstance(record, AiSessionStart):
+                    self._ai["ai_projects"][(user_id, record.id)] = AiProject(
+                        id=record.id,
+                        time=record.time,
+                        project_id=record.project_id,
+                        path=record.project_path,
+                    )
+
+    def ai_session_origins(
+        self, user_id: str, session_ids: Iterable[str]
+    ) -> dict[str, SessionOrigin]:
+        wanted = set(session_ids)
+        with self._open():
+            starts = sorted(
+                (
+                    record
+                    for (user, _), record in self._ai["ai_sessions"].items()
+                    if user == user_id and isinstance(record, AiSessionStart)
+                    if record.session_id in wanted
+                ),
+                key=lambda record: (record.time, record.id),
+            )
+        found: dict[str, SessionOrigin] = {}
+        for start in starts:
+            found.setdefault(start.session_id, SessionOrigin(start.project_path, start.assistant))
+        return found
+
+    def erase_ai(self, user_id: str, start_epoch: float | None, end_epoch: float | None) -> None:
+        t0 = None if start_epoch is None else stored_millis(start_epoch)
+        t1 = None if end_epoch is None else stored_millis(end_epoch)
+        with self._open():
+            for rows in self._ai.values():
+                for key in [
+                    key
+                    for key, record in rows.items()
+                    if key[0] == user_id
+                    and (t0 is None or stored_millis(record.time) >= t0)
+                    and (t1 is None or stored_millis(record.time) < t1)
+                ]:
+                    del rows[key]
+
     # ---- erasure ------------------------------------------------------------------------------
 
     def record_erasure(self, record: ErasureRecord) -> None:
@@ -444,6 +520,7 @@ class InMemoryProjectionStore:
             "heartbeats": self._heartbeats,
             "leaderboard_members": self._members,
             "weekly_stats": self._weekly,
+            **self._ai,
         }
 
     def _live_heartbeats(self) -> list[tuple[ArchiveKey, Heartbeat]]:

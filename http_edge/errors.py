@@ -9,6 +9,12 @@ each bad field), 401 missing or bad credentials, 403 not yours, 404 unknown path
 405 wrong method, 409 conflict, 413 body too large, 429 too many requests, 503 the event log or
 a store is unavailable (nothing was written; retry), 500 anything else (no internals revealed).
 
+The AI API's seed paths (``/api/projects``, ``/api/sessions``, ``/api/conversations``,
+``/api/activities``, ``/api/tool-calls``, ``/api/import``; docs/ai.md) answer errors in the
+Claude Code Tracker's shape instead, which its clients expect, with the same statuses::
+
+    {"error": true, "message": "<human text>", "code": "<MACHINE_CODE>", "details": {...}}
+
 Routes raise and do not catch: :func:`install_error_handlers` registers one handler per error
 class on the app (ingest and api alike), among them :class:`eventlog.port.LogError` → 503.
 """
@@ -36,8 +42,10 @@ __all__ = [
     "error_body",
     "error_response",
     "error_responses",
+    "in_seed_style",
     "install_error_handlers",
     "log_unavailable",
+    "seed_error_body",
 ]
 
 _log = logging.getLogger(__name__)
@@ -81,12 +89,39 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-def error_response(error: ApiError) -> JSONResponse:
-    return JSONResponse(
-        error_body(error.code, error.message, error.details),
-        status_code=error.status,
-        headers=error.headers,
+# The paths of the Claude Code Tracker's API (the AI API's seed style), whose clients read its
+# own error shape (:func:`seed_error_body`). Our own ``/api/v1/ai/...`` uses the envelope.
+SEED_ERROR_PATHS = (
+    "/api/projects",
+    "/api/sessions",
+    "/api/conversations",
+    "/api/activities",
+    "/api/tool-calls",
+    "/api/import",
+)
+
+
+def in_seed_style(path: str) -> bool:
+    """Pure: whether ``path`` is one of the seed API's (it or a path below it)."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in SEED_ERROR_PATHS)
+
+
+def seed_error_body(error: ApiError) -> dict[str, Any]:
+    """The Claude Code Tracker's error shape: ``details`` maps each bad field to what is wrong
+    (the envelope's ``details.fields``), else carries the envelope's details."""
+    fields = error.details.get("fields")
+    details = dict(fields) if isinstance(fields, dict) else dict(error.details)
+    return {"error": True, "message": error.message, "code": error.code.upper(), "details": details}
+
+
+def error_response(error: ApiError, path: str | None = None) -> JSONResponse:
+    """The error in the envelope, or in the seed's shape on the seed's paths."""
+    body = (
+        seed_error_body(error)
+        if path is not None and in_seed_style(path)
+        else error_body(error.code, error.message, error.details)
     )
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 
 def describe_validation_errors(errors: list[Any]) -> dict[str, str]:
@@ -109,16 +144,16 @@ def install_error_handlers(app: FastAPI) -> None:
     """One handler per error class, for every router of the app (ingest and api alike): routes
     raise, they do not catch and translate."""
 
-    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return error_response(exc)
+        return error_response(exc, request.url.path)
 
-    async def on_log_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_log_error(request: Request, exc: Exception) -> JSONResponse:
         # The log refused or could not take the request: a retry may succeed, so 503.
         assert isinstance(exc, LogError)
-        return error_response(log_unavailable())
+        return error_response(log_unavailable(), request.url.path)
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         fields = describe_validation_errors(list(exc.errors()))
         first = next(iter(fields.items()), ("body", "invalid"))
@@ -128,19 +163,21 @@ def install_error_handlers(app: FastAPI) -> None:
                 f"invalid {first[0]}: {first[1]}",
                 code="validation_error",
                 details={"fields": fields},
-            )
+            ),
+            request.url.path,
         )
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         message = exc.detail if isinstance(exc.detail, str) else _CODES.get(exc.status_code, "")
         return error_response(
-            ApiError(exc.status_code, message, headers=dict(exc.headers or {}) or None)
+            ApiError(exc.status_code, message, headers=dict(exc.headers or {}) or None),
+            request.url.path,
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(ApiError(500, "internal server error"))
+        return error_response(ApiError(500, "internal server error"), request.url.path)
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(LogError, on_log_error)

@@ -5,8 +5,8 @@ the rows from ClickHouse). On the embedded log the records themselves are then r
 the data is gone from the disk too and a replay cannot bring it back:
 
 * a range erasure removes the user's heartbeats and AI records (:mod:`schemas.ai`) of that range
-  from the records before the erasure event (a record left empty is deleted); the event itself stays, so a replay applies it
-  again, to nothing;
+  from the records before the erasure event (a record left empty is deleted); the event itself
+  stays, so a replay applies it again, to nothing;
 * a full erasure (the account was deleted) deletes every record of the user on the heartbeats
   topic, the erasure event included, and on the accounts topic every record that belongs to or
   names the user (see :mod:`accounts.erasure`); later appends of the user's records are refused.

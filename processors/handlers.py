@@ -42,8 +42,8 @@ from projections.ports import ProjectionWriter
 from schemas.events import (
     ACCOUNTS_TOPIC,
     AccountDeleted,
-    AiActivityReceived,
     AccountEvent,
+    AiActivityReceived,
     HeartbeatEvent,
     HeartbeatsDeleted,
     HeartbeatsReceived,

@@ -23,7 +23,6 @@ from typing import Any
 from schemas.ai import (
     ASSISTANT,
     AiFileActivity,
-    AiMessage,
     AiProject,
     AiRecord,
     AiSessionEnd,
@@ -37,8 +36,8 @@ __all__ = [
     "AI_CATEGORY",
     "ALL_TIME",
     "SearchQuery",
-    "TimeWindow",
     "SessionOrigin",
+    "TimeWindow",
     "ToolStats",
     "ai_heartbeats",
     "percentile",
@@ -175,11 +174,11 @@ class TimeWindow:
     def condition(self, column: str, parameters: dict[str, Any]) -> str:
         parts = []
         if self.start_ms is not None:
-            parts.append(f"{column} >= fromUnixTimestamp64Milli({{w0:Int64}}, 'UTC')")
-            parameters["w0"] = self.start_ms
+            parts.append(f"{column} >= fromUnixTimestamp64Milli({{since:Int64}}, 'UTC')")
+            parameters["since"] = self.start_ms
         if self.end_ms is not None:
-            parts.append(f"{column} < fromUnixTimestamp64Milli({{w1:Int64}}, 'UTC')")
-            parameters["w1"] = self.end_ms
+            parts.append(f"{column} < fromUnixTimestamp64Milli({{until:Int64}}, 'UTC')")
+            parameters["until"] = self.end_ms
         return " AND ".join(parts) or "1"
 
 

@@ -302,6 +302,8 @@ class AiStore(Protocol):
         self, user_id: str, *, project_id: int | None = None, window: TimeWindow = ALL_TIME
     ) -> list[ToolStats]: ...
 
+    def ai_known_ids(self, user_id: str, ids: Iterable[str]) -> set[str]: ...
+
 
 class ExportStore(Protocol):
     """What exports read from the projection store (blocking calls; run in threads)."""

@@ -25,15 +25,15 @@ from schemas.heartbeat import at_stored_precision, stored_millis
 
 __all__ = [
     "ASSISTANT",
-    "AiRecord",
     "AiFileActivity",
-    "FileAction",
     "AiMessage",
-    "MessageRole",
     "AiProject",
+    "AiRecord",
     "AiSessionEnd",
     "AiSessionStart",
     "AiToolCall",
+    "FileAction",
+    "MessageRole",
     "ai_id",
     "project_id_of",
     "project_name_of",
@@ -145,12 +145,7 @@ class AiToolCall(_Record):
 
 
 AiRecord: TypeAlias = Annotated[
-    AiProject
-    | AiSessionStart
-    | AiSessionEnd
-    | AiMessage
-    | AiFileActivity
-    | AiToolCall,
+    AiProject | AiSessionStart | AiSessionEnd | AiMessage | AiFileActivity | AiToolCall,
     Field(discriminator="kind"),
 ]
 

@@ -23,7 +23,6 @@ from schemas.ai import (
     AiRecord,
     AiSessionEnd,
     AiSessionStart,
-    AiToolCall,
     project_id_of,
     project_name_of,
 )
@@ -217,6 +216,27 @@ class AiTables(StoreClient):
                 )
             for session_id, path, assistant in rows:
                 found[str(session_id)] = SessionOrigin(str(path or ""), str(assistant))
+        return found
+
+    def ai_known_ids(self, user_id: str, ids: Iterable[str]) -> set[str]:
+        """Which of these record ids the user's AI tables hold already (an import run again)."""
+        wanted = sorted(set(ids))
+        found: set[str] = set()
+        for first in range(0, len(wanted), KEYS_PER_QUERY):
+            chunk = {"user": user_id, "ids": wanted[first : first + KEYS_PER_QUERY]}
+            sql = " UNION ALL ".join(
+                f"SELECT {column} FROM {self._db}.{table}"
+                f" WHERE user_id = {{user:String}} AND {column} IN {{ids:Array(String)}}"
+                for table, column in (
+                    ("ai_projects", "record_id"),
+                    ("ai_sessions", "record_id"),
+                    ("ai_messages", "message_id"),
+                    ("ai_activities", "activity_id"),
+                    ("ai_tool_calls", "call_id"),
+                )
+            )
+            with self._edge("read known AI ids"):
+                found |= {str(row[0]) for row in self._query(sql, chunk)}
         return found
 
     def erase_ai(self, user_id: str, start_epoch: float | None, end_epoch: float | None) -> None:
@@ -631,5 +651,3 @@ class AiTables(StoreClient):
                 record.pop("computed_at", None)
                 records.append(record)
             yield table, records
-
-

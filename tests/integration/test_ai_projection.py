@@ -225,9 +225,11 @@ def test_reads_are_scoped_to_their_user_and_filter(store: ClickHouseProjectionSt
     after = TimeWindow(start_ms=round(epoch(11) * 1000))
     assert store.ai_sessions("u1", window=after) == []
     total, users = store.ai_messages("u1", role="user")
-    assert total == 2 and {m["role"] for m in users} == {"user"}
+    assert total == 2
+    assert {m["role"] for m in users} == {"user"}
     total, page = store.ai_messages("u1", limit=1, offset=1)
-    assert total == 3 and len(page) == 1
+    assert total == 3
+    assert len(page) == 1
     assert [m["project_id"] for m in store.ai_messages("u1", project_id=pid)[1]] == [pid] * 3
     created = store.ai_activities("u1", action="created")
     assert [a["file_path"] for a in created] == [f"{PATH}/test_lexer.py"]

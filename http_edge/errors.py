@@ -46,6 +46,7 @@ __all__ = [
     "install_error_handlers",
     "log_unavailable",
     "seed_error_body",
+    "seed_error_responses",
 ]
 
 _log = logging.getLogger(__name__)
@@ -61,6 +62,15 @@ class ErrorEnvelope(BaseModel):
     """The body of every error response (documents the envelope in OpenAPI)."""
 
     error: ErrorDetail
+
+
+class SeedErrorBody(BaseModel):
+    """The body of an error on the seed API's paths (:func:`seed_error_body`)."""
+
+    error: bool
+    message: str
+    code: str
+    details: dict[str, Any]
 
 
 _WHEN = {
@@ -83,6 +93,14 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     # Also keeps FastAPI from documenting its 422, which this API never sends (400 instead).
     documented["4XX"] = {"model": ErrorEnvelope, "description": "Any other client error"}
     return documented
+
+
+def seed_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """:func:`error_responses` for the seed API's paths: the same statuses, its error shape."""
+    return {
+        status: {**documented, "model": SeedErrorBody}
+        for status, documented in error_responses(*statuses).items()
+    }
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from api.rules.ai import (
 from eventlog.port import EventLog, Record
 from http_edge.auth import Principal
 from http_edge.body import parse_json, read_body
-from http_edge.errors import ApiError, error_responses
+from http_edge.errors import ApiError, error_responses, seed_error_responses
 from projections.ports import AiStore
 from schemas.ai import (
     ASSISTANT,
@@ -93,13 +93,16 @@ def _route(
     """Register an endpoint on the seed's path and on ours."""
 
     def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        for prefix, style in ((SEED, "seed"), (OURS, "ours")):
+        for prefix, style, errors in (
+            (SEED, "seed", seed_error_responses),
+            (OURS, "ours", error_responses),
+        ):
             router.add_api_route(
                 prefix + sub,
                 endpoint,
                 methods=[method],
                 summary=f"{summary} ({style})",
-                responses=error_responses(401, *statuses, 503),
+                responses=errors(401, *statuses, 503),
                 operation_id=f"ai_{style}_{method.lower()}_{sub.strip('/').replace('/', '_').replace('-', '_').replace('{', '').replace('}', '')}",  # noqa: E501
                 **extra,
             )

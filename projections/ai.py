@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,6 @@ from schemas.ai import (
     AiFileActivity,
     AiProject,
     AiRecord,
-    AiSessionEnd,
     AiSessionStart,
     AiToolCall,
     project_name_of,
@@ -42,6 +41,7 @@ __all__ = [
     "ai_heartbeats",
     "percentile",
     "session_origins_in",
+    "stamped",
     "tool_stats",
 ]
 
@@ -68,12 +68,6 @@ def session_origins_in(records: Iterable[AiRecord]) -> dict[str, SessionOrigin]:
     return found
 
 
-def _session_of(record: AiRecord) -> str | None:
-    if isinstance(record, AiProject):
-        return None
-    return record.session_id
-
-
 def _file_of_parameters(parameters: str) -> str | None:
     """The file a tool call names (``file_path``/``path``/``notebook_path``), if any."""
     try:
@@ -89,33 +83,49 @@ def _file_of_parameters(parameters: str) -> str | None:
     return None
 
 
+def stamped(record: AiRecord, origin: SessionOrigin | None) -> AiRecord:
+    """Pure: ``record`` with where its session runs (``origin``), unless it names that itself.
+
+    The API stamps each record it receives with its session's origin (from the client, a
+    hook's working directory, or the session's start), so the heartbeat the record stands for
+    is derived from the record alone: the same in a replay as live, whatever was erased since.
+    The record's id does not change (a retry collapses with the first copy).
+    """
+    if origin is None or isinstance(record, AiProject | AiSessionStart):
+        return record
+    update: dict[str, Any] = {}
+    if record.project_path is None and origin.project_path:
+        update["project_path"] = origin.project_path
+    if record.assistant is None:
+        update["assistant"] = origin.assistant
+    return record.model_copy(update=update) if update else record
+
+
 def ai_heartbeats(
     user_id: str,
     records: Sequence[AiRecord],
-    origins: Mapping[str, SessionOrigin],
     *,
     timezone: str,
     received_at: float,
 ) -> list[Heartbeat]:
-    """Pure: the heartbeats ``records`` stand for (see the module docs).
+    """Pure: the heartbeats ``records`` (one event's) stand for (see the module docs).
 
-    ``origins`` maps session ids to where they ran (the starts already projected, and those of
-    this batch); a record's own ``project_path`` wins. A project record is no activity and
-    stands for nothing.
+    A record's project and assistant are its own (stamped when received, :func:`stamped`), else
+    those of its session's start in the same event. A project record is no activity and stands
+    for nothing.
     """
+    origins = session_origins_in(records)
     beats: list[Heartbeat] = []
     for record in records:
         if isinstance(record, AiProject):
             continue
-        session = _session_of(record)
-        origin = origins.get(session) if session is not None else None
-        own_path = None if isinstance(record, AiSessionEnd) else record.project_path
-        project_path = own_path or (origin.project_path if origin is not None else None)
-        assistant = (
-            record.assistant
-            if isinstance(record, AiSessionStart)
-            else (origin.assistant if origin is not None else ASSISTANT)
-        )
+        origin = origins.get(record.session_id or "")
+        if isinstance(record, AiSessionStart):
+            project_path: str | None = record.project_path
+            assistant = record.assistant
+        else:
+            project_path = record.project_path or (origin.project_path if origin else None)
+            assistant = record.assistant or (origin.assistant if origin else ASSISTANT)
         entity, kind, is_write, duration = assistant, "app", False, 0.0
         ai_lines: int | None = None
         if isinstance(record, AiFileActivity):

@@ -25,7 +25,6 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any, Self
 
-from projections.ai import SessionOrigin
 from projections.daily import DailyRow, local_date
 from projections.durations import DIMENSIONS, Beat
 from projections.erasures import ErasureRecord
@@ -414,25 +413,6 @@ class InMemoryProjectionStore:
                         project_id=record.project_id,
                         path=record.project_path,
                     )
-
-    def ai_session_origins(
-        self, user_id: str, session_ids: Iterable[str]
-    ) -> dict[str, SessionOrigin]:
-        wanted = set(session_ids)
-        with self._open():
-            starts = sorted(
-                (
-                    record
-                    for (user, _), record in self._ai["ai_sessions"].items()
-                    if user == user_id and isinstance(record, AiSessionStart)
-                    if record.session_id in wanted
-                ),
-                key=lambda record: (record.time, record.id),
-            )
-        found: dict[str, SessionOrigin] = {}
-        for start in starts:
-            found.setdefault(start.session_id, SessionOrigin(start.project_path, start.assistant))
-        return found
 
     def erase_ai(self, user_id: str, start_epoch: float | None, end_epoch: float | None) -> None:
         t0 = None if start_epoch is None else stored_millis(start_epoch)

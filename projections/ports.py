@@ -158,10 +158,6 @@ class ProjectionWriter(Protocol):
 
     def insert_ai_records(self, user_id: str, records: Sequence[AiRecord]) -> None: ...
 
-    def ai_session_origins(
-        self, user_id: str, session_ids: Iterable[str]
-    ) -> dict[str, SessionOrigin]: ...
-
     def erase_ai(
         self, user_id: str, start_epoch: float | None, end_epoch: float | None
     ) -> None: ...
@@ -303,6 +299,10 @@ class AiStore(Protocol):
     ) -> list[ToolStats]: ...
 
     def ai_known_ids(self, user_id: str, ids: Iterable[str]) -> set[str]: ...
+
+    def ai_session_origins(
+        self, user_id: str, session_ids: Iterable[str]
+    ) -> dict[str, SessionOrigin]: ...
 
 
 class ExportStore(Protocol):

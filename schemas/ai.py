@@ -107,6 +107,8 @@ class AiSessionStart(_Record):
 class AiSessionEnd(_Record):
     kind: Literal["session_end"] = "session_end"
     session_id: Annotated[str, Field(min_length=1, max_length=200)]
+    project_path: Annotated[str, Field(max_length=MAX_PATH)] | None = None
+    assistant: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
 
 class AiMessage(_Record):
@@ -116,8 +118,11 @@ class AiMessage(_Record):
     session_id: Annotated[str, Field(min_length=1, max_length=200)]
     role: MessageRole
     content: Annotated[str, Field(max_length=MAX_CONTENT)]
-    # The session's project when the client knows it (a hook's ``cwd``); else the session's.
+    # Where the session runs, stamped on the record when it is received (from the client, a
+    # hook's ``cwd``, or the session's start), so the heartbeat it stands for is derived from
+    # the record alone, in a replay as live.
     project_path: Annotated[str, Field(max_length=MAX_PATH)] | None = None
+    assistant: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
 
 class AiFileActivity(_Record):
@@ -130,6 +135,7 @@ class AiFileActivity(_Record):
     lines_added: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     lines_removed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     project_path: Annotated[str, Field(max_length=MAX_PATH)] | None = None
+    assistant: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
 
 class AiToolCall(_Record):
@@ -142,6 +148,7 @@ class AiToolCall(_Record):
     result_status: Annotated[str, Field(min_length=1, max_length=50)] = "success"
     execution_time_ms: Annotated[float, Field(ge=0, le=86_400_000)] | None = None
     project_path: Annotated[str, Field(max_length=MAX_PATH)] | None = None
+    assistant: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
 
 AiRecord: TypeAlias = Annotated[

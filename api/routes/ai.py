@@ -18,14 +18,17 @@ deterministic, so a retry sends the same record again and it collapses.
 # when the routes are declared.
 
 import json
+import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from accounts.directory import new_event_id
 from api.deps import Log, Reader, Writer, api_parts
@@ -49,13 +52,16 @@ from eventlog.port import EventLog, Record
 from http_edge.auth import Principal
 from http_edge.body import parse_json, read_body
 from http_edge.errors import ApiError, error_responses, seed_error_responses
-from projections.ports import AiStore
+from projections.ai import SessionOrigin, session_origins_in, stamped
+from projections.ports import AiStore, ProjectionStoreError
 from schemas.ai import (
     ASSISTANT,
     MAX_CONTENT,
     MAX_PARAMETERS,
     MAX_PATH,
+    AiProject,
     AiRecord,
+    AiSessionStart,
     file_activity_record,
     message_record,
     project_id_of,
@@ -64,6 +70,8 @@ from schemas.ai import (
     tool_call_record,
 )
 from schemas.events import HEARTBEATS_TOPIC, AiActivityReceived, encode_event
+
+_log = logging.getLogger(__name__)
 
 SEED = "/api"
 OURS = "/api/v1/ai"
@@ -109,6 +117,70 @@ def _route(
         return endpoint
 
     return register
+
+
+# Where recently started sessions run, per app (the route that appends a start knows it before
+# the projector does): most records of a session arrive within seconds of its start.
+_ORIGINS_KEPT = 10_000
+
+
+def _origin_cache(request: Request) -> "OrderedDict[tuple[str, str], SessionOrigin]":
+    state = request.app.state
+    cache = getattr(state, "ai_session_origins", None)
+    if cache is None:
+        cache = state.ai_session_origins = OrderedDict()
+    return cast("OrderedDict[tuple[str, str], SessionOrigin]", cache)
+
+
+def _remember(request: Request, user_id: str, starts: Sequence[AiRecord]) -> None:
+    cache = _origin_cache(request)
+    for session_id, origin in session_origins_in(starts).items():
+        cache[(user_id, session_id)] = origin
+        cache.move_to_end((user_id, session_id))
+    while len(cache) > _ORIGINS_KEPT:
+        cache.popitem(last=False)
+
+
+async def _stamp(request: Request, user_id: str, records: Sequence[AiRecord]) -> list[AiRecord]:
+    """``records`` stamped with where their sessions run (:func:`projections.ai.stamped`): from
+    a start among them, this app's recent starts, or the projections. A session found nowhere
+    (not started, or its start not projected yet) leaves the record as the client sent it."""
+    origins = session_origins_in(records)
+    cache = _origin_cache(request)
+    wanted = {
+        r.session_id
+        for r in records
+        if not isinstance(r, AiProject | AiSessionStart)
+        and r.session_id
+        and (r.project_path is None or r.assistant is None)
+        and r.session_id not in origins
+    }
+    for session_id in list(wanted):
+        cached = cache.get((user_id, session_id))
+        if cached is not None:
+            origins[session_id] = cached
+            wanted.discard(session_id)
+    if wanted:
+        store = cast(AiStore, api_parts(request).store)
+        try:
+            found = await run_in_threadpool(store.ai_session_origins, user_id, wanted)
+        except ProjectionStoreError:
+            _log.warning("AI records appended without their sessions' origins", exc_info=True)
+            found = {}
+        origins.update(found)
+        _remember_found(cache, user_id, found)
+    return [stamped(r, origins.get(getattr(r, "session_id", None) or "")) for r in records]
+
+
+def _remember_found(
+    cache: "OrderedDict[tuple[str, str], SessionOrigin]",
+    user_id: str,
+    found: dict[str, SessionOrigin],
+) -> None:
+    for session_id, origin in found.items():
+        cache[(user_id, session_id)] = origin
+    while len(cache) > _ORIGINS_KEPT:
+        cache.popitem(last=False)
 
 
 async def _append(log: EventLog, principal: Principal, records: Sequence[AiRecord]) -> None:
@@ -260,6 +332,7 @@ async def start_session(request: Request, principal: Writer, log: Log) -> JSONRe
         assistant=body.assistant,
     )
     await _append(log, principal, [record])
+    _remember(request, user.user_id, [record])
     payload = {
         "session_id": session_id,
         "project_id": project_id_of(user.user_id, body.project_path),
@@ -279,7 +352,8 @@ async def end_session(request: Request, principal: Writer, log: Log) -> JSONResp
     body = await parse(request, SessionEndIn, limit=WRITE_LIMIT)
     user = principal.user
     ended = moment(body.end_time, user.timezone, now=_now(), name="end_time")
-    await _append(log, principal, [session_end_record(user.user_id, body.session_id, ended)])
+    end = session_end_record(user.user_id, body.session_id, ended)
+    await _append(log, principal, await _stamp(request, user.user_id, [end]))
     return _answer(
         request, {"session_id": body.session_id, "message": "Session ended successfully"}
     )
@@ -326,7 +400,7 @@ async def record_message(request: Request, principal: Writer, log: Log) -> JSONR
     record = message_record(
         user.user_id, body.session_id, body.role, body.content, at, project_path=body.project_path
     )
-    await _append(log, principal, [record])
+    await _append(log, principal, await _stamp(request, user.user_id, [record]))
     payload = {
         "id": record.id,
         "session_id": body.session_id,
@@ -443,7 +517,7 @@ async def record_activity(request: Request, principal: Writer, log: Log) -> JSON
         lines_removed=body.lines_removed,
         project_path=body.project_path,
     )
-    await _append(log, principal, [record])
+    await _append(log, principal, await _stamp(request, user.user_id, [record]))
     payload = {"id": record.id, "message": "Activity recorded successfully"}
     return _answer(request, payload, 201)
 
@@ -510,7 +584,7 @@ async def record_tool_call(request: Request, principal: Writer, log: Log) -> JSO
         execution_time_ms=body.execution_time_ms,
         project_path=body.project_path,
     )
-    await _append(log, principal, [record])
+    await _append(log, principal, await _stamp(request, user.user_id, [record]))
     return _answer(request, {"id": record.id, "message": "Tool call recorded successfully"}, 201)
 
 
@@ -575,7 +649,8 @@ async def import_claude_data(
     plan = plan_import(user.user_id, document, timezone=user.timezone, now=_now())
     known = await blocking(store.ai_known_ids, user.user_id, [r.id for r in plan.records])
     fresh = [record for record in plan.records if record.id not in known]
-    await _append(log, principal, fresh)
+    await _append(log, principal, await _stamp(request, user.user_id, fresh))
+    _remember(request, user.user_id, fresh)
     counts = plan.counts(known)
     return _answer(request, {"success": True, **counts, "errors": plan.errors}, 200)
 

@@ -6,21 +6,19 @@ into the heartbeats they stand for (:func:`projections.ai.ai_heartbeats`), which
 hands to the heartbeats family with the segment's own heartbeats: AI time is then archived,
 dated and counted by the one durations rule, with hand-written time, never twice.
 
-A record names its session; the heartbeat needs the session's project and assistant. They come
-from the session's start: one in this segment, else one already projected (a user's records are
-on one partition, in log order, so a start appended earlier was projected earlier, in a replay
-as in the live run). A record of a session whose start is unknown gets no project (its own
-``project_path`` if it has one). Writing is idempotent: every row and heartbeat has a
-deterministic id.
+A record's heartbeat needs its session's project and assistant: the API stamped them on the
+record when it received it (:func:`projections.ai.stamped`), or the session's start is in the
+same event. The heartbeats are thus derived from each event alone, never from what else was
+projected: a replay derives exactly the live run's, even after an erasure removed a session's
+start. Writing is idempotent: every row and heartbeat has a deterministic id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from projections.ai import SessionOrigin, ai_heartbeats, session_origins_in
+from projections.ai import ai_heartbeats
 from projections.ports import ProjectionWriter
-from schemas.ai import AiProject
 from schemas.events import AiActivityReceived, HeartbeatsReceived
 
 
@@ -42,12 +40,10 @@ class AiProjection:
             if not records:
                 continue
             self._store.insert_ai_records(user_id, records)
-            origins = self._origins(user_id, own)
             for event in own:
                 beats = ai_heartbeats(
                     user_id,
                     event.records,
-                    origins,
                     timezone=event.timezone,
                     received_at=event.occurred_at,
                 )
@@ -61,13 +57,3 @@ class AiProjection:
                         )
                     )
         return derived
-
-    def _origins(
-        self, user_id: str, events: Sequence[AiActivityReceived]
-    ) -> dict[str, SessionOrigin]:
-        records = [record for event in events for record in event.records]
-        sessions = {r.session_id for r in records if not isinstance(r, AiProject) and r.session_id}
-        # The store's earliest start first; one in this segment only where none was projected
-        # before (the rows just written are in the store too, so they agree).
-        known = self._store.ai_session_origins(user_id, sessions) if sessions else {}
-        return {**session_origins_in(records), **known}

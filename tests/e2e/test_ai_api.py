@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Client, CodeTrackrProcess, eventually
+from tests.e2e.harness import Client, CodeTrackrProcess, eventually, run_cli, snapshot_tables
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse]
 
@@ -339,8 +339,12 @@ def test_ai_sessions_count_as_ai_coding_time_with_the_assistant_as_editor(world:
     [summary] = summaries
     categories = {c["name"]: c["total_seconds"] for c in summary["categories"]}
     editors = {e["name"]: e["total_seconds"] for e in summary["editors"]}
-    assert set(categories) == {"AI Coding"} or set(categories) == {"ai coding"}
+    assert set(categories) == {"ai coding"}
     assert set(editors) == {"Claude Code"}
+    # Records after the session's start carry its project: all of it is the projects' time.
+    projects = {p["name"]: p["total_seconds"] for p in summary["projects"]}
+    assert set(projects) == {"claude-tracker", "website"}
+    assert projects["claude-tracker"] == pytest.approx(30 * 60, abs=2)
     # Activity from 10:00 to 10:30 (gaps under 15 minutes joined), and 12:00-12:01.
     total = summary["grand_total"]["total_seconds"]
     assert total == pytest.approx(30 * 60 + 60, abs=2)
@@ -496,3 +500,66 @@ def test_import_without_a_file_is_400(world: World) -> None:
     )
     assert garbage.status_code == 400
     assert garbage.json()["code"] == "INVALID_FILE"
+
+
+# ---- erasure and replay (last: the replay stops the module's server) -----------------------
+
+DELETED: list[str] = []  # ids of accounts deleted by these tests
+
+
+def test_a_range_erasure_removes_the_ai_records_of_its_range(world: World) -> None:
+    user = Client(world.server.url)
+    post(
+        user, "/api/sessions/start", {"project_path": "/p", "start_time": at(0), "session_id": "e"}
+    )
+    for minute in (1, 200):
+        post(
+            user,
+            "/api/conversations",
+            {"session_id": "e", "role": "user", "content": f"m{minute}", "timestamp": at(minute)},
+        )
+    eventually(lambda: _equal(get(user, "/api/conversations")["total"], 2), timeout_s=60)
+    start, end = DAY.isoformat().replace("+00:00", "Z"), at(100) + "Z"
+    erased = user.http.post(
+        "/api/v1/user/data/delete", json={"start": start, "end": end}, headers=user.bearer
+    )
+    assert erased.status_code == 202, erased.text
+
+    def gone() -> None:
+        messages = get(user, "/api/conversations")["conversations"]
+        assert [m["content"] for m in messages] == ["m200"]
+        assert get(user, "/api/sessions") == []  # its start was in the range
+
+    eventually(gone, timeout_s=60)
+
+
+def test_an_account_deletion_removes_its_ai_data(world: World) -> None:
+    user = Client(world.server.url)
+    user_id = get(user, "/api/v1/user/me")["id"]
+    post(user, "/api/sessions/start", {"project_path": "/gone", "session_id": "g"})
+    post(user, "/api/tool-calls", {"session_id": "g", "tool_name": "Read"})
+    eventually(lambda: _equal(len(get(user, "/api/sessions")), 1), timeout_s=60)
+    deleted = user.http.request(
+        "DELETE", "/api/v1/user/me", json={"confirm": user.username}, headers=user.bearer
+    )
+    assert deleted.status_code == 202, deleted.text
+    DELETED.append(user_id)
+    assert user.http.get("/api/projects", headers=user.key_header).status_code == 401
+
+
+def test_replay_rebuilds_the_same_ai_tables_and_keeps_erasures(world: World) -> None:
+    world.server.stop()
+    url = f"chdb://{(world.server.data_dir / 'clickhouse').resolve()}"
+    live = snapshot_tables(url)
+    for table in ("ai_projects", "ai_sessions", "ai_messages", "ai_activities", "ai_tool_calls"):
+        assert live[table], f"{table} is empty"
+    output = run_cli(["replay", "--data-dir", str(world.server.data_dir), "--quiet"])
+    assert "replayed" in output
+    assert snapshot_tables(url) == live
+    assert DELETED, "the account deletion test did not run first"
+    for table, rows in live.items():
+        assert not any(DELETED[0] in row for row in rows), f"{table} keeps a deleted account"
+
+
+def _equal(a: object, b: object) -> None:
+    assert a == b

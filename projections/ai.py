@@ -33,6 +33,7 @@ from schemas.heartbeat import MAX_DURATION_SECONDS, Heartbeat, heartbeat_event_i
 
 __all__ = [
     "AI_CATEGORY",
+    "AI_EXPORT_COLUMNS",
     "ALL_TIME",
     "SearchQuery",
     "SessionOrigin",
@@ -169,6 +170,56 @@ def ai_heartbeats(
             )
         )
     return beats
+
+
+# -- exports -------------------------------------------------------------------------------------
+
+# What an export holds of each AI table, in this order (times as epoch seconds): every column
+# but the owner and the bookkeeping. Both stores stream rows keyed by exactly these names.
+AI_EXPORT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "ai_projects": ("record_id", "project_id", "path", "name", "time"),
+    "ai_sessions": (
+        "record_id",
+        "session_id",
+        "kind",
+        "time",
+        "project_id",
+        "project_path",
+        "client_user",
+        "assistant",
+    ),
+    "ai_messages": (
+        "message_id",
+        "session_id",
+        "role",
+        "content",
+        "project_id",
+        "project_path",
+        "time",
+    ),
+    "ai_activities": (
+        "activity_id",
+        "session_id",
+        "file_path",
+        "action",
+        "lines_added",
+        "lines_removed",
+        "project_id",
+        "project_path",
+        "time",
+    ),
+    "ai_tool_calls": (
+        "call_id",
+        "session_id",
+        "tool_name",
+        "parameters",
+        "result_status",
+        "execution_time_ms",
+        "project_id",
+        "project_path",
+        "time",
+    ),
+}
 
 
 # -- reads: time windows and searches -----------------------------------------------------------

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any, Self
 
+from projections.ai import AI_EXPORT_COLUMNS
 from projections.daily import DailyRow, local_date
 from projections.durations import DIMENSIONS, Beat
 from projections.erasures import ErasureRecord
@@ -37,7 +38,7 @@ from projections.ports import (
     SeenValue,
     UserTotals,
 )
-from schemas.ai import AiProject, AiRecord, AiSessionStart
+from schemas.ai import AiProject, AiRecord, AiSessionStart, project_id_of, project_name_of
 from schemas.events import HeartbeatsDeleted
 from schemas.heartbeat import (
     INT64_COUNTERS,
@@ -387,18 +388,16 @@ class InMemoryProjectionStore:
         for start in range(0, len(rows), block_rows):
             yield rows[start : start + block_rows]
 
-    def stream_ai_rows(self, user_id: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        """The user's AI records by table (the record's own fields, ``time`` in epoch seconds)."""
+    def stream_ai_rows(self, user_id: str, table: str) -> Iterator[list[dict[str, Any]]]:
+        """Like ClickHouse's: the user's rows of one AI table, in time order, one block."""
         with self._open():
-            tables = {
-                table: sorted(
-                    (record for (user, _), record in rows.items() if user == user_id),
-                    key=lambda record: (record.time, record.id),
-                )
-                for table, rows in self._ai.items()
-            }
-        for table, records in tables.items():
-            yield table, [record.model_dump() for record in records]
+            records = sorted(
+                (record for (user, _), record in self._ai[table].items() if user == user_id),
+                key=lambda record: (record.time, record.id),
+            )
+        rows = [_ai_export_row(user_id, table, record) for record in records]
+        if rows:
+            yield rows
 
     # ---- AI coding activity ---------------------------------------------------------------------
 
@@ -558,3 +557,26 @@ def _export_record(hb: Heartbeat, day: date) -> dict[str, Any]:
     record["dependencies"] = list(record["dependencies"])
     record["local_date"] = day
     return record
+
+
+def _ai_export_row(user_id: str, table: str, record: AiRecord) -> dict[str, Any]:
+    """One AI record as ClickHouse's export reads its row (``AI_EXPORT_COLUMNS``)."""
+    values = record.model_dump()
+    kind = values.pop("kind")
+    path = values.get("project_path")
+    derived = {
+        "record_id": record.id,
+        "message_id": record.id,
+        "activity_id": record.id,
+        "call_id": record.id,
+        "kind": {"session_start": "start", "session_end": "end"}.get(kind, kind),
+        "name": project_name_of(values.get("path") or ""),
+        "project_id": values.get("project_id")
+        if "project_id" in values
+        else (project_id_of(user_id, path) if path else None),
+        "session_id": values.get("session_id") or "",
+    }
+    if kind == "session_end":  # an end row names no project (its start does)
+        derived.update(project_id=None, assistant="")
+        values.update(project_path=None, client_user=None)
+    return {name: derived.get(name, values.get(name)) for name in AI_EXPORT_COLUMNS[table]}

@@ -14,7 +14,14 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from projections.ai import ALL_TIME, SearchQuery, SessionOrigin, TimeWindow, ToolStats
+from projections.ai import (
+    AI_EXPORT_COLUMNS,
+    ALL_TIME,
+    SearchQuery,
+    SessionOrigin,
+    TimeWindow,
+    ToolStats,
+)
 from projections.clickhouse.client import KEYS_PER_QUERY, StoreClient
 from schemas.ai import (
     AiFileActivity,
@@ -634,20 +641,24 @@ class AiTables(StoreClient):
             for r in rows
         ]
 
-    def stream_ai_rows(self, user_id: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        """Every AI row of the user, table by table (for exports), times as epoch ms."""
-        for table in AI_TABLES:
-            with self._edge(f"export {table}"):
-                result = self._client().query(
-                    f"SELECT * EXCEPT (user_id, computed_at) FROM {self._db}.{table} FINAL"
-                    " WHERE user_id = {user:String} ORDER BY time",
-                    parameters={"user": user_id},
-                )
-            names = list(result.column_names)
-            records = []
-            for row in result.result_rows:
+    def stream_ai_rows(
+        self, user_id: str, table: str, *, block_rows: int = 5000
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The user's rows of one AI table (``AI_EXPORT_COLUMNS``), in time order, in blocks."""
+        names = AI_EXPORT_COLUMNS[table]
+        columns = ", ".join(
+            "toUnixTimestamp64Milli(time)" if name == "time" else f"`{name}`" for name in names
+        )
+        with self._edge(f"export {table}"):
+            rows = self._query(
+                f"SELECT {columns} FROM {self._db}.`{table}` FINAL"
+                " WHERE user_id = {user:String} ORDER BY time, 1",
+                {"user": user_id},
+            )
+        for first in range(0, len(rows), block_rows):
+            block = []
+            for row in rows[first : first + block_rows]:
                 record = dict(zip(names, row, strict=True))
-                record["time"] = stored_millis(record["time"].timestamp()) / 1000
-                record.pop("computed_at", None)
-                records.append(record)
-            yield table, records
+                record["time"] = int(record["time"]) / 1000
+                block.append(record)
+            yield block

@@ -8,6 +8,8 @@ Writes are eventually visible (docs/ai.md): every read after a write polls until
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -500,6 +502,55 @@ def test_import_without_a_file_is_400(world: World) -> None:
     )
     assert garbage.status_code == 400
     assert garbage.json()["code"] == "INVALID_FILE"
+
+
+# ---- exports -------------------------------------------------------------------------------
+
+
+def test_exports_hold_the_callers_ai_activity(world: World) -> None:
+    ada = world.ada
+    gdpr = ada.http.get("/api/v1/users/current/export", headers=ada.bearer)
+    assert gdpr.status_code == 200, gdpr.text
+    document = gdpr.json()
+    assert len(document["ai_messages"]) == 4
+    assert len(document["ai_activities"]) == 3
+    assert len(document["ai_tool_calls"]) == 3
+    assert {row["session_id"] for row in document["ai_sessions"]} == {world.session, world.other}
+    assert {row["project_id"] for row in document["ai_projects"]} == {
+        world.project_id,
+        world.other_project_id,
+    }
+    assert all("bob" not in json.dumps(row) for row in document["ai_messages"])
+    assert all("user_id" not in row for row in document["ai_messages"])
+
+    ai = ada.http.get("/api/v1/export/ai/json", headers=ada.key_header)
+    assert ai.status_code == 200
+    assert ai.headers["content-disposition"].endswith('.json"')
+    assert {name: len(rows) for name, rows in ai.json().items()} == {
+        "ai_projects": len(document["ai_projects"]),
+        "ai_sessions": len(document["ai_sessions"]),
+        "ai_messages": 4,
+        "ai_activities": 3,
+        "ai_tool_calls": 3,
+    }
+    csv_answer = ada.http.get("/api/v1/export/ai/messages.csv", headers=ada.key_header)
+    assert csv_answer.status_code == 200
+    assert csv_answer.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(csv_answer.text)))
+    assert rows[0] == [
+        "message_id",
+        "session_id",
+        "role",
+        "content",
+        "project_id",
+        "project_path",
+        "time",
+    ]
+    assert sorted(row[3] for row in rows[1:]) == sorted(
+        m["content"] for m in document["ai_messages"]
+    )
+    unknown = ada.http.get("/api/v1/export/ai/secrets.csv", headers=ada.key_header)
+    assert unknown.status_code == 400
 
 
 # ---- erasure and replay (last: the replay stops the module's server) -----------------------

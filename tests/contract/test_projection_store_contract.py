@@ -619,7 +619,7 @@ def test_ai_records_read_back_as_rows_and_duplicates_collapse(store: ProjectionS
 
     rows = _ai_rows(store, "u1")
 
-    start, message, activity, call, end = records
+    start, message = records[:2]
     tracker = project_id_of("u1", "/p/tracker")
     assert rows["ai_projects"] == [
         {

@@ -251,6 +251,14 @@ def test_conversations_page_and_filter(world: World) -> None:
     assert get(ada, "/api/conversations", role="assistant")["total"] == 1
     assert get(ada, "/api/conversations", session_id=world.other)["total"] == 1
     assert get(ada, "/api/conversations", project_id=world.project_id)["total"] == 3
+    day = DAY.date()
+    assert get(ada, "/api/conversations", start_date=at(60))["total"] == 1
+    assert get(ada, "/api/conversations", end_date=at(60))["total"] == 3
+    assert (
+        get(ada, "/api/conversations", end_date=(day - timedelta(days=1)).isoformat())["total"] == 0
+    )
+    ours = get(ada, "/api/v1/ai/conversations", per_page=1, role="user")["data"]
+    assert (ours["total"], len(ours["conversations"])) == (3, 1)
     message = get(ada, "/api/conversations", session_id=world.other)["conversations"][0]
     assert message["project_id"] == world.other_project_id
     assert message["timestamp"] == at(121) + "Z"
@@ -281,6 +289,7 @@ def test_search_ranks_highlights_filters_and_pages(world: World) -> None:
     assert get(ada, "/api/conversations/search", q="parser", end_date=day.isoformat())["total"] == 2
     # Bob's "parser parser parser" is his alone.
     assert all("bob" not in r["session_id"] for r in found["results"])
+    assert get(ada, "/api/conversations/search", q="parser", session_id=world.other)["total"] == 0
     ours = get(ada, "/api/v1/ai/conversations/search", q="lexer")["data"]
     assert ours["total"] == 1
 
@@ -307,6 +316,10 @@ def test_activities_filter(world: World) -> None:
     assert get(ada, "/api/activities", session_id=world.other) == []
     assert len(get(ada, "/api/activities", project_id=world.project_id)) == 3
     assert get(ada, "/api/activities", project_id=world.other_project_id) == []
+    assert [a["action"] for a in get(ada, "/api/activities", limit=1, offset=1)] == ["created"]
+    assert len(get(ada, "/api/activities", start_date=at(20))) == 2
+    assert len(get(ada, "/api/activities", end_date=at(20))) == 1
+    assert get(ada, "/api/v1/ai/activities", action="deleted")["data"][0]["lines_removed"] == 30
     by_file = get(ada, "/api/activities", file_path=f"{PATH}/parser.py")
     assert [(a["lines_added"], a["lines_removed"]) for a in by_file] == [(12, 3)]
 
@@ -317,6 +330,7 @@ def test_tool_calls_of_a_session_and_their_stats(world: World) -> None:
     assert [c["tool_name"] for c in calls] == ["Read", "Read", "Edit"]
     assert calls[0]["parameters"] == {"file_path": f"{PATH}/parser.py", "limit": 100}
     assert get(ada, "/api/tool-calls/session/nope") == []
+    assert get(ada, f"/api/v1/ai/tool-calls/session/{world.session}")["data"] == calls
     stats = get(ada, "/api/tool-calls/stats")
     assert stats["total_calls"] == 3
     read = next(t for t in stats["tools"] if t["tool_name"] == "Read")

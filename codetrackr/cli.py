@@ -1,4 +1,4 @@
-"""``codetrackr`` command line: serve, ingest, api, worker, replay, dlq."""
+"""``codetrackr`` command line: serve, ingest, api, worker, replay, dlq, claude-hook."""
 
 from __future__ import annotations
 
@@ -291,11 +291,22 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_replay.add_argument("--data-dir", type=Path, default=None)
     dlq_replay.add_argument("ids", type=int, nargs="*", help="dead letter ids (`dlq list`)")
     dlq_replay.add_argument("--all", action="store_true", help="every pending dead letter")
+    hook = sub.add_parser(
+        "claude-hook",
+        help="report Claude Code's hook events (its JSON on stdin) to CodeTrackr (docs/ai.md)",
+    )
+    from codetrackr.claude_hook import add_arguments
+
+    add_arguments(hook)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "claude-hook":  # a client: no server logging, never a failure
+        from codetrackr.claude_hook import main as claude_hook
+
+        return claude_hook(args)
     # Everything this process writes (log, projections, faust state, secrets) is its owner's
     # alone; the composition root also tightens directories an older version left open.
     os.umask(0o077)

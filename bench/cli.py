@@ -20,6 +20,7 @@ from typing import Any
 
 import uvloop
 
+from bench.ai_search import figure_ai_search
 from bench.clients import Sentinels, create_users
 from bench.deploy import MODES, Deployment, Mode, User, machine_busy_cpu_s, own_cpu_s
 from bench.freshness import figure_freshness, users_needed
@@ -38,7 +39,7 @@ from bench.topology import BROKER_LABELS, BROKERS, WORKERS, BrokerKind, Distribu
 SCALE_ENV = "CODETRACKR_BENCH_SCALE"
 INGEST_CLIENTS = 16
 DEFAULT_OUT = Path("bench-out/results.json")
-FIGURES = ("1", "2", "3", "4", "5", "6", "7")
+FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8")
 
 
 def _scale() -> float:
@@ -135,6 +136,7 @@ def _serve_figures(
             # In-process, no server: once per bench run is enough.
             ("6 plugin execution", lambda: figure_plugin_sandbox(scale)),
             ("7 plugin hooks beside projections", lambda: figure_plugin_hooks(scale)),
+            ("8 conversation search", lambda: figure_ai_search(scale)),
         ]
     return figures
 
@@ -281,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default=",".join(FIGURES),
-        help="comma-separated figure numbers to run (default: all; 4, 5, 6: embedded mode only)",
+        help="comma-separated figure numbers to run (default: all; 4 to 8: embedded mode only)",
     )
     args = parser.parse_args(argv)
     scale = _scale()

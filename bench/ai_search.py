@@ -30,11 +30,7 @@ from bench.report import Row, percentile
 MESSAGES_AT_SCALE_1 = 1_000_000
 QUERIES = 40
 USER = "bench-user"
-_COMMON = (
-    "the a to of and in is it that for on with this be fix test add file function error "
-    "parser code update change bug run build module class return value type import refactor "
-    "please now can you we should make check why does not work when then also use"
-).split()
+_COMMON = ["the", "a", "to", "of", "and", "in", "is", "it", "that", "for", "on", "with", "this", "be", "fix", "test", "add", "file", "function", "error", "parser", "code", "update", "change", "bug", "run", "build", "module", "class", "return", "value", "type", "import", "refactor", "please", "now", "can", "you", "we", "should", "make", "check", "why", "does", "not", "work", "when", "then", "also", "use"]
 
 
 def _load(store_url: str, database: str, messages: int) -> None:

@@ -16,6 +16,7 @@ process (``python -m bench.ai_search``) with its own.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import subprocess
@@ -30,7 +31,9 @@ from bench.report import Row, percentile
 MESSAGES_AT_SCALE_1 = 1_000_000
 QUERIES = 40
 USER = "bench-user"
-_COMMON = ["the", "a", "to", "of", "and", "in", "is", "it", "that", "for", "on", "with", "this", "be", "fix", "test", "add", "file", "function", "error", "parser", "code", "update", "change", "bug", "run", "build", "module", "class", "return", "value", "type", "import", "refactor", "please", "now", "can", "you", "we", "should", "make", "check", "why", "does", "not", "work", "when", "then", "also", "use"]
+_COMMON = tuple(
+    ["the", "a", "to", "of", "and", "in", "is", "it", "that", "for", "on", "with", "this", "be", "fix", "test", "add", "file", "function", "error", "parser", "code", "update", "change", "bug", "run", "build", "module", "class", "return", "value", "type", "import", "refactor", "please", "now", "can", "you", "we", "should", "make", "check", "why", "does", "not", "work", "when", "then", "also", "use"]
+)
 
 
 def _load(store_url: str, database: str, messages: int) -> None:
@@ -121,7 +124,8 @@ def main() -> None:
 async def figure_ai_search(scale: float) -> list[Row]:
     messages = max(10_000, round(MESSAGES_AT_SCALE_1 * scale))
     with tempfile.TemporaryDirectory(prefix="bench-ai-search-") as tmp:
-        done = subprocess.run(
+        done = await asyncio.to_thread(
+            subprocess.run,
             [
                 sys.executable,
                 "-m",

@@ -132,13 +132,9 @@ def _origin_cache(request: Request) -> "OrderedDict[tuple[str, str], SessionOrig
     return cast("OrderedDict[tuple[str, str], SessionOrigin]", cache)
 
 
-def _remember(request: Request, user_id: str, starts: Sequence[AiRecord]) -> None:
-    cache = _origin_cache(request)
-    for session_id, origin in session_origins_in(starts).items():
-        cache[(user_id, session_id)] = origin
-        cache.move_to_end((user_id, session_id))
-    while len(cache) > _ORIGINS_KEPT:
-        cache.popitem(last=False)
+def _remember(request: Request, user_id: str, records: Sequence[AiRecord]) -> None:
+    """Keep where the sessions started among ``records`` run, for their later records."""
+    _keep(_origin_cache(request), user_id, session_origins_in(records))
 
 
 async def _stamp(request: Request, user_id: str, records: Sequence[AiRecord]) -> list[AiRecord]:
@@ -168,17 +164,18 @@ async def _stamp(request: Request, user_id: str, records: Sequence[AiRecord]) ->
             _log.warning("AI records appended without their sessions' origins", exc_info=True)
             found = {}
         origins.update(found)
-        _remember_found(cache, user_id, found)
+        _keep(cache, user_id, found)
     return [stamped(r, origins.get(getattr(r, "session_id", None) or "")) for r in records]
 
 
-def _remember_found(
+def _keep(
     cache: "OrderedDict[tuple[str, str], SessionOrigin]",
     user_id: str,
-    found: dict[str, SessionOrigin],
+    origins: dict[str, SessionOrigin],
 ) -> None:
-    for session_id, origin in found.items():
+    for session_id, origin in origins.items():
         cache[(user_id, session_id)] = origin
+        cache.move_to_end((user_id, session_id))
     while len(cache) > _ORIGINS_KEPT:
         cache.popitem(last=False)
 

@@ -487,30 +487,32 @@ class AiTables(StoreClient):
                 parameters[f"w{index}"] = word
                 where.append(f"hasToken(lower(content), {{w{index}:String}})")
                 terms.append(
-                    f"log(1 + countMatches(lower(content), concat('\\\\b', {{w{index}:String}},"
-                    " '\\\\b')))"
+                    f"log(1 + arrayCount(t -> t = {{w{index}:String}}, tokens(lower(content))))"
                 )
             for index, phrase in enumerate(search.phrases):
                 parameters[f"p{index}"] = _like_pattern(phrase)
                 where.append(f"lower(content) LIKE {{p{index}:String}}")
-            length = "sqrt(greatest(1, length(splitByNonAlpha(content))))"
+            length = "sqrt(greatest(1, length(tokens(content))))"
             tf = " + ".join(terms) if terms else "1"
             bonus = "2" if search.phrases else "1"
             score = f"({tf}) * {bonus} / {length}"
             order = "score DESC, time DESC, message_id"
+        matching = (
+            f"FROM ({self._resolved_sql('ai_messages', 'message_id, role, content')})"
+            f" WHERE {' AND '.join(where)}"
+        )
         sql = (
             "SELECT message_id, session_id, role, content, toUnixTimestamp64Milli(time), pid,"
-            f" {score} AS score, count() OVER () AS total"
-            f" FROM ({self._resolved_sql('ai_messages', 'message_id, role, content')})"
-            f" WHERE {' AND '.join(where)}"
+            f" {score} AS score, count() OVER () AS total {matching}"
             f" ORDER BY {order} LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}"
             " SETTINGS join_use_nulls = 1"
         )
         with self._edge("read AI messages"):
             rows = self._query(sql, parameters)
-        total = int(rows[0][7]) if rows else 0
-        if not rows and offset > 0:
-            total = self._count_messages(sql, parameters)
+            total = int(rows[0][7]) if rows else 0
+            if not rows and offset > 0:  # a page past the end: no row tells the total
+                counted = f"SELECT count() {matching} SETTINGS join_use_nulls = 1"
+                total = int(self._query(counted, parameters)[0][0])
         return total, [
             {
                 "message_id": str(r[0]),
@@ -523,13 +525,6 @@ class AiTables(StoreClient):
             }
             for r in rows
         ]
-
-    def _count_messages(self, page_sql: str, parameters: dict[str, Any]) -> int:
-        """How many rows a page query matches (a page past the end has no row to tell it)."""
-        inner = page_sql.split(" ORDER BY ")[0]
-        with self._edge("count AI messages"):
-            rows = self._query(f"SELECT count() FROM ({inner})", parameters)
-        return int(rows[0][0])
 
     def ai_activities(
         self,

@@ -311,7 +311,7 @@ async def project_stats(
     "POST",
     "/sessions/start",
     "Start an AI coding session",
-    (400, 413),
+    (400, 403, 413),
     status_code=201,
     openapi_extra=json_body(SessionStartIn),
 )
@@ -342,7 +342,7 @@ async def start_session(request: Request, principal: Writer, log: Log) -> JSONRe
     "POST",
     "/sessions/end",
     "End an AI coding session",
-    (400, 413),
+    (400, 403, 413),
     openapi_extra=json_body(SessionEndIn),
 )
 async def end_session(request: Request, principal: Writer, log: Log) -> JSONResponse:
@@ -386,7 +386,7 @@ async def list_sessions(
     "POST",
     "/conversations",
     "Record a conversation message",
-    (400, 413),
+    (400, 403, 413),
     status_code=201,
     openapi_extra=json_body(ConversationIn),
 )
@@ -496,7 +496,7 @@ async def search_messages(
     "POST",
     "/activities",
     "Record a file activity",
-    (400, 413),
+    (400, 403, 413),
     status_code=201,
     openapi_extra=json_body(ActivityIn),
 )
@@ -555,7 +555,7 @@ async def list_activities(
     "POST",
     "/tool-calls",
     "Record a tool call",
-    (400, 413),
+    (400, 403, 413),
     status_code=201,
     openapi_extra=json_body(ToolCallIn),
 )
@@ -622,7 +622,7 @@ async def session_tool_calls(
     "POST",
     "/import/claude-data",
     "Import a claude.json (multipart `file`)",
-    (400, 413),
+    (400, 403, 413),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -60,6 +60,10 @@ def _param_values(name: str, user: Client) -> list[str]:
         "goal_id": ["g1"],
         "provider": ["github"],
         "name": ["streak-counter"],  # a plugin of the store
+        # The AI API reads only the caller's own AI activity: any id is someone else's at most.
+        "project_id": ["1", "4503599627370495"],
+        "session_id": ["s1"],
+        "table": ["messages", "projects"],
     }
     if name not in table:
         raise AssertionError(f"no test value for path parameter {{{name}}}: add one to the walk")

@@ -20,6 +20,7 @@ from typing import Any
 
 import uvloop
 
+from bench.ai_search import figure_ai_search
 from bench.clients import Sentinels, create_users
 from bench.deploy import MODES, Deployment, Mode, User, machine_busy_cpu_s, own_cpu_s
 from bench.freshness import figure_freshness, users_needed
@@ -39,7 +40,7 @@ from bench.topology import BROKER_LABELS, BROKERS, WORKERS, BrokerKind, Distribu
 SCALE_ENV = "CODETRACKR_BENCH_SCALE"
 INGEST_CLIENTS = 16
 DEFAULT_OUT = Path("bench-out/results.json")
-FIGURES = ("1", "2", "3", "4", "5", "6", "7")
+FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
 
 
 def _scale() -> float:
@@ -138,6 +139,7 @@ def _serve_figures(
             ("7 plugin hooks beside projections", lambda: figure_plugin_hooks(scale)),
             # In-process too: the goal rules over a user-year of rows.
             ("8 goals over a user-year", lambda: figure_goals(scale)),
+            ("9 conversation search", lambda: figure_ai_search(scale)),
         ]
     return figures
 
@@ -284,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default=",".join(FIGURES),
-        help="comma-separated figure numbers to run (default: all; 4, 5, 6: embedded mode only)",
+        help="comma-separated figure numbers to run (default: all; 4 to 8: embedded mode only)",
     )
     args = parser.parse_args(argv)
     scale = _scale()

@@ -29,6 +29,7 @@ from api.deps import install as install_api_parts
 from api.routes import (
     accounts,
     admin,
+    ai,
     erasure,
     leaderboards,
     oauth,
@@ -309,6 +310,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(profiles.router)
         app.include_router(project_naming.router)
         app.include_router(stats.router)
+        app.include_router(ai.router)
         app.include_router(
             build_export_router(
                 authenticate, directory, store, plugins.runtime.kv if plugins is not None else None

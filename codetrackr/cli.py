@@ -1,5 +1,5 @@
 """``codetrackr`` command line: serve, ingest, api, worker (the roles); replay, dlq, backup,
-restore (the embedded log); admin, sql (clients of a running server)."""
+restore (the embedded log); admin, sql (clients of a running server); claude-hook."""
 
 from __future__ import annotations
 
@@ -379,11 +379,22 @@ def build_parser() -> argparse.ArgumentParser:
     rest.add_argument("--quiet", action="store_true", help="no progress bar")
     admin_cli.add_parser(sub)
     sql_cli.add_parser(sub)
+    hook = sub.add_parser(
+        "claude-hook",
+        help="report Claude Code's hook events (its JSON on stdin) to CodeTrackr (docs/ai.md)",
+    )
+    from codetrackr.claude_hook import add_arguments
+
+    add_arguments(hook)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "claude-hook":  # a client: no server logging, never a failure
+        from codetrackr.claude_hook import main as claude_hook
+
+        return claude_hook(args)
     # Everything this process writes (log, projections, faust state, secrets) is its owner's
     # alone; the composition root also tightens directories an older version left open.
     os.umask(0o077)

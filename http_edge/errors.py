@@ -9,6 +9,12 @@ each bad field), 401 missing or bad credentials, 403 not yours, 404 unknown path
 405 wrong method, 409 conflict, 413 body too large, 429 too many requests, 503 the event log or
 a store is unavailable (nothing was written; retry), 500 anything else (no internals revealed).
 
+The AI API's seed paths (``/api/projects``, ``/api/sessions``, ``/api/conversations``,
+``/api/activities``, ``/api/tool-calls``, ``/api/import``; docs/ai.md) answer errors in the
+Claude Code Tracker's shape instead, which its clients expect, with the same statuses::
+
+    {"error": true, "message": "<human text>", "code": "<MACHINE_CODE>", "details": {...}}
+
 Routes raise and do not catch: :func:`install_error_handlers` registers one handler per error
 class on the app (ingest and api alike), among them :class:`eventlog.port.LogError` → 503.
 """
@@ -36,8 +42,11 @@ __all__ = [
     "error_body",
     "error_response",
     "error_responses",
+    "in_seed_style",
     "install_error_handlers",
     "log_unavailable",
+    "seed_error_body",
+    "seed_error_responses",
 ]
 
 _log = logging.getLogger(__name__)
@@ -53,6 +62,15 @@ class ErrorEnvelope(BaseModel):
     """The body of every error response (documents the envelope in OpenAPI)."""
 
     error: ErrorDetail
+
+
+class SeedErrorBody(BaseModel):
+    """The body of an error on the seed API's paths (:func:`seed_error_body`)."""
+
+    error: bool
+    message: str
+    code: str
+    details: dict[str, Any]
 
 
 _WHEN = {
@@ -77,16 +95,51 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return documented
 
 
+def seed_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """:func:`error_responses` for the seed API's paths: the same statuses, its error shape."""
+    return {
+        status: {**documented, "model": SeedErrorBody}
+        for status, documented in error_responses(*statuses).items()
+    }
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-def error_response(error: ApiError) -> JSONResponse:
-    return JSONResponse(
-        error_body(error.code, error.message, error.details),
-        status_code=error.status,
-        headers=error.headers,
+# The paths of the Claude Code Tracker's API (the AI API's seed style), whose clients read its
+# own error shape (:func:`seed_error_body`). Our own ``/api/v1/ai/...`` uses the envelope.
+SEED_ERROR_PATHS = (
+    "/api/projects",
+    "/api/sessions",
+    "/api/conversations",
+    "/api/activities",
+    "/api/tool-calls",
+    "/api/import",
+)
+
+
+def in_seed_style(path: str) -> bool:
+    """Pure: whether ``path`` is one of the seed API's (it or a path below it)."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in SEED_ERROR_PATHS)
+
+
+def seed_error_body(error: ApiError) -> dict[str, Any]:
+    """The Claude Code Tracker's error shape: ``details`` maps each bad field to what is wrong
+    (the envelope's ``details.fields``), else carries the envelope's details."""
+    fields = error.details.get("fields")
+    details = dict(fields) if isinstance(fields, dict) else dict(error.details)
+    return {"error": True, "message": error.message, "code": error.code.upper(), "details": details}
+
+
+def error_response(error: ApiError, path: str | None = None) -> JSONResponse:
+    """The error in the envelope, or in the seed's shape on the seed's paths."""
+    body = (
+        seed_error_body(error)
+        if path is not None and in_seed_style(path)
+        else error_body(error.code, error.message, error.details)
     )
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 
 def describe_validation_errors(errors: list[Any]) -> dict[str, str]:
@@ -112,7 +165,7 @@ def install_error_handlers(app: FastAPI) -> None:
     def answer(request: Request, error: ApiError) -> JSONResponse:
         # The code rides on the request for the metrics middleware (rejections by reason).
         request.state.error_code = error.code
-        return error_response(error)
+        return error_response(error, request.url.path)
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)

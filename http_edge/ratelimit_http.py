@@ -169,7 +169,9 @@ class RateLimitMiddleware:
         else:
             decision = await self._limiter.hit(limit_class, address)
         if not decision.allowed:
-            await error_response(_too_many(limit_class, decision))(scope, receive, send)
+            await error_response(_too_many(limit_class, decision), scope["path"])(
+                scope, receive, send
+            )
             return
         pending = _Pending(decision)
         scope[_SCOPE_KEY] = pending

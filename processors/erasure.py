@@ -4,9 +4,9 @@ A :class:`schemas.events.UserDataErased` is projected like any other event (the 
 the rows from ClickHouse). On the embedded log the records themselves are then rewritten, so
 the data is gone from the disk too and a replay cannot bring it back:
 
-* a range erasure removes the user's heartbeats of that range from the records before the
-  erasure event (a record left empty is deleted); the event itself stays, so a replay applies it
-  again, to nothing;
+* a range erasure removes the user's heartbeats and AI records (:mod:`schemas.ai`) of that range
+  from the records before the erasure event (a record left empty is deleted); the event itself
+  stays, so a replay applies it again, to nothing;
 * a full erasure (the account was deleted) deletes every record of the user on the heartbeats
   topic, the erasure event included, and on the accounts topic every record that belongs to or
   names the user (see :mod:`accounts.erasure`); later appends of the user's records are refused.
@@ -31,6 +31,7 @@ from processors.deadletters import DEAD_LETTERS_TOPIC
 from schemas.events import (
     ACCOUNTS_TOPIC,
     HEARTBEATS_TOPIC,
+    AiActivityReceived,
     HeartbeatsReceived,
     UserDataErased,
     decode_event,
@@ -62,7 +63,17 @@ def heartbeats_erasure(
             continue
         if isinstance(event, UserDataErased) and event.event_id == erasure.event_id:
             break
-        if not isinstance(event, HeartbeatsReceived) or event.user_id != erasure.user_id:
+        if event.user_id != erasure.user_id:
+            continue
+        position = (record.partition, record.offset)
+        if isinstance(event, AiActivityReceived):
+            left = tuple(item for item in event.records if not erasure.covers(item.time))
+            if len(left) < len(event.records):
+                plan[position] = (
+                    encode_event(event.model_copy(update={"records": left})) if left else None
+                )
+            continue
+        if not isinstance(event, HeartbeatsReceived):
             continue
         # Canonical before re-encoding: a record from before `language_raw` existed would
         # otherwise be written back with it null, and the name its client sent be lost.
@@ -71,7 +82,6 @@ def heartbeats_erasure(
         )
         if len(kept) == len(event.heartbeats):
             continue
-        position = (record.partition, record.offset)
         plan[position] = (
             encode_event(event.model_copy(update={"heartbeats": kept})) if kept else None
         )

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from eventlog.port import Delivered
 from live.port import LivePublisher
 from processors.decoding import decode_account_events, decode_positioned_events
+from processors.projectors.ai import AiProjection
 from processors.projectors.batches import NOTHING, BatchResult, BatchSubscriber, ProjectedBatch
 from processors.projectors.batches import notify as notify_subscribers
 from processors.projectors.boards import BoardWatch
@@ -42,6 +43,7 @@ from schemas.events import (
     ACCOUNTS_TOPIC,
     AccountDeleted,
     AccountEvent,
+    AiActivityReceived,
     HeartbeatEvent,
     HeartbeatsDeleted,
     HeartbeatsReceived,
@@ -70,6 +72,7 @@ class HeartbeatProjector:
         self._heartbeats = HeartbeatsProjection(store, watch, timeout_s=timeout_s)
         self._erasure = ErasureProjection(store, watch, self._heartbeats, today=today)
         self._members = MembersProjection(store, watch, today=today)
+        self._ai = AiProjection(store)
         pushing: list[BatchSubscriber] = [LivePush(live)] if live is not None else []
         self._subscribers = (*pushing, *subscribers)
 
@@ -122,18 +125,28 @@ class HeartbeatProjector:
         ledger = self._erasure.ledger({event.user_id for event in events})
         known = fully_erased_users(ledger)
         done = NOTHING
-        segment: list[HeartbeatsReceived | HeartbeatsDeleted] = []
+        segment: list[HeartbeatsReceived | HeartbeatsDeleted | AiActivityReceived] = []
         for event, position in zip(events, placed, strict=True):
             if isinstance(event, UserDataErased):
-                done += self._heartbeats.project(segment)
+                done += self._segment(segment)
                 done += self._erasure.erase(event, position, ledger)
                 segment = []
                 continue
             kept = unerased(event, position, ledger)
             if kept is not None:
                 segment.append(kept)
-        done += self._heartbeats.project(segment)
+        done += self._segment(segment)
         return done + self._erasure.erase_again(written_users(events, ledger), known)
+
+    def _segment(
+        self, segment: Sequence[HeartbeatsReceived | HeartbeatsDeleted | AiActivityReceived]
+    ) -> ProjectedBatch:
+        """One segment: AI activity into its tables, then every heartbeat (those the AI
+        activity stands for included) into the archive, days and weeks."""
+        ai = [event for event in segment if isinstance(event, AiActivityReceived)]
+        rest = [event for event in segment if not isinstance(event, AiActivityReceived)]
+        derived = self._ai.project(ai) if ai else []
+        return self._heartbeats.project([*rest, *derived])
 
     def _account_batch(self, events: Sequence[tuple[int, AccountEvent]]) -> ProjectedBatch:
         ledger = self._erasure.ledger({event.user_id for _, event in events})

@@ -28,7 +28,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from schemas.events import HeartbeatsDeleted, HeartbeatsReceived, UserDataErased
+from schemas.events import (
+    AiActivityReceived,
+    HeartbeatsDeleted,
+    HeartbeatsReceived,
+    UserDataErased,
+)
 from schemas.heartbeat import Heartbeat
 
 __all__ = ["ErasureRecord", "LogPosition", "erasure_record", "fully_erased", "unerased"]
@@ -94,13 +99,16 @@ def fully_erased(user_id: str, ledger: Mapping[str, Sequence[ErasureRecord]]) ->
     return any(record.everything for record in ledger.get(user_id, ()))
 
 
+Unerased = HeartbeatsReceived | HeartbeatsDeleted | AiActivityReceived
+
+
 def unerased(
-    event: HeartbeatsReceived | HeartbeatsDeleted,
+    event: Unerased,
     position: LogPosition | None,
     ledger: Mapping[str, Sequence[ErasureRecord]],
-) -> HeartbeatsReceived | HeartbeatsDeleted | None:
+) -> Unerased | None:
     """What of ``event`` (read at ``position``) the recorded erasures leave: the event itself,
-    the event without its erased heartbeats, or ``None`` when nothing is left.
+    the event without its erased heartbeats (or AI records), or ``None`` when nothing is left.
 
     ``ledger`` holds, per user, the erasures recorded so far (only the event's user is looked at).
     """
@@ -111,6 +119,16 @@ def unerased(
         return None
     if isinstance(event, HeartbeatsDeleted):
         return event  # tombstones hide, they never bring anything back
+    if isinstance(event, AiActivityReceived):
+        # AI records are erased one by one by their own time, as heartbeats are.
+        left = tuple(
+            item
+            for item in event.records
+            if not any(record.removes(item.time, position) for record in records)
+        )
+        if len(left) == len(event.records):
+            return event
+        return event.model_copy(update={"records": left}) if left else None
     kept = _kept(event.heartbeats, position, records)
     if len(kept) == len(event.heartbeats):
         return event

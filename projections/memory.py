@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any, Self
 
+from projections.ai import AI_EXPORT_COLUMNS
 from projections.daily import DailyRow, local_date
 from projections.durations import DIMENSIONS, Beat
 from projections.erasures import ErasureRecord
@@ -37,6 +38,7 @@ from projections.ports import (
     SeenValue,
     UserTotals,
 )
+from schemas.ai import AiProject, AiRecord, AiSessionStart, project_id_of, project_name_of
 from schemas.events import HeartbeatsDeleted
 from schemas.heartbeat import (
     INT64_COUNTERS,
@@ -47,6 +49,16 @@ from schemas.heartbeat import (
 )
 
 __all__ = ["InMemoryProjectionStore"]
+
+# The table each kind of AI record is kept in (named as ClickHouse's, m0009-m0011).
+_AI_TABLE_OF = {
+    "project": "ai_projects",
+    "session_start": "ai_sessions",
+    "session_end": "ai_sessions",
+    "message": "ai_messages",
+    "file_activity": "ai_activities",
+    "tool_call": "ai_tool_calls",
+}
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +81,10 @@ class InMemoryProjectionStore:
         self._account_events: dict[tuple[str, int], str] = {}
         self._erasures: dict[tuple[str, str], tuple[int, ErasureRecord]] = {}  # -> (order, record)
         self._order = itertools.count()
+        # AI tables: (user_id, record id) -> the record (a session start also names a project).
+        self._ai: dict[str, dict[tuple[str, str], AiRecord]] = {
+            table: {} for table in _AI_TABLE_OF.values()
+        }
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -372,6 +388,45 @@ class InMemoryProjectionStore:
         for start in range(0, len(rows), block_rows):
             yield rows[start : start + block_rows]
 
+    def stream_ai_rows(self, user_id: str, table: str) -> Iterator[list[dict[str, Any]]]:
+        """Like ClickHouse's: the user's rows of one AI table, in time order, one block."""
+        with self._open():
+            records = sorted(
+                (record for (user, _), record in self._ai[table].items() if user == user_id),
+                key=lambda record: (record.time, record.id),
+            )
+        rows = [_ai_export_row(user_id, table, record) for record in records]
+        if rows:
+            yield rows
+
+    # ---- AI coding activity ---------------------------------------------------------------------
+
+    def insert_ai_records(self, user_id: str, records: Sequence[AiRecord]) -> None:
+        with self._open():
+            for record in records:
+                self._ai[_AI_TABLE_OF[record.kind]][(user_id, record.id)] = record
+                if isinstance(record, AiSessionStart):
+                    self._ai["ai_projects"][(user_id, record.id)] = AiProject(
+                        id=record.id,
+                        time=record.time,
+                        project_id=record.project_id,
+                        path=record.project_path,
+                    )
+
+    def erase_ai(self, user_id: str, start_epoch: float | None, end_epoch: float | None) -> None:
+        t0 = None if start_epoch is None else stored_millis(start_epoch)
+        t1 = None if end_epoch is None else stored_millis(end_epoch)
+        with self._open():
+            for rows in self._ai.values():
+                for key in [
+                    key
+                    for key, record in rows.items()
+                    if key[0] == user_id
+                    and (t0 is None or stored_millis(record.time) >= t0)
+                    and (t1 is None or stored_millis(record.time) < t1)
+                ]:
+                    del rows[key]
+
     # ---- erasure ------------------------------------------------------------------------------
 
     def record_erasure(self, record: ErasureRecord) -> None:
@@ -444,6 +499,7 @@ class InMemoryProjectionStore:
             "heartbeats": self._heartbeats,
             "leaderboard_members": self._members,
             "weekly_stats": self._weekly,
+            **self._ai,
         }
 
     def _live_heartbeats(self) -> list[tuple[ArchiveKey, Heartbeat]]:
@@ -501,3 +557,26 @@ def _export_record(hb: Heartbeat, day: date) -> dict[str, Any]:
     record["dependencies"] = list(record["dependencies"])
     record["local_date"] = day
     return record
+
+
+def _ai_export_row(user_id: str, table: str, record: AiRecord) -> dict[str, Any]:
+    """One AI record as ClickHouse's export reads its row (``AI_EXPORT_COLUMNS``)."""
+    values = record.model_dump()
+    kind = values.pop("kind")
+    path = values.get("project_path")
+    derived = {
+        "record_id": record.id,
+        "message_id": record.id,
+        "activity_id": record.id,
+        "call_id": record.id,
+        "kind": {"session_start": "start", "session_end": "end"}.get(kind, kind),
+        "name": project_name_of(values.get("path") or ""),
+        "project_id": values.get("project_id")
+        if "project_id" in values
+        else (project_id_of(user_id, path) if path else None),
+        "session_id": values.get("session_id") or "",
+    }
+    if kind == "session_end":  # an end row names no project (its start does)
+        derived.update(project_id=None, assistant="")
+        values.update(project_path=None, client_user=None)
+    return {name: derived.get(name, values.get(name)) for name in AI_EXPORT_COLUMNS[table]}

@@ -34,16 +34,19 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, Protocol, get_args
 
+from projections.ai import ALL_TIME, SearchQuery, SessionOrigin, TimeWindow, ToolStats
 from projections.daily import DailyRow
 from projections.durations import Beat
 from projections.erasures import ErasureRecord
 from projections.leaderboard import Member, WeeklyRow
+from schemas.ai import AiRecord
 from schemas.events import HeartbeatsDeleted
 from schemas.heartbeat import Heartbeat
 
 __all__ = [
     "SEEN_COLUMNS",
     "ActivityStore",
+    "AiStore",
     "BadgeStore",
     "DayKey",
     "ExportStore",
@@ -153,6 +156,12 @@ class ProjectionWriter(Protocol):
         self, week: date, *, limit: int = 100, offset: int = 0
     ) -> tuple[int, list[LeaderboardEntry]]: ...
 
+    def insert_ai_records(self, user_id: str, records: Sequence[AiRecord]) -> None: ...
+
+    def erase_ai(
+        self, user_id: str, start_epoch: float | None, end_epoch: float | None
+    ) -> None: ...
+
     def leaderboard_positions(
         self, week: date, user_ids: Iterable[str]
     ) -> dict[str, LeaderboardEntry]: ...
@@ -235,6 +244,67 @@ class WakaTimeStore(ActivityStore, LeaderboardStore, Protocol):
     def seen_values(self, user_id: str, column: SeenColumn) -> list[SeenValue]: ...
 
 
+class AiStore(Protocol):
+    """The AI API's reads (blocking calls; run in threads; see docs/ai.md). Rows are dicts of
+    plain values, times as epoch milliseconds."""
+
+    def ai_projects(self, user_id: str, project_id: int | None = None) -> list[dict[str, Any]]: ...
+
+    def ai_project_series(
+        self, user_id: str, project_id: int, timezone: str
+    ) -> dict[str, list[tuple[Any, ...]]]: ...
+
+    def ai_sessions(
+        self,
+        user_id: str,
+        *,
+        project_id: int | None = None,
+        window: TimeWindow = ALL_TIME,
+        session_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def ai_messages(
+        self,
+        user_id: str,
+        *,
+        session_id: str | None = None,
+        project_id: int | None = None,
+        role: str | None = None,
+        window: TimeWindow = ALL_TIME,
+        search: SearchQuery | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[int, list[dict[str, Any]]]: ...
+
+    def ai_activities(
+        self,
+        user_id: str,
+        *,
+        session_id: str | None = None,
+        project_id: int | None = None,
+        file_path: str | None = None,
+        action: str | None = None,
+        window: TimeWindow = ALL_TIME,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]: ...
+
+    def ai_tool_calls(
+        self, user_id: str, *, session_id: str, limit: int = 1000
+    ) -> list[dict[str, Any]]: ...
+
+    def ai_tool_stats(
+        self, user_id: str, *, project_id: int | None = None, window: TimeWindow = ALL_TIME
+    ) -> list[ToolStats]: ...
+
+    def ai_known_ids(self, user_id: str, ids: Iterable[str]) -> set[str]: ...
+
+    def ai_session_origins(
+        self, user_id: str, session_ids: Iterable[str]
+    ) -> dict[str, SessionOrigin]: ...
+
+
 class ExportStore(Protocol):
     """What exports read from the projection store (blocking calls; run in threads)."""
 
@@ -249,6 +319,8 @@ class ExportStore(Protocol):
     def leaderboard_member(self, user_id: str) -> Member | None: ...
 
     def account_events_of(self, user_ids: Iterable[str]) -> dict[str, list[tuple[int, str]]]: ...
+
+    def stream_ai_rows(self, user_id: str, table: str) -> Iterator[list[dict[str, Any]]]: ...
 
 
 class ProjectionStore(

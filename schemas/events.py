@@ -2,11 +2,12 @@
 
 Two topics carry them. ``codetrackr.heartbeats`` holds :class:`HeartbeatsReceived`, one record per
 accepted request, keyed by user id so one user's heartbeats stay ordered and the whole request is
-appended atomically, and :class:`HeartbeatsDeleted` and :class:`UserDataErased`, keyed the same
-way. ``codetrackr.accounts`` holds account events (accounts, keys, sessions, profiles, follows,
-contact messages, deletions), the plugin store's (publishes, installs, settings, reviews,
-reports, moderation), the theme store's (publishes, installs, the applied theme) and goal
-definitions (created, updated, deleted) on a single
+appended atomically, and :class:`HeartbeatsDeleted`, :class:`UserDataErased` and
+:class:`AiActivityReceived` (AI coding activity), keyed the same way. ``codetrackr.accounts``
+holds account events (accounts, keys, sessions, profiles, follows, contact messages, deletions,
+suspensions), the plugin store's (publishes, installs, settings, reviews, reports, moderation),
+the theme store's (publishes, installs, the applied theme) and goal definitions (created,
+updated, deleted) on a single
 partition, so their order is global: uniqueness (usernames, account numbers, identities) and
 single use (refresh tokens, OAuth states) are decided by that order, the first event winning.
 """
@@ -18,6 +19,7 @@ from typing import Annotated, Literal, TypeAlias, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from schemas.ai import AiRecord
 from schemas.heartbeat import Heartbeat
 
 HEARTBEATS_TOPIC = "codetrackr.heartbeats"
@@ -79,6 +81,24 @@ class UserDataErased(_Event):
     def covers(self, time: float) -> bool:
         """Whether a heartbeat at ``time`` is erased."""
         return (self.start is None or time >= self.start) and (self.end is None or time < self.end)
+
+
+class AiActivityReceived(_Event):
+    """AI coding activity of one user accepted in one request (see :mod:`schemas.ai`): a
+    session's start or end, messages, file activities, tool calls, projects, or a whole import.
+
+    On the heartbeats topic, keyed by the user id, so it is ordered with the user's heartbeats
+    and erasures: an erasure removes the records of its range that precede it, a replay and a
+    rewrite of the embedded log treat it like heartbeats. The projector also derives heartbeats
+    (category ``ai coding``, the assistant as editor) from it, so AI time is counted by the same
+    durations rule as hand-written code and never twice (docs/ai.md).
+    """
+
+    type: Literal["AiActivityReceived"] = "AiActivityReceived"
+    version: Literal[1] = 1
+    records: tuple[AiRecord, ...]
+    # The zone the records' local days are in (the user's setting when received, as heartbeats).
+    timezone: str = "UTC"
 
 
 class AccountCreated(_Event):
@@ -526,7 +546,12 @@ class GoalDeleted(_Event):
 # from these tuples (``is_heartbeat_event``, ``is_account_event``). The unions below list the same
 # classes because a type checker cannot build a Union from a tuple; a unit test
 # (tests/unit/test_event_registry.py) holds each union equal to its row of the registry.
-HEARTBEAT_EVENTS: tuple[type[_Event], ...] = (HeartbeatsReceived, HeartbeatsDeleted, UserDataErased)
+HEARTBEAT_EVENTS: tuple[type[_Event], ...] = (
+    HeartbeatsReceived,
+    HeartbeatsDeleted,
+    UserDataErased,
+    AiActivityReceived,
+)
 # The plugin store's events (on the accounts topic), folded by ``accounts.plugins``.
 STORE_EVENTS: tuple[type[_Event], ...] = (
     PluginPublished,
@@ -574,7 +599,9 @@ EVENTS_BY_TOPIC: dict[str, tuple[type[_Event], ...]] = {
 }
 
 # The events of the heartbeats topic (``HEARTBEAT_EVENTS``).
-HeartbeatEvent: TypeAlias = HeartbeatsReceived | HeartbeatsDeleted | UserDataErased
+HeartbeatEvent: TypeAlias = (
+    HeartbeatsReceived | HeartbeatsDeleted | UserDataErased | AiActivityReceived
+)
 # The events of the accounts topic (``ACCOUNT_EVENTS``).
 _AccountEvents: TypeAlias = (
     AccountCreated

@@ -6,7 +6,10 @@
   with the account, its API keys and sessions (never a secret or a hash), follows, messages
   received, leaderboard membership, daily and weekly stats, the archived account events, the
   plugin store's and the theme store's records of the user, their goals, the deleted
-  heartbeats' ids and every heartbeat.
+  heartbeats' ids, every heartbeat and the AI coding activity (docs/ai.md).
+* ``GET /api/v1/export/ai/json``: the AI coding activity (projects, sessions, messages, file
+  activities, tool calls), one JSON document of five arrays; ``GET /api/v1/export/ai/{table}.csv``
+  one of them as CSV (``projects``, ``sessions``, ``messages``, ``activities``, ``tool_calls``).
 
 Formats: :mod:`api.rules.export`. Deleted heartbeats are never exported (the GDPR export lists their
 ids and when they were deleted).
@@ -27,10 +30,10 @@ a 503 in the error envelope. Later the status line is gone, so a failure aborts 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, ParamSpec, Protocol, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, Protocol, TypeVar
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -65,6 +68,7 @@ from http_edge.auth import Principal
 from http_edge.errors import ApiError, error_responses
 from plugin_host.host import KeyValue
 from plugins_runtime.kv import KeyValueUnavailable
+from projections.ai import AI_EXPORT_COLUMNS
 from projections.ports import ExportStore, ProjectionStoreUnavailable
 from schemas.heartbeat import Heartbeat
 
@@ -163,6 +167,18 @@ def _attachment(principal: Principal, what: str, extension: str) -> dict[str, st
     }
 
 
+# The AI tables an export names (``ai_<name>`` in the GDPR document, ``<name>.csv`` alone).
+AI_EXPORTS = ("projects", "sessions", "messages", "activities", "tool_calls")
+
+
+def _ai_arrays(store: ExportStore, user_id: str) -> list[tuple[str, Iterator[bytes]]]:
+    """One streamed JSON array per AI table, each read when its turn comes."""
+    return [
+        (f"ai_{name}", json_array(store.stream_ai_rows(user_id, f"ai_{name}"), end=""))
+        for name in AI_EXPORTS
+    ]
+
+
 def _records(store: ExportStore, user_id: str) -> Iterator[list[dict[str, Any]]]:
     for block in store.stream_heartbeats(user_id):
         yield [heartbeat_record(record) for record in block]
@@ -227,8 +243,10 @@ _GDPR_SCHEMA: dict[str, Any] = {
         "goals",
         "deleted_heartbeats",
         "heartbeats",
+        *(f"ai_{name}" for name in AI_EXPORTS),
     ],
 }
+_GDPR_SCHEMA["properties"].update({f"ai_{name}": _OBJECTS for name in AI_EXPORTS})
 _DISPOSITION = {
     "Content-Disposition": {
         "description": "attachment; filename=...",
@@ -347,8 +365,47 @@ def build_export_router(
             [
                 ("deleted_heartbeats", json_array(deletions, end="")),
                 ("heartbeats", json_array(_records(store, user_id), end="")),
+                *_ai_arrays(store, user_id),
             ],
         )
         return JsonDownload(await _primed(chunks), headers=_attachment(principal, "export", "json"))
+
+    @router.get(
+        "/api/v1/export/ai/json",
+        summary="Your AI coding activity: projects, sessions, messages, activities, tool calls",
+        response_class=JsonDownload,
+        responses=_download(
+            "application/json",
+            {
+                "type": "object",
+                "properties": {f"ai_{name}": _OBJECTS for name in AI_EXPORTS},
+                "required": [f"ai_{name}" for name in AI_EXPORTS],
+            },
+            "One JSON object with an array per AI table, rows in time order",
+        ),
+    )
+    async def export_ai_json(principal: CurrentPrincipal) -> StreamingResponse:
+        chunks = json_document({}, _ai_arrays(store, principal.user.user_id))
+        return JsonDownload(await _primed(chunks), headers=_attachment(principal, "ai", "json"))
+
+    @router.get(
+        "/api/v1/export/ai/{table}.csv",
+        summary="One table of your AI coding activity as CSV",
+        response_class=CsvDownload,
+        responses=_download("text/csv", {"type": "string"}, "A header row, then one row each"),
+    )
+    async def export_ai_csv(
+        principal: CurrentPrincipal,
+        table: Annotated[
+            Literal["projects", "sessions", "messages", "activities", "tool_calls"], Path()
+        ],
+    ) -> StreamingResponse:
+        name = f"ai_{table}"
+        chunks = csv_rows(
+            store.stream_ai_rows(principal.user.user_id, name), AI_EXPORT_COLUMNS[name]
+        )
+        return CsvDownload(
+            await _primed(chunks), headers=_attachment(principal, f"ai-{table}", "csv")
+        )
 
     return router

@@ -101,6 +101,7 @@ class ErasureProjection:
         # Every day the range may touch is recomputed, whether or not rows were found in it:
         # a replay of the rewritten embedded log finds no heartbeats there, yet must end equal.
         first, last = erasure_window(erasure)
+        self._store.erase_ai(user_id, erasure.start, erasure.end)
         days = self._store.erase_heartbeats(user_id, erasure.start, erasure.end)
         days |= self._store.days_with_rows(user_id, first, last)
         rows, passed = self._heartbeats.recompute(

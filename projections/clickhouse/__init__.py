@@ -10,7 +10,9 @@ module each, all sharing one client per thread
 * :mod:`~projections.clickhouse.daily_stats`: the daily rows;
 * :mod:`~projections.clickhouse.leaderboards`: weekly rows, members, the account-event archive;
 * :mod:`~projections.clickhouse.export`: the streamed reads of an export;
-* :mod:`~projections.clickhouse.erasure`: the erasure ledger and the removal of a user's rows.
+* :mod:`~projections.clickhouse.erasure`: the erasure ledger and the removal of a user's rows;
+* :mod:`~projections.clickhouse.ai`: AI coding activity (projects, sessions, messages and their
+  search, file activities, tool calls).
 
 Tables live in the store's own database (chdb's ``default`` is special), every statement is sent
 on its own (the HTTP interface rejects several per request), times are ``DateTime64(3, 'UTC')``,
@@ -22,6 +24,7 @@ of it goes in :mod:`projections.ports` (see docs/architecture.md).
 
 from __future__ import annotations
 
+from projections.clickhouse.ai import AiTables
 from projections.clickhouse.archive import ArchiveTables
 from projections.clickhouse.daily_stats import DIMENSION_COLUMNS, DailyTables
 from projections.clickhouse.erasure import ErasureTables
@@ -32,7 +35,7 @@ __all__ = ["DIMENSION_COLUMNS", "ClickHouseProjectionStore"]
 
 
 class ClickHouseProjectionStore(
-    ArchiveTables, DailyTables, LeaderboardTables, ExportReads, ErasureTables
+    ArchiveTables, DailyTables, LeaderboardTables, ExportReads, ErasureTables, AiTables
 ):
     """Raw heartbeat archive, daily and weekly stats, boards and the erasure ledger in
     ClickHouse (see the package docs and :mod:`projections.ports`).

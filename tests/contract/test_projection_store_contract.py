@@ -15,10 +15,20 @@ from datetime import date, timedelta
 
 import pytest
 
+from projections.ai import AI_EXPORT_COLUMNS
 from projections.daily import compute_day
 from projections.erasures import ErasureRecord, LogPosition
 from projections.leaderboard import Member, WeeklyRow
 from projections.ports import ProjectionStore, ProjectionStoreError, SeenValue, UserTotals
+from schemas.ai import (
+    AiRecord,
+    file_activity_record,
+    message_record,
+    project_id_of,
+    session_end_record,
+    session_start_record,
+    tool_call_record,
+)
 from schemas.heartbeat import Heartbeat
 from tests.contract.conftest import OpenStore
 from tests.support.store_inspect import count_heartbeats, rows_of_user, snapshot
@@ -579,3 +589,81 @@ def test_drop_weeks_removes_only_those_weeks(store: ProjectionStore) -> None:
     store.drop_weeks("u1", [MONDAY])
 
     assert store.weekly_rows_of("u1") == [later]
+
+
+# --- AI coding activity ------------------------------------------------------------------------
+
+
+def _ai_records(user: str) -> list[AiRecord]:
+    start = session_start_record(user, "s1", "/p/tracker", epoch(10), client_user="ada")
+    return [
+        start,
+        message_record(user, "s1", "user", "hello", epoch(10, 1), project_path="/p/tracker"),
+        file_activity_record(user, "s1", "/p/tracker/a.py", "created", epoch(10, 2), lines_added=4),
+        tool_call_record(user, "Read", epoch(10, 3), session_id="s1", execution_time_ms=12.5),
+        session_end_record(user, "s1", epoch(10, 30)),
+    ]
+
+
+def _ai_rows(store: ProjectionStore, user: str) -> dict[str, list[dict[str, object]]]:
+    return {
+        table: [row for block in store.stream_ai_rows(user, table) for row in block]
+        for table in AI_EXPORT_COLUMNS
+    }
+
+
+def test_ai_records_read_back_as_rows_and_duplicates_collapse(store: ProjectionStore) -> None:
+    records = _ai_records("u1")
+    store.insert_ai_records("u1", records)
+    store.insert_ai_records("u1", records[1:3])  # redelivered
+
+    rows = _ai_rows(store, "u1")
+
+    start, message = records[:2]
+    tracker = project_id_of("u1", "/p/tracker")
+    assert rows["ai_projects"] == [
+        {
+            "record_id": start.id,
+            "project_id": tracker,
+            "path": "/p/tracker",
+            "name": "tracker",
+            "time": epoch(10),
+        }
+    ]
+    assert [(r["kind"], r["time"], r["project_id"]) for r in rows["ai_sessions"]] == [
+        ("start", epoch(10), tracker),
+        ("end", epoch(10, 30), None),
+    ]
+    assert rows["ai_messages"] == [
+        {
+            "message_id": message.id,
+            "session_id": "s1",
+            "role": "user",
+            "content": "hello",
+            "project_id": tracker,
+            "project_path": "/p/tracker",
+            "time": epoch(10, 1),
+        }
+    ]
+    assert [(r["file_path"], r["lines_added"]) for r in rows["ai_activities"]] == [
+        ("/p/tracker/a.py", 4)
+    ]
+    assert [
+        (r["tool_name"], r["execution_time_ms"], r["project_id"]) for r in rows["ai_tool_calls"]
+    ] == [("Read", 12.5, None)]
+    assert all(list(row) == list(AI_EXPORT_COLUMNS[table]) for table in rows for row in rows[table])
+
+
+def test_erase_ai_removes_one_users_records_of_a_range(store: ProjectionStore) -> None:
+    store.insert_ai_records("u1", _ai_records("u1"))
+    store.insert_ai_records("u2", _ai_records("u2"))
+    kept = _ai_rows(store, "u2")
+
+    store.erase_ai("u1", epoch(10, 1), epoch(10, 30))
+
+    left = _ai_rows(store, "u1")
+    assert [r["kind"] for r in left["ai_sessions"]] == ["start", "end"]  # at 10:00 and 10:30
+    assert left["ai_messages"] == left["ai_activities"] == left["ai_tool_calls"] == []
+    assert _ai_rows(store, "u2") == kept
+    store.erase_ai("u1", None, None)
+    assert all(rows == [] for rows in _ai_rows(store, "u1").values())

@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -37,6 +38,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from http_edge.errors import in_seed_style
 from tests.e2e.harness import Client, CodeTrackrProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse, pytest.mark.slow]
@@ -63,7 +65,8 @@ CONFIG = schemathesis.Config.from_dict(
 def error_envelope(ctx: CheckContext, response: schemathesis.Response, case: Any) -> None:
     """Every answer is JSON (but a CSV download, or the text of Wakapi's health check and
     Prometheus metrics, which ``content_type_conformance`` checks are documented); every error
-    is ``{"error": {"code", "message", "details"}}``."""
+    is ``{"error": {"code", "message", "details"}}``, but on the AI API's seed paths, which
+    answer the Claude Code Tracker's shape (``{"error": true, "message", "code", "details"}``)."""
     content_type = response.headers.get("content-type", [""])[0]
     if response.status_code < 400 and content_type.startswith(("text/csv", "text/plain")):
         return
@@ -72,6 +75,13 @@ def error_envelope(ctx: CheckContext, response: schemathesis.Response, case: Any
     if response.status_code < 400:
         return
     assert isinstance(body, dict), f"error body is not an object: {body!r}"
+    if in_seed_style(urlsplit(response.request.url).path):
+        assert set(body) == {"error", "message", "code", "details"}, f"seed error {body!r}"
+        assert body["error"] is True
+        assert isinstance(body["code"], str), f"bad code {body['code']!r}"
+        assert isinstance(body["message"], str), f"bad message {body['message']!r}"
+        assert isinstance(body["details"], dict), f"bad details {body['details']!r}"
+        return
     assert set(body) == {"error"}, f"error body has keys {sorted(body)}, expected ['error']"
     error = body["error"]
     assert isinstance(error, dict), f"error is not an object: {error!r}"

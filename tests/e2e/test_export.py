@@ -249,6 +249,9 @@ class FailingStore:
     def stream_deletions(self, user_id: str) -> Iterator[list[tuple[date, str, float]]]:
         yield from self._read()
 
+    def stream_ai_rows(self, user_id: str, table: str) -> Iterator[list[dict[str, Any]]]:
+        yield from self._read()
+
     def daily_rows(self, user_id: str, start: date, end: date) -> Any:
         return self._read()
 

@@ -52,7 +52,9 @@ def _param_values(name: str, user: Client) -> list[str]:
         "user": [user.username],
         "username": [user.username],
         "user_svg": [f"{user.username}.svg"],  # Wakapi's activity chart
-        "project_id": [PROJECT],
+        # A WakaTime project (its name) and the AI API's numeric ids, which read only the
+        # caller's own AI activity: any id is someone else's at most.
+        "project_id": [PROJECT, "1", "4503599627370495"],
         "theme_id": ["00000000-0000-4000-8000-000000000000"],  # no such theme
         "range": ["last_7_days", "all_time"],
         "lang": [LANGUAGE],
@@ -63,6 +65,8 @@ def _param_values(name: str, user: Client) -> list[str]:
         "goal_id": ["g1"],
         "provider": ["github"],
         "name": ["streak-counter"],  # a plugin of the store
+        "session_id": ["s1"],
+        "table": ["messages", "projects"],
     }
     if name not in table:
         raise AssertionError(f"no test value for path parameter {{{name}}}: add one to the walk")

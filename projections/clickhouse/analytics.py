@@ -47,6 +47,15 @@ _BREAKDOWN = "\nUNION ALL\n".join(
     for dimension, column in _MAPS.items()
 )
 
+# The AI coding activity's tables (docs/ai.md), one view each, copies collapsed.
+_AI = {
+    "ai_projects": "AI coding projects per user: id, path, name",
+    "ai_sessions": "session starts and ends (kind), with project and assistant",
+    "ai_messages": "conversation messages: session, role, content, project",
+    "ai_activities": "files touched per session: path, action, lines added and removed",
+    "ai_tool_calls": "tool calls: tool, parameters, result status, execution time in ms",
+}
+
 # (name, what it holds, SELECT). The order is the order of creation.
 VIEWS: tuple[tuple[str, str, str], ...] = (
     (
@@ -79,6 +88,10 @@ VIEWS: tuple[tuple[str, str, str], ...] = (
         "one row per account as the boards see it: username, country, hireable, ranked or not",
         "SELECT user_id, username, eligible AS on_leaderboards, country, available_for_hire,"
         " languages_public FROM {db}.leaderboard_members FINAL",
+    ),
+    *(
+        (name, what, f"SELECT * EXCEPT computed_at FROM {{db}}.{name} FINAL")
+        for name, what in _AI.items()
     ),
 )
 

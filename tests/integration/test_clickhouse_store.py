@@ -62,10 +62,18 @@ def test_migrate_is_idempotent(store_url: str) -> None:
             "m0006_erasures",
             "m0007_language_raw",
             "m0008_member_languages",
+            "m0009_ai_projects_sessions",
+            "m0010_ai_messages",
+            "m0011_ai_activities_tool_calls",
         ]
         assert first.migrate() == []
         assert first.table_names() == [
             "account_events",
+            "ai_activities",
+            "ai_messages",
+            "ai_projects",
+            "ai_sessions",
+            "ai_tool_calls",
             "daily_stats",
             "heartbeat_deletions",
             "heartbeats",

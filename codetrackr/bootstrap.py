@@ -67,6 +67,8 @@ from processors.runner import ProjectionRunner
 from processors.supervision import SupervisionPolicy
 from projections.clickhouse import ClickHouseProjectionStore
 from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
+from web.routes import install_web
+from web.session import build_session_router
 
 Role = Literal["serve", "ingest", "api"]
 _log = logging.getLogger(__name__)
@@ -306,6 +308,13 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(shields.router)
         app.include_router(plugin_store.router)
         app.include_router(plugin_rpc.router)
+        # The web front end: pages, their assets and the browser's session cookie.
+        app.include_router(
+            build_session_router(
+                sessions, directory, refresh_ttl_s=settings.refresh_token_ttl_s
+            )
+        )
+        install_web(app, oauth_providers(settings))
 
     install_health_routes(app, role, readiness)
     return app

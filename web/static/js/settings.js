@@ -192,7 +192,7 @@ function showBadges() {
           "li",
           {},
           el("div", { class: "spread" }, el("span", {}, label), copyButton(snippet, `Copy the ${label} badge snippet`)),
-          el("div", { class: "badge-preview" }, el("img", { src: `/badge/${encodeURIComponent(me.username)}/${metric}`, alt: `${label} badge`, loading: "lazy" })),
+          el("div", { class: "badge-preview" }, el("img", { src: `/badge/${encodeURIComponent(me.username)}/${metric}`, alt: `${label} badge` })),
           el("pre", {}, snippet),
         );
       }),

@@ -310,9 +310,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(plugin_rpc.router)
         # The web front end: pages, their assets and the browser's session cookie.
         app.include_router(
-            build_session_router(
-                sessions, directory, refresh_ttl_s=settings.refresh_token_ttl_s
-            )
+            build_session_router(sessions, directory, refresh_ttl_s=settings.refresh_token_ttl_s)
         )
         install_web(app, oauth_providers(settings))
 

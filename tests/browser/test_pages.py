@@ -129,9 +129,7 @@ def test_a_public_profile_shows_only_what_its_flags_allow(
     page.reload()
     expect(page.locator("#projects")).to_contain_text("secret-project")
     expect(page.locator("#weekly")).to_have_text("20m")
-    expect(page.locator("#heatmap")).to_have_attribute(
-        "src", f"/badge/{user.username}/heatmap"
-    )
+    expect(page.locator("#heatmap")).to_have_attribute("src", f"/badge/{user.username}/heatmap")
 
     # A private profile is the same "not found" as a name nobody has.
     user.http.post("/api/v1/user/profile/update", headers=user.bearer, json={"is_public": False})

@@ -50,6 +50,7 @@ from eventlog.factory import open_event_log
 from eventlog.port import EventLog
 from http_edge.auth import Authenticator, AuthGuards, Principal
 from http_edge.compat import include_aliased
+from http_edge.cors import ApiCorsMiddleware
 from http_edge.errors import install_error_handlers
 from http_edge.filters import reject_unsupported_filters
 from http_edge.ratelimit import RateLimiter, open_rate_limiter
@@ -314,6 +315,9 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         )
         install_web(app, oauth_providers(settings))
 
+    if role in ("serve", "api"):
+        # Widgets run in sandboxed (opaque-origin) frames and read the API cross-origin.
+        app.add_middleware(ApiCorsMiddleware)
     install_health_routes(app, role, readiness)
     return app
 

@@ -37,6 +37,7 @@ def content_security_policy(host: str) -> str:
             "img-src 'self' data:",
             "font-src 'self'",
             f"connect-src 'self'{sockets}",
+            "frame-src 'self'",  # widget plugins' sandboxed frames (/widget-frame)
             "form-action 'self'",
             "frame-ancestors 'none'",
             "base-uri 'none'",
@@ -71,7 +72,40 @@ PAGES: tuple[Page, ...] = (
     Page("/leaderboards", "leaderboards", "Leaderboards · CodeTrackr"),
     Page("/u/{username}", "profile", "Profile · CodeTrackr"),
     Page("/settings", "settings", "Settings · CodeTrackr"),
+    Page("/store", "store", "Plugin store · CodeTrackr"),
 )
+
+WIDGET_FRAME = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/static/css/main.css">
+<link rel="stylesheet" href="/static/css/widget.css">
+<script src="/static/js/widget-frame.js"></script>
+</head>
+<body><div id="container"></div></body>
+</html>
+"""
+
+
+def widget_frame_policy(host: str) -> str:
+    """The widget frame's policy. The frame is sandboxed without ``allow-same-origin`` (an
+    opaque origin: no access to the app's cookies, storage or DOM), so it may run the plugin's
+    code (``'unsafe-eval'``) and the inline styles widgets write, and talk to this host only."""
+    origin = f"http://{host} https://{host}"
+    return "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src {origin} 'unsafe-eval'",
+            f"style-src {origin} 'unsafe-inline'",
+            f"img-src {origin} data:",
+            f"connect-src {origin}",
+            "base-uri 'none'",
+            "form-action 'none'",
+            f"frame-ancestors {origin}",
+        ]
+    )
 
 _SHELL = """<!doctype html>
 <html lang="en">
@@ -93,6 +127,7 @@ _SHELL = """<!doctype html>
     <ul>
       <li><a href="/dashboard" data-nav="dashboard">Dashboard</a></li>
       <li><a href="/leaderboards" data-nav="leaderboards">Leaderboards</a></li>
+      <li><a href="/store" data-nav="store">Plugins</a></li>
       <li><a href="/settings" data-nav="settings">Settings</a></li>
       <li class="who"><a href="/signin" id="nav-signin">Sign in</a>
         <button type="button" id="nav-signout" class="linkish" hidden>Sign out</button></li>
@@ -140,6 +175,19 @@ def build_web_router(providers: Iterable[str]) -> APIRouter:
 
     for page in PAGES:
         serve(page)
+
+    @router.get("/widget-frame", name="widget_frame")
+    async def widget_frame(request: Request) -> HTMLResponse:
+        host = request.headers.get("host", "")
+        return HTMLResponse(
+            WIDGET_FRAME,
+            headers={
+                "Content-Security-Policy": widget_frame_policy(host),
+                "Referrer-Policy": "no-referrer",
+                "Cache-Control": "no-cache",
+            },
+        )
+
     return router
 
 

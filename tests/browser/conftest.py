@@ -55,7 +55,12 @@ def chromium_binary() -> str:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeTrackrProcess]:
-    proc = CodeTrackrProcess("serve", tmp_path_factory.mktemp("browser") / "data").start()
+    # Anonymous accounts may publish plugins here (the store pages publish from the browser).
+    proc = CodeTrackrProcess(
+        "serve",
+        tmp_path_factory.mktemp("browser") / "data",
+        env={"CODETRACKR_PLUGIN_PUBLISH": "any"},
+    ).start()
     yield proc
     proc.stop()
 

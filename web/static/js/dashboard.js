@@ -4,6 +4,7 @@
 import { barList, dailyChart, heatmap } from "./charts.js";
 import { $, addDays, addMonths, announce, api, duration, fill, plural, setText, setupNav, todayIn, toSignIn } from "./core.js";
 import { LiveSocket } from "./live.js";
+import { loadWidgets } from "./widgets.js";
 
 const DIMENSIONS = ["language", "project", "editor", "os", "machine", "branch"];
 const RANGES = ["today", "7d", "30d", "6m", "year", "all", "custom"];
@@ -173,7 +174,7 @@ async function main() {
     showRange();
     refresh([loadRange]);
   });
-  await refresh([loadRange, loadYear, loadRank]);
+  await refresh([loadRange, loadYear, loadRank, () => loadWidgets($("#widgets"))]);
   const live = new LiveSocket({ onMessage: onLive, onState: onLiveState });
   live.start();
   window.addEventListener("pagehide", () => live.stop());

@@ -107,6 +107,7 @@ def widget_frame_policy(host: str) -> str:
         ]
     )
 
+
 _SHELL = """<!doctype html>
 <html lang="en">
 <head>

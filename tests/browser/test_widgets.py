@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Account, screenshot, sign_up
+from tests.browser.conftest import screenshot, sign_up
 from tests.e2e.harness import Client, CodeTrackrProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -31,8 +31,10 @@ THROWING_WIDGET = "container.textContent = 'about to fail'; throw new TypeError(
 SNOOPING_WIDGET = """
 var out = [];
 function probe(name, read) {
-  try { var v = read(); out.push(name + ':' + (v === undefined || v === null || v === '' ? 'nothing' : v)); }
-  catch (e) { out.push(name + ':blocked'); }
+  try {
+    var v = read();
+    out.push(name + ':' + (v === undefined || v === null || v === '' ? 'nothing' : v));
+  } catch (e) { out.push(name + ':blocked'); }
 }
 probe('parent', function () { return parent.document.body.innerHTML.length; });
 probe('top', function () { return top.sessionStorage.getItem('ct.access'); });

@@ -31,6 +31,7 @@ from api.routes import (
     erasure,
     leaderboards,
     oauth,
+    plugin_editor,
     plugin_rpc,
     plugin_store,
     profiles,
@@ -309,6 +310,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(shields.router)
         app.include_router(plugin_store.router)
         app.include_router(plugin_rpc.router)
+        app.include_router(plugin_editor.router)
         # The web front end: pages, their assets and the browser's session cookie.
         app.include_router(
             build_session_router(sessions, directory, refresh_ttl_s=settings.refresh_token_ttl_s)

@@ -73,6 +73,7 @@ PAGES: tuple[Page, ...] = (
     Page("/u/{username}", "profile", "Profile · CodeTrackr"),
     Page("/settings", "settings", "Settings · CodeTrackr"),
     Page("/store", "store", "Plugin store · CodeTrackr"),
+    Page("/cteditor", "cteditor", "Plugin editor · CodeTrackr"),
 )
 
 WIDGET_FRAME = """<!doctype html>
@@ -129,6 +130,7 @@ _SHELL = """<!doctype html>
       <li><a href="/dashboard" data-nav="dashboard">Dashboard</a></li>
       <li><a href="/leaderboards" data-nav="leaderboards">Leaderboards</a></li>
       <li><a href="/store" data-nav="store">Plugins</a></li>
+      <li><a href="/cteditor" data-nav="cteditor">Editor</a></li>
       <li><a href="/settings" data-nav="settings">Settings</a></li>
       <li class="who"><a href="/signin" id="nav-signin">Sign in</a>
         <button type="button" id="nav-signout" class="linkish" hidden>Sign out</button></li>

@@ -102,3 +102,45 @@ def test_the_refresh_token_lives_in_an_http_only_cookie_and_no_token_in_a_url(
     )
     assert refused.status_code == 401
     assert "ct_refresh" not in {c["name"] for c in context.cookies()}
+
+
+def test_the_api_answers_cross_origin_reads_without_credentials_and_nothing_else(
+    server: CodeTrackrProcess,
+) -> None:
+    # Widgets run in opaque-origin frames: their API calls are cross-origin ("null").
+    preflight = httpx.options(
+        f"{server.url}/api/v1/stats/summary",
+        headers={
+            "Origin": "null",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+        timeout=30,
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in preflight.headers
+    read = httpx.get(f"{server.url}/api/v1/stats/public", headers={"Origin": "null"}, timeout=30)
+    assert read.headers["access-control-allow-origin"] == "*"
+    # The cookie session and the pages are never readable cross-origin.
+    for path in ("/web/session/refresh", "/dashboard"):
+        answer = httpx.request(
+            "OPTIONS" if path.startswith("/web") else "GET",
+            f"{server.url}{path}",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+            timeout=30,
+        )
+        assert "access-control-allow-origin" not in answer.headers, path
+
+
+def test_the_widget_frame_may_run_plugin_code_but_only_sandboxed(
+    server: CodeTrackrProcess,
+) -> None:
+    answer = httpx.get(f"{server.url}/widget-frame", timeout=30)
+    csp = answer.headers["content-security-policy"]
+    host = server.url.removeprefix("http://")
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["script-src"] == f"http://{host} https://{host} 'unsafe-eval'"
+    assert directives["connect-src"] == f"http://{host} https://{host}"
+    assert directives["frame-ancestors"] == f"http://{host} https://{host}"
+    # The frames are always sandboxed: test_widgets checks each frame's sandbox attribute.

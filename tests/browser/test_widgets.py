@@ -133,3 +133,52 @@ def test_publish_install_and_run_widgets_in_sandboxed_frames(
         timeout=30,
     ).json()["plugins"]
     assert {p["name"] for p in installed} == {f"week-{suffix}", f"snoop-{suffix}"}
+
+
+def test_the_plugin_editor_runs_lifecycle_hooks_rpc_and_widgets(page: Any) -> None:
+    sign_up(page, then="/cteditor")
+    expect(page.get_by_role("button", name="on_heartbeat")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    output = page.locator("#output")
+    exit_status = page.locator("#exit-status")
+
+    # The template's on_heartbeat, against the mock heartbeat, in the real sandbox.
+    page.get_by_role("button", name="▶ Run").click()
+    expect(output).to_contain_text("Heartbeat from VS Code on codetrackr")
+    expect(output).to_contain_text('← {"heartbeats":1}')
+    expect(exit_status).to_contain_text("exit 0")
+    page.get_by_role("button", name="▶ Run").click()
+    expect(output).to_contain_text('← {"heartbeats":2}')  # the editor's own key-value data
+
+    page.get_by_role("button", name="on_tick").click()
+    page.get_by_role("button", name="▶ Run").click()
+    expect(output).to_contain_text("days with activity: 0")
+    expect(exit_status).to_contain_text("exit 0")
+
+    page.get_by_role("button", name="RPC").click()
+    page.get_by_label("Body (JSON)").fill('{"since": "monday"}')
+    page.get_by_role("button", name="▶ Run").click()
+    expect(output).to_contain_text('← {"heartbeats":2,"body":{"since":"monday"}}')
+    screenshot(page, "editor", dark=False)
+    page.emulate_media(color_scheme="dark")
+    screenshot(page, "editor", dark=True)
+    page.emulate_media(color_scheme="light")
+
+    # A failing script: its logs, then the error and exit status 1.
+    page.get_by_role("button", name="on_install").click()
+    page.get_by_label("Plugin script").fill(
+        "function on_install(ctx) { warn('about to fail'); throw new RangeError('nope'); }"
+    )
+    page.keyboard.press("Control+Enter")
+    expect(output.locator(".line.warn")).to_have_text("[warn] about to fail")
+    expect(output).to_contain_text("plugin_error: RangeError: nope")
+    expect(exit_status).to_contain_text("exit 1")
+
+    # Widget mode renders live in a sandboxed frame, with the user's real token.
+    page.get_by_role("button", name="widget").click()
+    page.get_by_role("button", name="Template").click()
+    page.get_by_role("button", name="▶ Run").click()
+    frame = page.frame_locator('iframe[data-plugin="editor-preview"]')
+    expect(frame.locator("#container")).to_contain_text("0h 0m")
+    expect(frame.locator("#container")).to_contain_text("this week")

@@ -119,9 +119,7 @@ async def run_in_editor(request: Request, principal: Writer, services: Plugins) 
         updated_at=now,
     )
     try:
-        result = await services.executor.run(
-            plugin, principal.user.user_id, invocation(body, now)
-        )
+        result = await services.executor.run(plugin, principal.user.user_id, invocation(body, now))
     except PluginHostUnavailable:
         raise ApiError(
             503,

@@ -8,13 +8,13 @@ sign-in page shows their buttons.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from html import escape
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -58,18 +58,33 @@ def security_headers(host: str) -> dict[str, str]:
     }
 
 
+# The query parameters a page's script reads. Declared so the app-wide rule "a known filter is
+# applied or refused" (http_edge/filters.py) knows the page applies them (in the browser).
+async def _dashboard_query(
+    range: str | None = None, start: str | None = None, end: str | None = None
+) -> None:
+    return None
+
+
+async def _leaderboard_query(
+    week: str | None = None, country: str | None = None, language: str | None = None
+) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Page:
     path: str
     name: str  # web/pages/<name>.html and web/static/js/<name>.js
     title: str
+    query: Callable[..., Awaitable[None]] | None = None
 
 
 PAGES: tuple[Page, ...] = (
     Page("/", "landing", "CodeTrackr"),
     Page("/signin", "signin", "Sign in · CodeTrackr"),
-    Page("/dashboard", "dashboard", "Dashboard · CodeTrackr"),
-    Page("/leaderboards", "leaderboards", "Leaderboards · CodeTrackr"),
+    Page("/dashboard", "dashboard", "Dashboard · CodeTrackr", _dashboard_query),
+    Page("/leaderboards", "leaderboards", "Leaderboards · CodeTrackr", _leaderboard_query),
     Page("/u/{username}", "profile", "Profile · CodeTrackr"),
     Page("/settings", "settings", "Settings · CodeTrackr"),
     Page("/store", "store", "Plugin store · CodeTrackr"),
@@ -174,7 +189,13 @@ def build_web_router(providers: Iterable[str]) -> APIRouter:
                 set_csrf_cookie(response, request, new_csrf_token())
             return response
 
-        router.add_api_route(page.path, handler, methods=["GET"], name=f"page_{page.name}")
+        router.add_api_route(
+            page.path,
+            handler,
+            methods=["GET"],
+            name=f"page_{page.name}",
+            dependencies=[Depends(page.query)] if page.query is not None else None,
+        )
 
     for page in PAGES:
         serve(page)

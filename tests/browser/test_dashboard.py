@@ -94,6 +94,12 @@ def test_the_dashboard_updates_live_and_switches_ranges(
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#daily-chart rect.col")).to_have_count(10)
     expect(page.locator("#total")).to_have_text("0m")
+    # The address restores the range.
+    page.reload()
+    expect(page.get_by_role("button", name="Custom")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#custom-start")).to_have_value("2024-01-01")
+    expect(page.locator("#daily-chart rect.col")).to_have_count(10)
+    page.evaluate("window.__sameDocument = true")
     page.get_by_role("button", name="7 days").click()
     expect(page.locator("#total")).to_have_text("45m")
     expect(page.locator("#heatmap rect.l0, #heatmap rect.l1, #heatmap rect.l4")).to_have_count(365)

@@ -174,6 +174,11 @@ def test_leaderboards_filter_by_language_country_hire_and_week(
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#board")).to_contain_text("Nobody is ranked here.")
 
+    # The address keeps the board: a reload (or a shared link) shows the same one.
+    page.reload()
+    expect(page.get_by_label("Ranking")).to_have_value("language")
+    expect(page.get_by_label("Language", exact=True)).to_have_value("cobol")
+    expect(page.locator("#board")).to_contain_text("Nobody is ranked here.")
     page.get_by_label("Ranking").select_option("global")
     page.get_by_label("Country (two letters)").fill("")
     page.get_by_label("Week", exact=True).fill("2024-W01")

@@ -30,12 +30,14 @@ from accounts.credentials import hash_secret
 from accounts.directory import AccountDirectory
 from accounts.sessions import SessionRejected, SessionService, TokenPair
 from accounts.state import User
+from http_edge.body import read_json
 from http_edge.errors import ApiError, describe_validation_errors
 
 REFRESH_COOKIE = "ct_refresh"
 CSRF_COOKIE = "ct_csrf"
 CSRF_HEADER = "x-csrf-token"
 SESSION_PATH = "/web/session"
+BODY_LIMIT = 4096
 
 
 class AdoptIn(BaseModel):
@@ -118,13 +120,13 @@ def build_session_router(
     async def adopt(request: Request) -> JSONResponse:
         check_csrf(request)
         try:
-            body = AdoptIn.model_validate_json(await request.body())
+            body = AdoptIn.model_validate(await read_json(request, BODY_LIMIT))
         except ValidationError as exc:
             raise ApiError(
                 400,
                 "a JSON object with refresh_token is required",
                 code="validation_error",
-                details={"fields": describe_validation_errors(exc.errors())},
+                details={"fields": describe_validation_errors(list(exc.errors()))},
             ) from None
         try:
             user, pair = await sessions.refresh(body.refresh_token)

@@ -65,6 +65,18 @@ def test_session_calls_need_the_csrf_token_and_a_same_site_origin(
         signed_out = browser_like.post("/web/session/refresh", headers={"X-CSRF-Token": csrf})
         assert signed_out.status_code == 200
         assert signed_out.json() == {"signed_in": False}
+        # Adopting a login needs a live refresh token, in a small JSON body.
+        ok_headers = {"X-CSRF-Token": csrf}
+        bogus = browser_like.post(
+            "/web/session", headers=ok_headers, json={"refresh_token": "ctr_nope"}
+        )
+        assert bogus.status_code == 401
+        assert "ct_refresh" not in browser_like.cookies
+        assert browser_like.post("/web/session", headers=ok_headers, json={}).status_code == 400
+        huge = browser_like.post(
+            "/web/session", headers=ok_headers, json={"refresh_token": "x" * 10_000}
+        )
+        assert huge.status_code == 413
 
 
 def test_the_refresh_token_lives_in_an_http_only_cookie_and_no_token_in_a_url(

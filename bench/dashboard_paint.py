@@ -80,9 +80,7 @@ async def figure_dashboard_paint(
                 notes=["chromium is not installed (make install): not measured"],
             )
         ]
-    big_times, small_times = await asyncio.to_thread(
-        _paints, deployment.url, [big, small], LOADS
-    )
+    big_times, small_times = await asyncio.to_thread(_paints, deployment.url, [big, small], LOADS)
     return [
         Row(
             mode=deployment.mode,

@@ -8,7 +8,8 @@ export const THEME_VARIABLES = [
   "--bg", "--bg-card", "--bg-input", "--bg-hover", "--text-main",
   "--text-muted", "--text-dark", "--border", "--border-focus", "--accent",
 ];
-const frames = new Map(); // contentWindow -> {frame, plugin, panel}
+const frames = new Map(); // contentWindow -> {frame, panel, script}
+let givenToken = ""; // the token the frames were last given
 
 export function themeVariables() {
   const style = getComputedStyle(document.documentElement);
@@ -25,6 +26,7 @@ window.addEventListener("message", async (event) => {
   if (!entry || data.source !== "codetrackr-widget") return;
   if (data.type === "ready") {
     const who = await session();
+    givenToken = who ? who.token : "";
     event.source.postMessage(
       { type: "run", script: entry.script, token: who ? who.token : "", vars: themeVariables(), isDark: isDark() },
       "*", // the frame's origin is opaque: "*" is the only target that reaches it
@@ -54,7 +56,7 @@ export function mountWidget(target, { name, title, icon, script, onRemove }) {
       "div",
       { class: "spread" },
       el("h2", {}, `${icon || "🔌"} ${title}`),
-      onRemove ? el("button", { type: "button", class: "linkish", "aria-label": `Remove ${title}`, onclick: () => onRemove(panel) }, "✕") : null,
+      onRemove ? el("button", { type: "button", class: "linkish", "aria-label": `Remove ${title}`, onclick: () => { frames.delete(frame.contentWindow); onRemove(panel); } }, "✕") : null,
     ),
     frame,
   );
@@ -63,6 +65,16 @@ export function mountWidget(target, { name, title, icon, script, onRemove }) {
   frames.set(frame.contentWindow, { frame, panel, script });
   return panel;
 }
+
+// A widget keeps the token it was given; access tokens live 15 minutes. When the page's token
+// is renewed, each frame is reloaded, and so run again with the new one.
+setInterval(async () => {
+  if (!frames.size) return;
+  const who = await session();
+  if (!who || !givenToken || who.token === givenToken) return;
+  givenToken = who.token;
+  for (const { frame } of frames.values()) frame.src = "/widget-frame";
+}, 60_000);
 
 /** Every installed plugin with a widget script, as panels in `target`. */
 export async function loadWidgets(target) {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -233,3 +234,59 @@ def test_signing_in_with_the_keyboard_alone(page: Any) -> None:
     page.keyboard.press("Enter")
     page.wait_for_url("**/dashboard*")
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+
+
+def test_settings_export_erase_and_delete_the_account(page: Any, server: CodeTrackrProcess) -> None:
+    account = sign_up(page, then="/settings")
+    key_answer = httpx.post(
+        f"{server.url}/api/v1/keys",
+        headers={"Authorization": f"Bearer {account.token}"},
+        json={"name": "editor"},
+        timeout=30,
+    )
+    key = key_answer.json()["key"]["key"]
+    send(server, key, coding("exported", "python", 5, ago_s=60))
+
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export heartbeats (JSON)").click()
+    download = download_info.value
+    assert download.suggested_filename.startswith(f"codetrackr-{account.username}")
+    assert download.suggested_filename.endswith(".json")
+    assert "exported" in Path(download.path()).read_text()
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export heartbeats (CSV)").click()
+    assert download_info.value.suggested_filename.endswith(".csv")
+
+    def total() -> int:
+        answer = httpx.get(
+            f"{server.url}/api/v1/stats/summary?range=all",
+            headers={"Authorization": f"Bearer {account.token}"},
+            timeout=30,
+        )
+        return int(answer.json()["total_seconds"])
+
+    def recorded() -> None:
+        assert total() > 0
+
+    eventually(recorded)
+    today = page.evaluate("new Intl.DateTimeFormat('en-CA', {timeZone: 'UTC'}).format(new Date())")
+    yesterday = page.evaluate("new Date(Date.now() - 86400000).toISOString().slice(0, 10)")
+    page.get_by_label("From (your local day)").fill(yesterday)
+    page.get_by_label("To (included)").fill(today)
+    page.get_by_role("button", name="Delete this range").click()
+    expect(page.locator("#erase-message")).to_contain_text("is being deleted")
+
+    def erased() -> None:
+        assert total() == 0
+
+    eventually(erased)
+
+    page.get_by_label("Type your username to confirm").fill(account.username)
+    page.get_by_role("button", name="Delete my account").click()
+    page.wait_for_url(lambda url: url.endswith("/"))
+    gone = httpx.get(
+        f"{server.url}/api/v1/user/me",
+        headers={"Authorization": f"Bearer {account.token}"},
+        timeout=30,
+    )
+    assert gone.status_code == 401

@@ -195,6 +195,8 @@ def test_the_landing_page_shows_the_platform(page: Any, server: CodeTrackrProces
     expect(page.locator("#users")).to_have_text(f"{public['users']:,}")
     expect(page.get_by_role("link", name="Get started")).to_have_attribute("href", "/signin")
     screenshot(page, "landing", dark=False)
+    page.emulate_media(color_scheme="dark")
+    screenshot(page, "landing", dark=True)
 
 
 def test_signing_in_with_the_keyboard_alone(page: Any) -> None:

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from accounts.plugins import PluginCatalog
 from accounts.state import AccountState, ApiKey, ContactMessage, Session, User
+from accounts.themes import ThemeCatalog
 from eventlog.port import EventLog, LogError, LogReader, LogUnavailable, Record, TopicPartition
 from schemas.events import (
     ACCOUNTS_TOPIC,
@@ -127,6 +128,12 @@ class AccountDirectory:
     def plugins(self) -> PluginCatalog:
         """The plugin store as far as this process has read the log (no sync)."""
         return self._state.plugins
+
+    @property
+    def themes(self) -> ThemeCatalog:
+        """The theme store and everyone's theme preferences as far as this process has read the
+        log (no sync)."""
+        return self._state.themes
 
     async def start(self) -> None:
         # A group of our own that never commits: every start reads the topic from the beginning.

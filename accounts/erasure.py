@@ -31,6 +31,14 @@ What goes:
   plugins from the store with everything about them (:mod:`accounts.plugins`), and a refold
   without the publishes would reject those records instead of accepting and then dropping them.
   Records about the name after the deletion (someone else may publish it) stay.
+* likewise every theme-store record about a theme the user published, up to the deletion:
+  others' installs and uninstalls of it go. Others' ``ThemeApplied`` naming it are **rewritten**
+  instead, to name the default theme (``theme_id`` None): they may also have set the author's
+  custom variables, which the live state keeps (the deletion only put them back on the default
+  theme), and a refold without the theme's publish would reject them whole. The refold then has
+  them on the default theme from that apply on rather than from the deletion; nothing else
+  depends on which theme is active (an uninstall of the author's theme, the only other record
+  that looks, goes), so after the deletion the two states are the same.
 
 What stays: everything else, including ``ApiKeyUsed`` records the fold ignored (a stale or
 repeated use). They are not tracked in ``seen`` or ``rejected`` because their effect is a
@@ -69,7 +77,11 @@ from schemas.events import (
     ApiKeyUsed,
     ContactMessageSent,
     Event,
+    ThemeApplied,
+    ThemeInstalled,
+    ThemeUninstalled,
     decode_event,
+    encode_event,
     is_account_event,
     is_store_event,
 )
@@ -80,16 +92,21 @@ _log = logging.getLogger(__name__)
 _USER_FIELDS = ("user_id", "followed_user_id", "sender_user_id")
 
 
-def account_erasure(records: Sequence[Delivered], user_id: str) -> dict[tuple[int, int], None]:
-    """The records to delete for the erasure of ``user_id``, as ``(partition, offset)``.
+def account_erasure(
+    records: Sequence[Delivered], user_id: str
+) -> dict[tuple[int, int], bytes | None]:
+    """The records to delete (``None``) or rewrite (the new value) for the erasure of
+    ``user_id``, by ``(partition, offset)``.
 
     ``records`` are all the records of the accounts topic, in offset order (the fold's order);
     the plan comes in that order too. Pure: it folds a fresh :class:`AccountState` of its own.
     """
     state = AccountState()
     doomed: set[tuple[int, int]] = set()
+    rewritten: dict[tuple[int, int], bytes] = {}
     folded: list[tuple[tuple[int, int], AccountEvent]] = []
     by_plugin: dict[str, list[tuple[int, int]]] = {}  # plugin name -> its store records so far
+    by_theme: dict[str, list[tuple[tuple[int, int], AccountEvent]]] = {}  # theme id -> records
     for record in records:
         position = (record.partition, record.offset)
         try:
@@ -107,9 +124,18 @@ def account_erasure(records: Sequence[Delivered], user_id: str) -> dict[tuple[in
             continue  # a heartbeats-topic event: the fold skips it
         if is_store_event(event):
             by_plugin.setdefault(event.name, []).append(position)
+        theme_id = _theme_named(event)
+        if theme_id is not None:
+            by_theme.setdefault(theme_id, []).append((position, event))
         if isinstance(event, AccountDeleted) and event.user_id == user_id:
             for plugin in state.plugins.published_by(user_id):
                 doomed.update(by_plugin.pop(plugin.name, ()))
+            for theme in state.themes.published_by(user_id):
+                for at, about in by_theme.pop(theme.theme_id, ()):
+                    if isinstance(about, ThemeApplied):
+                        rewritten[at] = encode_event(about.model_copy(update={"theme_id": None}))
+                    else:
+                        doomed.add(at)
         state.apply(event)
         folded.append((position, event))
     held = {(m.recipient_id, m.message_id) for inbox in state.messages.values() for m in inbox}
@@ -120,7 +146,18 @@ def account_erasure(records: Sequence[Delivered], user_id: str) -> dict[tuple[in
             isinstance(event, ContactMessageSent) and (event.user_id, event.message_id) not in held
         ):
             doomed.add(position)
-    return dict.fromkeys(sorted(doomed))
+    plan: dict[tuple[int, int], bytes | None] = {at: None for at in doomed}
+    plan.update({at: value for at, value in rewritten.items() if at not in doomed})
+    return dict(sorted(plan.items()))
+
+
+def _theme_named(event: AccountEvent) -> str | None:
+    """The theme another user's theme record depends on, if any."""
+    if isinstance(event, ThemeInstalled | ThemeUninstalled):
+        return event.theme_id
+    if isinstance(event, ThemeApplied) and event.change_theme:
+        return event.theme_id
+    return None
 
 
 def _names(event: Event, user_id: str) -> bool:

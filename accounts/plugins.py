@@ -41,16 +41,21 @@ T = TypeVar("T")
 # Defaults of a first publish (the seed's).
 DEFAULT_VERSION = "0.1.0"
 DEFAULT_ICON = "\N{ELECTRIC PLUG}"
-# Versions kept per plugin (the newest); reports kept per plugin (the newest).
+# Versions kept per plugin (the newest), of which the newest keep their scripts in memory (the
+# older ones' scripts stay on the log); reports kept per plugin (the newest).
 MAX_VERSIONS = 100
+MAX_VERSION_SCRIPTS = 10
 MAX_REPORTS = 500
 
 
 @dataclass(frozen=True, slots=True)
 class PluginVersion:
+    """One publish; ``script`` and ``server_script`` are None once it is older than the newest
+    ``MAX_VERSION_SCRIPTS`` (their text is still in the log's ``PluginPublished`` record)."""
+
     version: str
-    script: str
-    server_script: str
+    script: str | None
+    server_script: str | None
     published_at: float
     event_id: str
 
@@ -235,9 +240,12 @@ class PluginCatalog:
             event.occurred_at,
             event.event_id,
         )
-        self.plugins[event.name] = replace(
-            updated, versions=(*current.versions, version)[-MAX_VERSIONS:]
-        )
+        versions = (*current.versions, version)[-MAX_VERSIONS:]
+        stale = len(versions) - MAX_VERSION_SCRIPTS
+        if stale > 0 and versions[stale - 1].script is not None:
+            dropped = replace(versions[stale - 1], script=None, server_script=None)
+            versions = (*versions[: stale - 1], dropped, *versions[stale:])
+        self.plugins[event.name] = replace(updated, versions=versions)
         return True
 
     def _installed(self, event: PluginInstalled) -> bool:

@@ -8,7 +8,8 @@ username, an account number, an identity, a refresh token or an OAuth state wins
 clashing event is rejected (listed in ``rejected``) without changing anything.
 
 An :class:`AccountDeleted` removes the user and everything of theirs at once: keys, sessions,
-follows both ways, the hire inquiries they received and the ones they sent; their username,
+follows both ways, the hire inquiries they received and the ones they sent, their side of the
+plugin and theme stores (:mod:`accounts.plugins`, :mod:`accounts.themes`); their username,
 account number and identity are free again. Later events of the user name an unknown user, so
 they are rejected like any other event about a user that does not exist. On the embedded log the
 user's records are then removed too (:mod:`accounts.erasure`), and a refold of what remains
@@ -24,12 +25,15 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 
 from accounts.plugins import PluginCatalog
+from accounts.themes import ThemeCatalog
 from schemas.events import (
     PROFILE_FIELDS,
     PROFILE_TEXT_FIELDS,
     AccountCreated,
     AccountDeleted,
     AccountEvent,
+    AccountSuspended,
+    AccountUnsuspended,
     ApiKeyCreated,
     ApiKeyRevoked,
     ApiKeyUsed,
@@ -41,6 +45,7 @@ from schemas.events import (
     UserFollowed,
     UserUnfollowed,
     is_store_event,
+    is_theme_event,
 )
 
 MAX_KEYS_PER_USER = 5
@@ -138,6 +143,8 @@ class AccountState:
     followers: dict[str, set[str]] = field(default_factory=dict)  # followed -> followers
     messages: dict[str, deque[ContactMessage]] = field(default_factory=dict)
     plugins: PluginCatalog = field(default_factory=PluginCatalog)
+    themes: ThemeCatalog = field(default_factory=ThemeCatalog)
+    suspended: dict[str, str] = field(default_factory=dict)  # user id -> the admin's reason
     seen: set[str] = field(default_factory=set)
     rejected: set[str] = field(default_factory=set)
 
@@ -191,8 +198,17 @@ class AccountState:
             return self._message(event)
         if isinstance(event, AccountDeleted):
             return self._deleted(event)
+        if isinstance(event, AccountSuspended):
+            if event.user_id not in self.users:
+                return False
+            self.suspended[event.user_id] = event.reason
+            return True
+        if isinstance(event, AccountUnsuspended):
+            return self.suspended.pop(event.user_id, None) is not None
         if is_store_event(event):
             return event.user_id in self.users and self.plugins.apply(event)
+        if is_theme_event(event):
+            return event.user_id in self.users and self.themes.apply(event)
         return False  # ApiKeyUsed is handled before ``seen``
 
     def _created(self, event: AccountCreated) -> bool:
@@ -425,6 +441,7 @@ class AccountState:
         if user is None:
             return False
         gone = user.user_id
+        self.suspended.pop(gone, None)
         del self.user_by_username[user.username.lower()]
         for number in [h for h, owner in self.user_by_account_hash.items() if owner == gone]:
             del self.user_by_account_hash[number]
@@ -444,6 +461,7 @@ class AccountState:
             self._drop_follow(self.following, follower, gone)
         self.messages.pop(gone, None)
         self.plugins.forget_user(gone)
+        self.themes.forget_user(gone)
         for recipient, inbox in list(self.messages.items()):
             kept = [m for m in inbox if m.sender_user_id != gone]
             if len(kept) == len(inbox):

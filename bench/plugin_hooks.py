@@ -27,13 +27,15 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from accounts.directory import AccountDirectory, new_event_id
 from bench.report import Row, percentile
+from codetrackr.plugins import HOOKS_NICE
 from eventlog.embedded import SqliteEventLog
 from ingest.appender import HeartbeatAppender
 from plugin_host.executor import PluginExecutor
-from plugins_runtime import PluginSandbox
+from plugins_runtime import PluginSandbox, ProcessSandbox, Sandbox
 from plugins_runtime.kv_sqlite import SqlitePluginKeyValue
 from plugins_runtime.sql_executor import ClickHousePluginQueries
 from processors.handlers import HeartbeatProjector
@@ -60,6 +62,7 @@ LATENCY_SPACING_S = 0.05
 COUNTING = """
 async function on_heartbeat(ctx, heartbeat) { await ctx.redis.incr('n'); }
 """
+Isolation = Literal["process", "thread"]
 STAMPING = """
 async function on_heartbeat(ctx, heartbeat) {
   await ctx.redis.set('at:' + heartbeat.time, String(Date.now()));
@@ -85,8 +88,10 @@ async def _stack(
     installs: int,
     script: str,
     on_batch: Callable[[int, BatchResult], None] | None = None,
+    isolation: Isolation = "process",
 ) -> AsyncIterator[_Stack]:
-    """Users, ``PLUGINS`` plugins published, each user installing ``installs`` of them."""
+    """Users, ``PLUGINS`` plugins published, each user installing ``installs`` of them; the
+    sandbox in child processes (the product's default) or on threads of this process."""
     await asyncio.to_thread(root.mkdir, parents=True)
     log = SqliteEventLog(root / "log.sqlite")
     await log.start()
@@ -124,7 +129,11 @@ async def _stack(
     await asyncio.to_thread(store.migrate)
     kv = SqlitePluginKeyValue(root / "kv.sqlite3")
     await kv.start()
-    sandbox = PluginSandbox(workers=4)
+    sandbox: Sandbox = (
+        ProcessSandbox(workers=4, nice=HOOKS_NICE)
+        if isolation == "process"
+        else PluginSandbox(workers=4)
+    )
     queries = ClickHousePluginQueries(chdb_url, database)
     executor = PluginExecutor(sandbox, directory, queries, kv, base_url="http://bench")
     runner = ProjectionRunner(log, HeartbeatProjector(store), on_batch=on_batch)
@@ -173,8 +182,10 @@ def _heartbeat(user: str, at: float, n: int) -> Heartbeat:
     )
 
 
-async def _throughput(root: Path, chdb_url: str, installs: int, requests: int) -> tuple[int, float]:
-    async with _stack(root, chdb_url, installs, COUNTING) as stack:
+async def _throughput(
+    root: Path, chdb_url: str, installs: int, requests: int, isolation: Isolation = "process"
+) -> tuple[int, float]:
+    async with _stack(root, chdb_url, installs, COUNTING, isolation=isolation) as stack:
         appender = HeartbeatAppender(stack.log)
         base = time.time() - 3 * 86400
         n = 0
@@ -256,6 +267,7 @@ async def figure_plugin_hooks(scale: float, chdb_url: str | None = None) -> list
         url = chdb_url or f"chdb://{root / 'clickhouse'}"
         n, without = await _throughput(root / "none", url, 0, requests)
         _, with_plugins = await _throughput(root / "ten", url, PLUGINS, requests)
+        _, on_threads = await _throughput(root / "threads", url, PLUGINS, requests, "thread")
         hook, fresh = await _latency(root / "latency", url, samples)
     if len(hook) < samples * 0.9 or len(fresh) < samples * 0.9:
         raise RuntimeError(f"only {len(hook)} hooks and {len(fresh)} projections seen of {samples}")
@@ -270,8 +282,18 @@ async def figure_plugin_hooks(scale: float, chdb_url: str | None = None) -> list
             notes=[
                 f"{n:,} heartbeats of {USERS} users in requests of {HEARTBEATS_PER_REQUEST}; "
                 f"the hook processor ran beside the projection runner in the same process "
-                f"({n * PLUGINS:,} on_heartbeat executions to do)"
+                f"({n * PLUGINS:,} on_heartbeat executions to do), the sandbox in 4 child "
+                f"processes (CODETRACKR_PLUGIN_ISOLATION=process, the default)"
             ],
+        ),
+        Row(
+            mode="embedded",
+            figure=f"7a' the same, {PLUGINS} plugins, sandbox on server threads",
+            unit="hb/s",
+            value=n / on_threads,
+            baseline=n / without,
+            baseline_label="same heartbeats, no plugin installed",
+            notes=["CODETRACKR_PLUGIN_ISOLATION=thread: QuickJS runs holding the server's GIL"],
         ),
         Row(
             mode="embedded",

@@ -28,6 +28,7 @@ from api.deps import ApiParts, OAuthSetup
 from api.deps import install as install_api_parts
 from api.routes import (
     accounts,
+    admin,
     erasure,
     leaderboards,
     oauth,
@@ -37,6 +38,7 @@ from api.routes import (
     profiles,
     shields,
     stats,
+    themes,
     wakatime,
 )
 from api.routes.badges import build_badges_router, build_public_stats_router
@@ -44,6 +46,7 @@ from api.routes.export import build_export_router
 from api.routes.live import build_live_router
 from codetrackr.health import Readiness, install_health_routes
 from codetrackr.hooks import build_hooks, hooks_running
+from codetrackr.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from codetrackr.plugins import PluginRuntime, build_plugin_runtime
 from codetrackr.settings import Settings
 from eventlog.embedded import SqliteEventLog
@@ -191,6 +194,7 @@ class _Parts:
     tickets: TicketStore | None = None
     limiter: RateLimiter | None = None
     readiness: Readiness | None = None
+    metrics: Metrics | None = None
 
 
 def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
@@ -216,8 +220,13 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         expects_projector=role == "serve",
         timeout_s=settings.readiness_timeout_s,
     )
-    parts = _Parts(log, directory, store, live, tickets, limiter, readiness)
+    metrics = Metrics(role)
+    # The same list: what the readiness check reads, /metrics reads too.
+    metrics.sources.projectors = readiness.projectors
+    parts = _Parts(log, directory, store, live, tickets, limiter, readiness, metrics)
     plugins = build_plugins(settings, directory) if role in ("serve", "api") else None
+    if plugins is not None:
+        metrics.sources.executors.append(("rpc", plugins.runtime.executor))
     budget = ApiKeyBudget(limiter)
 
     async def authenticate(request: Request) -> Principal:
@@ -256,7 +265,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(
             build_ingest_router(
                 authenticate_write,  # a read-only API key is refused (403)
-                HeartbeatAppender(log),
+                HeartbeatAppender(log, observe=metrics.observe_append),
                 body_limit=settings.body_limit_bytes,
                 import_body_limit=settings.import_body_limit_bytes,
             )
@@ -309,7 +318,9 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         include_aliased(app, wakatime.router)
         app.include_router(shields.router)
         app.include_router(plugin_store.router)
+        app.include_router(themes.router)
         app.include_router(plugin_rpc.router)
+        app.include_router(admin.router)
         app.include_router(plugin_editor.router)
         # The web front end: pages, their assets and the browser's session cookie.
         app.include_router(
@@ -321,6 +332,14 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         # Widgets run in sandboxed (opaque-origin) frames and read the API cross-origin.
         app.add_middleware(ApiCorsMiddleware)
     install_health_routes(app, role, readiness)
+    app.add_api_route(
+        "/metrics",
+        metrics_endpoint(metrics),
+        methods=["GET"],
+        include_in_schema=False,
+    )
+    # Outermost, so rate-limit refusals and every error answer are counted too.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
 
@@ -379,6 +398,7 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
                         supervision_policy(settings),
                     ),
                     parts.readiness,
+                    metrics=parts.metrics,
                 )
             )
         yield

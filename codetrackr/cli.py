@@ -1,4 +1,4 @@
-"""``codetrackr`` command line: serve, ingest, api, worker, replay, dlq."""
+"""``codetrackr`` command line: serve, ingest, api, worker, replay, dlq, backup, restore, admin."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from codetrackr import admin_cli
 from codetrackr.settings import Settings
 
 
@@ -64,6 +65,7 @@ def _worker(args: argparse.Namespace) -> int:
     )
     from codetrackr.health import Readiness, serve_worker_health
     from codetrackr.hooks import build_hooks, hooks_running
+    from codetrackr.metrics import Metrics
     from eventlog.port import LogError
     from live.factory import open_live_channel
     from live.port import LivePublisher
@@ -109,10 +111,12 @@ def _worker(args: argparse.Namespace) -> int:
         expects_projector=True,
         timeout_s=settings.readiness_timeout_s,
     )
+    metrics = Metrics("worker")
+    metrics.sources.projectors = readiness.projectors
 
     async def serve_health() -> None:
         try:
-            runner = await serve_worker_health(readiness, settings.host, settings.port)
+            runner = await serve_worker_health(readiness, settings.host, settings.port, metrics)
         except OSError as exc:
             logging.getLogger("codetrackr.worker").error(
                 "health endpoint not served on %s:%s: %s", settings.host, settings.port, exc
@@ -145,7 +149,7 @@ def _worker(args: argparse.Namespace) -> int:
                 hooks = build_hooks(
                     settings, hooks_log, directory, live, supervision_policy(settings)
                 )
-                async with hooks_running(hooks, readiness):
+                async with hooks_running(hooks, readiness, metrics=metrics):
                     await hooks_stopped.wait()
         except Exception:
             hooks_logger.exception("plugin hooks stopped in this worker")
@@ -202,6 +206,51 @@ def _replay(args: argparse.Namespace) -> int:
         store.close()
     print(f"replayed {done} records into {settings.clickhouse_database}")
     return 0
+
+
+def _embedded_only(settings: Settings, command: str) -> str | None:
+    if settings.event_log_url != "embedded://":
+        return (
+            f"codetrackr {command} handles the embedded log in the data directory; with "
+            f"CODETRACKR_EVENT_LOG_URL={settings.event_log_url} see docs/operations.md#backups"
+        )
+    return None
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from codetrackr.backup import BackupError, backup
+
+    settings = _settings(args)
+    if (refused := _embedded_only(settings, "backup")) is not None:
+        print(refused, file=sys.stderr)
+        return 2
+    try:
+        manifest = backup(settings.data_dir, args.target)
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    records = ", ".join(f"{topic} {n:,}" for topic, n in sorted(manifest["records"].items()))
+    print(f"backed up {settings.data_dir} into {args.target}: {records} records")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from codetrackr.backup import BackupError, restore
+
+    settings = _settings(args)
+    if (refused := _embedded_only(settings, "restore")) is not None:
+        print(refused, file=sys.stderr)
+        return 2
+    try:
+        restore(args.source, settings.data_dir)
+    except BackupError as exc:
+        print(f"restore failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.source} into {settings.data_dir}")
+    if args.no_replay:
+        print("projections not rebuilt: run codetrackr replay before serving")
+        return 0
+    return _replay(args)
 
 
 def _dlq(args: argparse.Namespace) -> int:
@@ -291,6 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_replay.add_argument("--data-dir", type=Path, default=None)
     dlq_replay.add_argument("ids", type=int, nargs="*", help="dead letter ids (`dlq list`)")
     dlq_replay.add_argument("--all", action="store_true", help="every pending dead letter")
+    back = sub.add_parser(
+        "backup", help="an online, consistent backup of the embedded log and plugin data"
+    )
+    back.add_argument("--data-dir", type=Path, default=None)
+    back.add_argument("target", type=Path, help="a new directory to write the backup into")
+    rest = sub.add_parser(
+        "restore", help="restore a backup into a new data directory, then rebuild projections"
+    )
+    rest.add_argument("--data-dir", type=Path, default=None)
+    rest.add_argument("source", type=Path, help="the backup directory")
+    rest.add_argument("--no-replay", action="store_true", help="do not rebuild projections")
+    rest.add_argument("--quiet", action="store_true", help="no progress bar")
+    admin_cli.add_parser(sub)
     return parser
 
 
@@ -306,6 +368,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _worker(args)
     if args.command == "dlq":
         return _dlq(args)
+    if args.command == "backup":
+        return _backup(args)
+    if args.command == "admin":
+        return admin_cli.run(args)
+    if args.command == "restore":
+        return _restore(args)
     return _replay(args)
 
 

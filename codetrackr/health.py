@@ -25,17 +25,21 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from eventlog.port import EventLog
 from processors.deadletters import pending_count
 from processors.supervision import ProjectorHealth, describe
 from schemas.events import HEARTBEATS_TOPIC
+
+if TYPE_CHECKING:  # the metrics module reads this one's probes
+    from codetrackr.metrics import Metrics
 
 # What serve_worker_health answers (the HTTP roles serve the same two through FastAPI).
 WORKER_HEALTH_PATHS = ("/healthz", "/readyz")
@@ -47,6 +51,8 @@ class ProjectorProbe(Protocol):
     health: ProjectorHealth
 
     async def lag_records(self) -> int: ...
+
+    async def lag_by_partition(self) -> dict[str, int]: ...
 
 
 @dataclass
@@ -163,9 +169,11 @@ def install_health_routes(app: FastAPI, role: str, readiness: Readiness) -> None
         return JSONResponse(body, status_code=200 if ready else 503)
 
 
-async def serve_worker_health(readiness: Readiness, host: str, port: int) -> web.AppRunner:
-    """``/healthz`` and ``/readyz`` for the faust worker on ``host:port`` (aiohttp, already a
-    dependency of faust). Returns the runner; ``await runner.cleanup()`` stops it."""
+async def serve_worker_health(
+    readiness: Readiness, host: str, port: int, metrics: Metrics | None = None
+) -> web.AppRunner:
+    """``/healthz``, ``/readyz`` and ``/metrics`` for the faust worker on ``host:port`` (aiohttp,
+    already a dependency of faust). Returns the runner; ``await runner.cleanup()`` stops it."""
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "role": readiness.role})
@@ -177,6 +185,14 @@ async def serve_worker_health(readiness: Readiness, host: str, port: int) -> web
     app = web.Application()
     for path, handler in zip(WORKER_HEALTH_PATHS, (healthz, readyz), strict=True):
         app.router.add_get(path, handler)
+    if metrics is not None:
+        exposition = metrics
+
+        async def metrics_text(_: web.Request) -> web.Response:
+            body = await exposition.render()
+            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        app.router.add_get("/metrics", metrics_text)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

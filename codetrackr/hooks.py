@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from accounts.directory import AccountDirectory
 from codetrackr.health import Readiness
+from codetrackr.metrics import Metrics
 from codetrackr.plugins import PluginRuntime, build_plugin_runtime
 from codetrackr.settings import Settings
 from eventlog.port import EventLog, LogError
@@ -40,7 +41,7 @@ def build_hooks(
     policy: SupervisionPolicy,
 ) -> HookParts:
     """The processor and what it runs plugins with (no I/O until :func:`hooks_running`)."""
-    runtime = build_plugin_runtime(settings, directory)
+    runtime = build_plugin_runtime(settings, directory, background=True)
     processor = PluginHookProcessor(
         log,
         directory,
@@ -68,7 +69,11 @@ def _ended(parts: HookParts, task: asyncio.Task[None]) -> None:
 
 @contextlib.asynccontextmanager
 async def hooks_running(
-    parts: HookParts, readiness: Readiness | None = None, *, stop_timeout_s: float = 10.0
+    parts: HookParts,
+    readiness: Readiness | None = None,
+    *,
+    stop_timeout_s: float = 10.0,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[None]:
     """Run the processor and its tick timer (the directory must be started); on the way out let
     the hooks in flight finish for up to ``stop_timeout_s`` and commit them, then close."""
@@ -89,6 +94,9 @@ async def hooks_running(
         tasks = [run, asyncio.create_task(parts.processor.run_ticks(stop), name="plugin-ticks")]
         if readiness is not None:
             readiness.projectors.append(parts.processor)
+        if metrics is not None:
+            metrics.sources.executors.append(("hooks", parts.runtime.executor))
+            metrics.sources.hooks.append(parts.processor)
         yield
     finally:
         stop.set()

@@ -15,7 +15,7 @@ from accounts.directory import AccountDirectory
 from api.routes.account_forms import profile_changes
 from codetrackr.settings import Settings
 from plugin_host.executor import PluginExecutor
-from plugins_runtime import PluginSandbox, SandboxLimits
+from plugins_runtime import PluginSandbox, ProcessSandbox, Sandbox, SandboxLimits
 from plugins_runtime.kv import PluginKeyValue
 from plugins_runtime.kv_factory import open_plugin_kv
 from plugins_runtime.sql_executor import ClickHousePluginQueries
@@ -23,24 +23,35 @@ from plugins_runtime.sql_executor import ClickHousePluginQueries
 
 @dataclass
 class PluginRuntime:
-    sandbox: PluginSandbox
+    sandbox: Sandbox
     queries: ClickHousePluginQueries
     kv: PluginKeyValue
     executor: PluginExecutor
 
     async def close(self) -> None:
-        """Wait for running executions, then close the threads, the clients and the store."""
+        """Close the sandbox (threads or processes), the clients and the store."""
         await asyncio.to_thread(self.sandbox.close)
         await asyncio.to_thread(self.queries.close)
         await self.kv.close()
 
 
-def build_plugin_runtime(settings: Settings, directory: AccountDirectory) -> PluginRuntime:
-    """No I/O until the key-value store is started."""
+# Hooks are background work: their sandbox processes yield the cores to projections and requests.
+HOOKS_NICE = 10
+
+
+def build_plugin_runtime(
+    settings: Settings, directory: AccountDirectory, *, background: bool = False
+) -> PluginRuntime:
+    """No I/O until the key-value store is started. ``background``: for the hook processor (its
+    sandbox processes run at a lower scheduling priority); RPC calls answer a waiting user."""
     timeout_s = settings.plugin_timeout_s
-    sandbox = PluginSandbox(
-        SandboxLimits(wall_s=timeout_s, cpu_s=timeout_s), workers=settings.plugin_workers
-    )
+    limits = SandboxLimits(wall_s=timeout_s, cpu_s=timeout_s)
+    sandbox: Sandbox
+    if settings.plugin_isolation == "process":
+        nice = HOOKS_NICE if background else 0
+        sandbox = ProcessSandbox(limits, workers=settings.plugin_workers, nice=nice)
+    else:
+        sandbox = PluginSandbox(limits, workers=settings.plugin_workers)
     queries = ClickHousePluginQueries(
         settings.resolved_clickhouse_url(), settings.clickhouse_database
     )

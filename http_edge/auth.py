@@ -113,6 +113,14 @@ class Authenticator:
             raise ApiError(
                 503, "cannot verify credentials right now; retry", headers={"Retry-After": "5"}
             ) from None
+        reason = self._directory.state.suspended.get(principal.user.user_id)
+        if reason is not None:
+            raise ApiError(
+                403,
+                "this account is suspended by the instance's admins"
+                + (f": {reason}" if reason else ""),
+                code="account_suspended",
+            )
         if write and not principal.can_write:
             raise ApiError(403, "this API key is read-only; use a full-access key")
         return principal

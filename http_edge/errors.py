@@ -109,38 +109,44 @@ def install_error_handlers(app: FastAPI) -> None:
     """One handler per error class, for every router of the app (ingest and api alike): routes
     raise, they do not catch and translate."""
 
-    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiError)
-        return error_response(exc)
+    def answer(request: Request, error: ApiError) -> JSONResponse:
+        # The code rides on the request for the metrics middleware (rejections by reason).
+        request.state.error_code = error.code
+        return error_response(error)
 
-    async def on_log_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return answer(request, exc)
+
+    async def on_log_error(request: Request, exc: Exception) -> JSONResponse:
         # The log refused or could not take the request: a retry may succeed, so 503.
         assert isinstance(exc, LogError)
-        return error_response(log_unavailable())
+        return answer(request, log_unavailable())
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         fields = describe_validation_errors(list(exc.errors()))
         first = next(iter(fields.items()), ("body", "invalid"))
-        return error_response(
+        return answer(
+            request,
             ApiError(
                 400,
                 f"invalid {first[0]}: {first[1]}",
                 code="validation_error",
                 details={"fields": fields},
-            )
+            ),
         )
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         message = exc.detail if isinstance(exc.detail, str) else _CODES.get(exc.status_code, "")
-        return error_response(
-            ApiError(exc.status_code, message, headers=dict(exc.headers or {}) or None)
+        return answer(
+            request, ApiError(exc.status_code, message, headers=dict(exc.headers or {}) or None)
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(ApiError(500, "internal server error"))
+        return answer(request, ApiError(500, "internal server error"))
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(LogError, on_log_error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from eventlog.port import EventLog, LogUnavailable, Record, RecordRefused
@@ -28,9 +28,17 @@ class HeartbeatAppender:
     they raise a 503 :class:`ApiError` and the client must retry.
     """
 
-    def __init__(self, log: EventLog, *, chunk: int = MAX_HEARTBEATS_PER_RECORD) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        *,
+        chunk: int = MAX_HEARTBEATS_PER_RECORD,
+        observe: Callable[[int, float], None] | None = None,
+    ) -> None:
         self._log = log
         self._chunk = chunk
+        # Told (heartbeats appended, seconds the log took) after each acknowledged append.
+        self._observe = observe
 
     async def append(self, user_id: str, heartbeats: Sequence[Heartbeat]) -> None:
         if not heartbeats:
@@ -51,7 +59,10 @@ class HeartbeatAppender:
             )
             for i in range(0, len(heartbeats), self._chunk)
         ]
+        started = time.perf_counter()
         await self._append(records)
+        if self._observe is not None:
+            self._observe(len(heartbeats), time.perf_counter() - started)
 
     async def append_deletion(self, user_id: str, day: date, ids: Sequence[str]) -> None:
         """Record that ``user_id`` deleted the heartbeats ``ids`` of local ``day``.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,12 +16,13 @@ from plugins_runtime import (
     HostCallError,
     Invocation,
     PluginContext,
-    PluginSandbox,
     PluginScript,
     RpcCall,
+    Sandbox,
     SandboxFailure,
     SandboxLimits,
     SandboxResult,
+    SandboxUnavailable,
 )
 from plugins_runtime.sql_executor import ClickHousePluginQueries
 
@@ -29,8 +31,9 @@ CHECK_LIMITS_S = 2.0
 
 
 class PluginHostUnavailable(Exception):
-    """The execution failed because the database or the key-value store could not be reached:
-    not the plugin's fault. Hooks are retried, RPC callers are answered 503."""
+    """The execution failed because the database or the key-value store could not be reached, or
+    no sandbox process could start: not the plugin's fault. Hooks are retried, RPC callers are
+    answered 503."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ class PluginExecutor:
 
     def __init__(
         self,
-        sandbox: PluginSandbox,
+        sandbox: Sandbox,
         directory: AccountDirectory,
         queries: ClickHousePluginQueries,
         kv: KeyValue,
@@ -64,6 +67,9 @@ class PluginExecutor:
         self.kv = kv
         self._base_url = base_url
         self._validate_profile = validate_profile
+        # Executions by outcome ("ok" or a failure kind; "unavailable" when not the plugin's
+        # fault), read by ``/metrics``.
+        self.outcomes: collections.Counter[str] = collections.Counter()
 
     async def run(self, plugin: StorePlugin, user_id: str, call: Invocation) -> SandboxResult:
         """The outcome of ``call``; raises :class:`PluginHostUnavailable` when it failed because
@@ -76,14 +82,20 @@ class PluginExecutor:
             kv=self.kv,
             validate_profile=self._validate_profile,
         )
-        result = await self._sandbox.run(
-            PluginScript(plugin.name, plugin.server_script),
-            call,
-            PluginContext(user_id=user_id, base_url=self._base_url),
-            host,
-        )
+        try:
+            result = await self._sandbox.run(
+                PluginScript(plugin.name, plugin.server_script),
+                call,
+                PluginContext(user_id=user_id, base_url=self._base_url),
+                host,
+            )
+        except SandboxUnavailable as exc:
+            self.outcomes["unavailable"] += 1
+            raise PluginHostUnavailable(str(exc)) from exc
         if isinstance(result, SandboxFailure) and host.unavailable:
+            self.outcomes["unavailable"] += 1
             raise PluginHostUnavailable(result.message)
+        self.outcomes["ok" if result.ok else result.kind.value] += 1
         return result
 
     async def check(self, name: str, source: str, user_id: str) -> SandboxFailure | None:

@@ -329,7 +329,6 @@ class _Execution:
             self._ctx = None
         if self._dropped_logs:
             self._logs.append(LogLine("warn", f"[{self._dropped_logs} more log lines dropped]"))
-        self._emit_logs(failure)
         cpu, wall = self._used()
         logs = tuple(self._logs)
         if failure is None:
@@ -338,32 +337,38 @@ class _Execution:
             failure.kind, failure.message, failure.stack, logs, cpu, wall, self._host_calls
         )
 
-    def _emit_logs(self, failure: _Failed | None) -> None:
-        plugin, user, hook = self._script.name, self._context.user_id, self._call.label
-        extra = {"plugin": plugin, "user_id": user, "hook": hook}
-        for line in self._logs:
-            logger.log(
-                _PY_LEVEL[line.level],
-                "plugin %s user %s %s: %s",
-                plugin,
-                user,
-                hook,
-                line.text,
-                extra=extra,
-            )
-        if failure is not None:
-            # A hook the script does not define is "nothing to do" for the hook processor.
-            quiet = failure.kind is FailureKind.UNKNOWN_HANDLER
-            logger.log(
-                logging.DEBUG if quiet else logging.WARNING,
-                "plugin %s user %s %s failed (%s): %s",
-                plugin,
-                user,
-                hook,
-                failure.kind.value,
-                failure.message,
-                extra={**extra, "failure": failure.kind.value},
-            )
+
+def log_outcome(
+    script: PluginScript, call: Invocation, context: PluginContext, result: SandboxResult
+) -> None:
+    """Write an execution's captured lines, and its failure if any, to the server log with the
+    plugin, the user and the hook. Called where the execution was asked for (the server process),
+    whichever thread or process ran it."""
+    plugin, user, hook = script.name, context.user_id, call.label
+    extra = {"plugin": plugin, "user_id": user, "hook": hook}
+    for line in result.logs:
+        logger.log(
+            _PY_LEVEL[line.level],
+            "plugin %s user %s %s: %s",
+            plugin,
+            user,
+            hook,
+            line.text,
+            extra=extra,
+        )
+    if isinstance(result, SandboxFailure):
+        # A hook the script does not define is "nothing to do" for the hook processor.
+        quiet = result.kind is FailureKind.UNKNOWN_HANDLER
+        logger.log(
+            logging.DEBUG if quiet else logging.WARNING,
+            "plugin %s user %s %s failed (%s): %s",
+            plugin,
+            user,
+            hook,
+            result.kind.value,
+            result.message,
+            extra={**extra, "failure": result.kind.value},
+        )
 
 
 def execute(
@@ -374,5 +379,7 @@ def execute(
     run_host_calls: RunHostCalls,
     cancelled: threading.Event | None = None,
 ) -> SandboxResult:
-    """Run ``call`` of ``script`` to its end in a fresh context; blocks (see the module doc)."""
+    """Run ``call`` of ``script`` to its end in a fresh context; blocks (see the module doc).
+
+    Logs nothing of the plugin's own: the caller hands the result to :func:`log_outcome`."""
     return _Execution(script, call, context, limits, run_host_calls, cancelled).run()

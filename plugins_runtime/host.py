@@ -123,3 +123,9 @@ async def perform(host: HostCalls, request: HostRequest) -> HostReply:
         # CancelledError is a BaseException and passes through: the execution is being abandoned.
         logger.exception("plugin host call %s failed", request.kind)
         return HostReply(request.id, "null", f"ctx.{request.kind} failed")
+
+
+async def perform_in_order(host: HostCalls, requests: list[HostRequest]) -> list[HostReply]:
+    """Perform ``requests`` one after the other, not concurrently: ``set(k); get(k)`` queued
+    without awaits in between must read what was written."""
+    return [await perform(host, request) for request in requests]

@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+from typing import Protocol
 
-from plugins_runtime.engine import execute
-from plugins_runtime.host import HostCalls, HostReply, HostRequest, perform
+from plugins_runtime.engine import execute, log_outcome
+from plugins_runtime.host import HostCalls, HostReply, HostRequest, perform_in_order
 from plugins_runtime.invocation import Invocation, PluginContext, PluginScript
 from plugins_runtime.limits import SandboxLimits
 from plugins_runtime.outcome import SandboxResult
@@ -45,9 +46,23 @@ def _spawn_pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
     return pool
 
 
-async def _perform_in_order(host: HostCalls, requests: list[HostRequest]) -> list[HostReply]:
-    # In order, not concurrently: `set(k); get(k)` without awaits must read what was written.
-    return [await perform(host, request) for request in requests]
+class Sandbox(Protocol):
+    """The port: :class:`PluginSandbox` (threads of the server) and
+    :class:`plugins_runtime.processes.ProcessSandbox` (processes of its own) pass one contract
+    suite (``tests/integration/test_plugin_sandbox.py``)."""
+
+    limits: SandboxLimits
+
+    async def run(
+        self,
+        script: PluginScript,
+        call: Invocation,
+        context: PluginContext,
+        host: HostCalls,
+        limits: SandboxLimits | None = None,
+    ) -> SandboxResult: ...
+
+    def close(self) -> None: ...
 
 
 class PluginSandbox:
@@ -76,7 +91,7 @@ class PluginSandbox:
 
         def run_host_calls(requests: list[HostRequest], timeout: float) -> list[HostReply]:
             # Runs on the worker thread: hand the I/O to the event loop and wait for it there.
-            future = asyncio.run_coroutine_threadsafe(_perform_in_order(host, requests), loop)
+            future = asyncio.run_coroutine_threadsafe(perform_in_order(host, requests), loop)
             try:
                 return future.result(timeout)
             except concurrent.futures.TimeoutError:
@@ -84,7 +99,7 @@ class PluginSandbox:
                 raise TimeoutError from None
 
         try:
-            return await loop.run_in_executor(
+            result = await loop.run_in_executor(
                 self._pool,
                 execute,
                 script,
@@ -97,6 +112,8 @@ class PluginSandbox:
         except asyncio.CancelledError:
             cancelled.set()
             raise
+        log_outcome(script, call, context, result)
+        return result
 
     def close(self) -> None:
         """Stop accepting runs; wait for running executions; end the worker threads."""

@@ -107,14 +107,18 @@ class FaustProjectorProbe:
         self.health = health
 
     async def lag_records(self) -> int:
+        return sum((await self.lag_by_partition()).values())
+
+    async def lag_by_partition(self) -> dict[str, int]:
+        """Per assigned ``topic/partition`` of the agent's topic (``/metrics``)."""
         consumer = self._app.consumer
-        lag = 0
+        lags: dict[str, int] = {}
         for tp in consumer.assignment():
             if tp.topic != self._topic:
                 continue
             position = await consumer.position(tp)
-            lag += max(0, consumer.highwater(tp) - (position or 0))
-        return lag
+            lags[f"{tp.topic}/{tp.partition}"] = max(0, consumer.highwater(tp) - (position or 0))
+        return lags
 
 
 def _delivered(event: Any) -> Delivered:

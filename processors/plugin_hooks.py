@@ -62,7 +62,7 @@ from plugins_runtime.invocation import Invocation
 from plugins_runtime.kv import KeyValueUnavailable
 from plugins_runtime.outcome import FailureKind, SandboxFailure, SandboxResult
 from processors.hook_plans import ForgetJob, HookJob, Job, plan_event, tick_jobs
-from processors.runner import next_offsets, records_behind
+from processors.runner import next_offsets, records_behind, records_behind_by_partition
 from processors.supervision import (
     ProjectorHealth,
     Sleep,
@@ -122,6 +122,7 @@ class _Batch:
     records: int
     pending: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    dispatched_at: float = field(default_factory=time.perf_counter)
 
     def finished_one(self) -> None:
         self.pending -= 1
@@ -267,6 +268,13 @@ class PluginHookProcessor:
             raise LogUnavailable("the hook processor has no reader (restarting)")
         return await records_behind(self._log, reader) + self._uncommitted
 
+    async def lag_by_partition(self) -> dict[str, int]:
+        """Committed positions behind the log's end, per ``topic/partition`` (``/metrics``)."""
+        reader = self._reader
+        if reader is None:
+            raise LogUnavailable("the hook processor has no reader (restarting)")
+        return await records_behind_by_partition(self._log, reader)
+
     # -- the log --------------------------------------------------------------------------------
 
     async def step(self) -> int:
@@ -329,9 +337,13 @@ class PluginHookProcessor:
         assert reader is not None
         offsets: dict[TopicPartition, int] = {}
         records = 0
+        now = time.perf_counter()
         while self._in_flight and self._in_flight[0].done.is_set():
             batch = self._in_flight.popleft()
             records += batch.records
+            self.health.batches += 1
+            self.health.batch_records += batch.records
+            self.health.batch_seconds += now - batch.dispatched_at
             for tp, offset in batch.offsets.items():
                 offsets[tp] = max(offsets.get(tp, 0), offset)
         if not offsets:

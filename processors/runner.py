@@ -63,14 +63,23 @@ def next_offsets(records: Sequence[Delivered]) -> dict[TopicPartition, int]:
     return out
 
 
-async def records_behind(log: EventLog, reader: LogReader) -> int:
-    """Records of both topics on the log that ``reader``'s group has not reached yet."""
+async def records_behind_by_partition(log: EventLog, reader: LogReader) -> dict[str, int]:
+    """Records of each partition of both topics that ``reader``'s group has not reached yet,
+    keyed ``topic/partition``."""
     ends = {
         **await log.end_offsets(HEARTBEATS_TOPIC),
         **await log.end_offsets(ACCOUNTS_TOPIC),
     }
     positions = await reader.positions()
-    return sum(max(0, end - positions.get(tp, end)) for tp, end in ends.items())
+    return {
+        f"{tp.topic}/{tp.partition}": max(0, end - positions.get(tp, end))
+        for tp, end in ends.items()
+    }
+
+
+async def records_behind(log: EventLog, reader: LogReader) -> int:
+    """Records of both topics on the log that ``reader``'s group has not reached yet."""
+    return sum((await records_behind_by_partition(log, reader)).values())
 
 
 def split_by_size(records: Sequence[Delivered], max_bytes: int) -> list[Sequence[Delivered]]:
@@ -192,6 +201,13 @@ class ProjectionRunner:
         if reader is None:
             raise LogUnavailable("the projection runner has no reader (restarting)")
         return await records_behind(self._log, reader) + self._uncommitted
+
+    async def lag_by_partition(self) -> dict[str, int]:
+        """Committed positions behind the log's end, per ``topic/partition`` (``/metrics``)."""
+        reader = self._reader
+        if reader is None:
+            raise LogUnavailable("the projection runner has no reader (restarting)")
+        return await records_behind_by_partition(self._log, reader)
 
     async def step(self) -> int:
         """Fetch, project and commit one batch; returns how many records it covered."""

@@ -86,6 +86,11 @@ class ProjectorHealth:
     in_flight_since_ms: int | None = None
     restarts: int = 0
     started_at: float = field(default_factory=time.monotonic)
+    # Batches handled to the end (projected, or their failing records dead-lettered): how many,
+    # their records, and the seconds they took, retries included (``/metrics``).
+    batches: int = 0
+    batch_records: int = 0
+    batch_seconds: float = 0.0
 
     def lag_seconds(self, now_ms: int) -> float:
         if self.in_flight_since_ms is None:
@@ -157,11 +162,16 @@ class Supervisor(Generic[R]):
     ) -> list[R]:
         results: list[R] = []
         if records:
-            self._health.in_flight_since_ms = min(r.timestamp_ms for r in records)
+            health = self._health
+            health.in_flight_since_ms = min(r.timestamp_ms for r in records)
+            started = time.perf_counter()
             try:
                 await self._run(records, handle, results)
             finally:
-                self._health.in_flight_since_ms = None
+                health.in_flight_since_ms = None
+            health.batches += 1
+            health.batch_records += len(records)
+            health.batch_seconds += time.perf_counter() - started
         return results
 
     async def _run(

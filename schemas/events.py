@@ -4,8 +4,8 @@ Two topics carry them. ``codetrackr.heartbeats`` holds :class:`HeartbeatsReceive
 accepted request, keyed by user id so one user's heartbeats stay ordered and the whole request is
 appended atomically, and :class:`HeartbeatsDeleted` and :class:`UserDataErased`, keyed the same
 way. ``codetrackr.accounts`` holds account events (accounts, keys, sessions, profiles, follows,
-contact messages, deletions) and the plugin store's (publishes, installs, settings, reviews,
-reports, moderation) on a single
+contact messages, deletions), the plugin store's (publishes, installs, settings, reviews,
+reports, moderation) and the theme store's (publishes, installs, the applied theme) on a single
 partition, so their order is global: uniqueness (usernames, account numbers, identities) and
 single use (refresh tokens, OAuth states) are decided by that order, the first event winning.
 """
@@ -247,6 +247,25 @@ class AccountDeleted(_Event):
     version: Literal[1] = 1
 
 
+class AccountSuspended(_Event):
+    """An instance admin (``by``, checked by the API before appending) suspends the account
+    ``user_id``: every request made with its credentials is refused (403 ``account_suspended``,
+    with ``reason``) until :class:`AccountUnsuspended`. Nothing of its data changes."""
+
+    type: Literal["AccountSuspended"] = "AccountSuspended"
+    version: Literal[1] = 1
+    by: str
+    reason: str = Field(default="", max_length=2000)
+
+
+class AccountUnsuspended(_Event):
+    """An instance admin (``by``) lifts the suspension of ``user_id``."""
+
+    type: Literal["AccountUnsuspended"] = "AccountUnsuspended"
+    version: Literal[1] = 1
+    by: str
+
+
 # -- the plugin store ----------------------------------------------------------------------------
 # Plugin events ride the accounts topic: its single partition gives them one global order (the
 # first publisher of a name owns it, one review per user, a ban stops a plugin everywhere at once)
@@ -364,6 +383,71 @@ class PluginSuspended(_Event):
     reason: str
 
 
+# -- the theme store -----------------------------------------------------------------------------
+# Theme events ride the accounts topic for the same reasons as the plugin store's (the first
+# publisher of a name owns it; an account deletion takes its themes with it in every process) and
+# are folded by ``accounts.themes``. Values are checked by the API before an event is appended
+# (``api.rules.theme_css``); the fold trusts them and the API checks them again when it serves.
+
+ThemeName = Annotated[str, Field(min_length=1, max_length=64, pattern=PLUGIN_NAME_PATTERN)]
+
+
+class ThemePublished(_Event):
+    """``user_id`` publishes the theme ``name`` or, as its original publisher, updates it.
+
+    On the first publish of a name the theme gets ``theme_id`` (a UUID, what installs name) and
+    needs a ``display_name`` and ``variables``; an update keeps the theme's id whatever this one
+    says. ``None`` keeps a field's previous value (on the first publish: the default).
+    ``variables`` maps some of the ten CSS variables to values; ``custom_css`` is the checked,
+    re-serialized raw CSS override (``""`` clears it). Rejected when the name is someone else's.
+    """
+
+    type: Literal["ThemePublished"] = "ThemePublished"
+    version: Literal[1] = 1
+    name: ThemeName
+    theme_id: str
+    display_name: str | None = None
+    description: str | None = None
+    theme_version: str | None = None
+    icon: str | None = None
+    variables: dict[str, str] | None = None
+    custom_css: str | None = None
+
+
+class ThemeInstalled(_Event):
+    """``user_id`` adds the theme ``theme_id`` to their library (again: nothing changes).
+    Rejected when no such theme is published."""
+
+    type: Literal["ThemeInstalled"] = "ThemeInstalled"
+    version: Literal[1] = 1
+    theme_id: str
+
+
+class ThemeUninstalled(_Event):
+    """``user_id`` removes ``theme_id`` from their library; if it was their active theme they are
+    back on the default one (their custom variables stay). Rejected when not installed."""
+
+    type: Literal["ThemeUninstalled"] = "ThemeUninstalled"
+    version: Literal[1] = 1
+    theme_id: str
+
+
+class ThemeApplied(_Event):
+    """``user_id`` sets their theme preferences.
+
+    With ``change_theme`` the active theme becomes ``theme_id`` (``None``: the default theme),
+    which must be installed; ``custom_vars`` (``None``: unchanged, ``{}``: cleared) replaces the
+    user's overrides, merged over the active theme's variables when read. All or nothing: a
+    theme not installed rejects the whole event.
+    """
+
+    type: Literal["ThemeApplied"] = "ThemeApplied"
+    version: Literal[1] = 1
+    change_theme: bool = True
+    theme_id: str | None = None
+    custom_vars: dict[str, str] | None = None
+
+
 # The registry: which events each topic carries. Every runtime check of an event's topic derives
 # from these tuples (``is_heartbeat_event``, ``is_account_event``). The unions below list the same
 # classes because a type checker cannot build a Union from a tuple; a unit test
@@ -380,6 +464,13 @@ STORE_EVENTS: tuple[type[_Event], ...] = (
     PluginSettingsChanged,
     PluginSuspended,
 )
+# The theme store's events (on the accounts topic), folded by ``accounts.themes``.
+THEME_EVENTS: tuple[type[_Event], ...] = (
+    ThemePublished,
+    ThemeInstalled,
+    ThemeUninstalled,
+    ThemeApplied,
+)
 ACCOUNT_EVENTS: tuple[type[_Event], ...] = (
     AccountCreated,
     ApiKeyCreated,
@@ -393,7 +484,10 @@ ACCOUNT_EVENTS: tuple[type[_Event], ...] = (
     UserUnfollowed,
     ContactMessageSent,
     AccountDeleted,
+    AccountSuspended,
+    AccountUnsuspended,
     *STORE_EVENTS,
+    *THEME_EVENTS,
 )
 EVENTS_BY_TOPIC: dict[str, tuple[type[_Event], ...]] = {
     HEARTBEATS_TOPIC: HEARTBEAT_EVENTS,
@@ -416,6 +510,8 @@ _AccountEvents: TypeAlias = (
     | UserUnfollowed
     | ContactMessageSent
     | AccountDeleted
+    | AccountSuspended
+    | AccountUnsuspended
     | PluginPublished
     | PluginInstalled
     | PluginUninstalled
@@ -424,6 +520,10 @@ _AccountEvents: TypeAlias = (
     | PluginModerated
     | PluginSettingsChanged
     | PluginSuspended
+    | ThemePublished
+    | ThemeInstalled
+    | ThemeUninstalled
+    | ThemeApplied
 )
 AccountEvent = Annotated[_AccountEvents, Field(discriminator="type")]
 Event = Annotated[HeartbeatEvent | _AccountEvents, Field(discriminator="type")]
@@ -450,6 +550,15 @@ StoreEvent: TypeAlias = (
 def is_store_event(event: Event) -> TypeGuard[StoreEvent]:
     """Whether ``event`` is one of the plugin store's (a subset of the accounts topic's)."""
     return isinstance(event, STORE_EVENTS)
+
+
+# The theme store's events (``THEME_EVENTS``).
+ThemeEvent: TypeAlias = ThemePublished | ThemeInstalled | ThemeUninstalled | ThemeApplied
+
+
+def is_theme_event(event: Event) -> TypeGuard[ThemeEvent]:
+    """Whether ``event`` is one of the theme store's (a subset of the accounts topic's)."""
+    return isinstance(event, THEME_EVENTS)
 
 
 def is_account_event(event: Event) -> TypeGuard[AccountEvent]:

@@ -5,7 +5,8 @@
 * ``GET /api/v1/users/current/export`` (Chronova's path): the GDPR export, one JSON document
   with the account, its API keys and sessions (never a secret or a hash), follows, messages
   received, leaderboard membership, daily and weekly stats, the archived account events, the
-  deleted heartbeats' ids and every heartbeat.
+  plugin store's and the theme store's records of the user, the deleted heartbeats' ids and
+  every heartbeat.
 
 Formats: :mod:`api.rules.export`. Deleted heartbeats are never exported (the GDPR export lists their
 ids and when they were deleted).
@@ -35,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 from accounts.plugins import PluginCatalog
 from accounts.state import ApiKey, ContactMessage, Session, User
+from accounts.themes import ThemeCatalog
 from api.routes.store_calls import store_unavailable
 from api.rules.export import (
     GDPR_FORMAT,
@@ -53,6 +55,7 @@ from api.rules.export import (
     message_section,
     plugin_section,
     session_section,
+    theme_section,
     user_section,
     weekly_section,
 )
@@ -91,6 +94,9 @@ class AccountData(Protocol):
 
     @property
     def plugins(self) -> PluginCatalog: ...
+
+    @property
+    def themes(self) -> ThemeCatalog: ...
 
 
 class JsonDownload(StreamingResponse):
@@ -194,6 +200,7 @@ _GDPR_SCHEMA: dict[str, Any] = {
         "weekly_stats": _OBJECTS,
         "account_events": _OBJECTS,
         "plugins": {"type": "object"},
+        "themes": {"type": "object"},
         "deleted_heartbeats": _OBJECTS,
         "heartbeats": {"type": "array", "items": _HEARTBEAT},
     },
@@ -210,6 +217,7 @@ _GDPR_SCHEMA: dict[str, Any] = {
         "weekly_stats",
         "account_events",
         "plugins",
+        "themes",
         "deleted_heartbeats",
         "heartbeats",
     ],
@@ -321,6 +329,7 @@ def build_export_router(
             "weekly_stats": [weekly_section(row) for row in weekly],
             "account_events": [account_event_section(raw) for _, raw in events.get(user_id, [])],
             "plugins": plugin_section(directory.plugins, user_id, key_values),
+            "themes": theme_section(directory.themes, user_id),
         }
         deletions = (
             [deletion_section(item) for item in block] for block in store.stream_deletions(user_id)

@@ -31,6 +31,7 @@ from typing import Any
 
 from accounts.plugins import PluginCatalog
 from accounts.state import ApiKey, ContactMessage, Session, User
+from accounts.themes import ThemeCatalog
 from projections.daily import DailyRow
 from projections.leaderboard import Member, WeeklyRow, iso_week_id
 from schemas.heartbeat import Heartbeat
@@ -290,4 +291,34 @@ def plugin_section(
             for p in catalog.published_by(user_id)
         ],
         "key_value": {plugin: dict(items) for plugin, items in sorted(key_values.items())},
+    }
+
+
+def theme_section(catalog: ThemeCatalog, user_id: str) -> dict[str, Any]:
+    """The user's side of the theme store: the themes installed, the active one and the custom
+    variables (``user_theme_prefs``), and the themes they published, as stored."""
+    prefs = catalog.prefs_of(user_id)
+    return {
+        "installed": [
+            {"theme_id": i.theme_id, "installed_at": iso(i.installed_at)}
+            for i in catalog.installed_of(user_id)
+        ],
+        "active_theme_id": prefs.active_theme_id if prefs is not None else None,
+        "custom_vars": dict(prefs.custom_vars) if prefs is not None else {},
+        "prefs_updated_at": iso(prefs.updated_at) if prefs is not None else None,
+        "published": [
+            {
+                "id": t.theme_id,
+                "name": t.name,
+                "display_name": t.display_name,
+                "description": t.description,
+                "version": t.version,
+                "icon": t.icon,
+                "variables": dict(t.variables),
+                "custom_css": t.custom_css,
+                "created_at": iso(t.created_at),
+                "updated_at": iso(t.updated_at),
+            }
+            for t in catalog.published_by(user_id)
+        ],
     }

@@ -41,6 +41,7 @@ from clickhouse_connect.driver.exceptions import (
     OperationalError,
 )
 
+from projections.clickhouse.analytics import view_statements
 from projections.migrations import load_migrations
 from projections.ports import ProjectionStoreError, ProjectionStoreUnavailable
 
@@ -115,7 +116,8 @@ class StoreClient:
         self._query_timeout_s = query_timeout_s
 
     def migrate(self) -> list[str]:
-        """Create the database and apply pending migrations in order; returns those applied now.
+        """Create the database, apply pending migrations in order and re-create the analytics
+        views (:mod:`projections.clickhouse.analytics`); returns the migrations applied now.
 
         Idempotent: every statement is ``IF NOT EXISTS``, so a crash between a migration and its
         record (or two processes migrating at once) only repeats harmless work.
@@ -145,6 +147,9 @@ class StoreClient:
                 )
                 done.append(migration.name)
                 logger.info("applied ClickHouse migration %s", migration.name)
+            # After every migration: the analysts' views follow the tables (or fail here).
+            for statement in view_statements(self._database):
+                self._command(statement)
             with self._lock:
                 self._column_types.clear()
             return done

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from eventlog.kafka import KafkaEventLog
 from eventlog.port import Record
@@ -112,6 +113,16 @@ def test_worker_dead_letters_a_poison_record_and_projects_its_neighbours(
 
         body = eventually(dead_lettered, timeout_s=120, interval_s=0.5)
         assert body["checks"]["store"]["ok"]
+        # The worker's /metrics says the same, in Prometheus' text format.
+        metrics = httpx.get(f"{worker.url}/metrics", timeout=10)
+        assert metrics.status_code == 200
+        written = {
+            sample.labels["projector"]: sample.value
+            for family in text_string_to_metric_families(metrics.text)
+            for sample in family.samples
+            if sample.name == "codetrackr_projector_dead_letters_total"
+        }
+        assert sum(written.values()) == 1, written
 
         (line,) = run_cli(["dlq", "list", "--data-dir", str(tmp_path / "cli")], env=env).split(
             "\n"

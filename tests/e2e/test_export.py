@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 
 from accounts.plugins import PluginCatalog
 from accounts.state import User
+from accounts.themes import ThemeCatalog
 from api.routes.export import build_export_router
 from api.rules.export import HEARTBEAT_COLUMNS
 from http_edge.auth import Principal
@@ -265,6 +266,8 @@ class NoAccounts:
         # keys_of, sessions_of, users, ...: nothing, whatever is asked
         if name == "plugins":
             return PluginCatalog()
+        if name == "themes":
+            return ThemeCatalog()
         return lambda *_: None if name == "key_last_used" else []
 
 

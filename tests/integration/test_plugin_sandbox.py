@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -22,7 +22,9 @@ from plugins_runtime import (
     PluginContext,
     PluginSandbox,
     PluginScript,
+    ProcessSandbox,
     RpcCall,
+    Sandbox,
     SandboxFailure,
     SandboxLimits,
     SandboxOk,
@@ -115,14 +117,26 @@ GOOD = PluginScript(
 )
 
 
+KINDS: dict[str, Callable[[SandboxLimits, int], Sandbox]] = {
+    "thread": lambda limits, workers: PluginSandbox(limits, workers=workers),
+    "process": lambda limits, workers: ProcessSandbox(limits, workers=workers),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(KINDS))
+def make_sandbox(request: pytest.FixtureRequest) -> Callable[[SandboxLimits, int], Sandbox]:
+    """Both implementations of the port pass every test of this module."""
+    return KINDS[request.param]
+
+
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[PluginSandbox]:
-    box = PluginSandbox(LIMITS, workers=3)
+def sandbox(make_sandbox: Callable[[SandboxLimits, int], Sandbox]) -> Iterator[Sandbox]:
+    box = make_sandbox(LIMITS, 3)
     yield box
     box.close()
 
 
-async def run_good(sandbox: PluginSandbox) -> SandboxResult:
+async def run_good(sandbox: Sandbox) -> SandboxResult:
     return await sandbox.run(
         GOOD, HookCall(LifecycleHook.ON_HEARTBEAT, HEARTBEAT), CONTEXT, DictHost()
     )
@@ -142,7 +156,7 @@ def assert_good(result: SandboxResult) -> None:
 
 
 async def run_script(
-    sandbox: PluginSandbox,
+    sandbox: Sandbox,
     source: str,
     hook: LifecycleHook = LifecycleHook.ON_TICK,
     host: DictHost | None = None,
@@ -160,7 +174,7 @@ def failure(result: SandboxResult, kind: FailureKind) -> SandboxFailure:
 
 
 async def test_on_heartbeat_gets_the_hosts_answers_and_its_logs_are_captured(
-    sandbox: PluginSandbox, caplog: pytest.LogCaptureFixture
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     host = DictHost()
     with caplog.at_level(logging.INFO, logger="plugins_runtime.plugin"):
@@ -252,7 +266,7 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", list(HOSTILE))
 async def test_hostile_plugin_is_contained_and_others_are_unaffected(
-    sandbox: PluginSandbox, name: str
+    sandbox: Sandbox, name: str
 ) -> None:
     source, kind = HOSTILE[name]
     host = DictHost()
@@ -279,7 +293,7 @@ async def test_hostile_plugin_is_contained_and_others_are_unaffected(
         assert "1000 host calls" in failed.message
 
 
-async def test_awaited_host_calls_one_by_one_also_stop_at_the_cap(sandbox: PluginSandbox) -> None:
+async def test_awaited_host_calls_one_by_one_also_stop_at_the_cap(sandbox: Sandbox) -> None:
     host = DictHost()
     result = await run_script(
         sandbox,
@@ -294,7 +308,7 @@ async def test_awaited_host_calls_one_by_one_also_stop_at_the_cap(sandbox: Plugi
     assert host.calls == failed.host_calls == 50
 
 
-async def test_timeouts_say_which_cap_was_hit(sandbox: PluginSandbox) -> None:
+async def test_timeouts_say_which_cap_was_hit(sandbox: Sandbox) -> None:
     cpu_bound = await run_script(
         sandbox,
         "async function on_tick(ctx) { for (;;) { await null; } }",
@@ -316,7 +330,7 @@ async def test_timeouts_say_which_cap_was_hit(sandbox: PluginSandbox) -> None:
     assert http_status(FailureKind.TIMEOUT) == 504
 
 
-async def test_event_loop_keeps_running_while_a_plugin_spins(sandbox: PluginSandbox) -> None:
+async def test_event_loop_keeps_running_while_a_plugin_spins(sandbox: Sandbox) -> None:
     ticks = 0
 
     async def ticker() -> None:
@@ -334,7 +348,7 @@ async def test_event_loop_keeps_running_while_a_plugin_spins(sandbox: PluginSand
     assert ticks >= 5  # ~50 possible in 0.5 s, fewer on a busy machine; a blocked loop: 0 or 1
 
 
-async def test_host_globals_are_absent(sandbox: PluginSandbox) -> None:
+async def test_host_globals_are_absent(sandbox: Sandbox) -> None:
     result = await run_script(
         sandbox,
         """
@@ -363,7 +377,7 @@ async def test_host_globals_are_absent(sandbox: PluginSandbox) -> None:
     assert str(result.result["imported"]).startswith("failed: ")
 
 
-async def test_a_static_import_fails_to_compile(sandbox: PluginSandbox) -> None:
+async def test_a_static_import_fails_to_compile(sandbox: Sandbox) -> None:
     result = await run_script(sandbox, "import * as os from 'os'; function on_tick() {}")
     assert failure(result, FailureKind.PLUGIN_ERROR).message.startswith("SyntaxError")
 
@@ -389,7 +403,7 @@ SETTINGS_PLUGIN = PluginScript(
 )
 
 
-async def test_rpc_handlers_and_the_lifecycle_object_are_dispatched(sandbox: PluginSandbox) -> None:
+async def test_rpc_handlers_and_the_lifecycle_object_are_dispatched(sandbox: Sandbox) -> None:
     host = DictHost()
     rpc = await sandbox.run(
         SETTINGS_PLUGIN,
@@ -416,7 +430,7 @@ async def test_rpc_handlers_and_the_lifecycle_object_are_dispatched(sandbox: Plu
     assert login.result == USER
 
 
-async def test_hooks_get_their_event_as_second_argument(sandbox: PluginSandbox) -> None:
+async def test_hooks_get_their_event_as_second_argument(sandbox: Sandbox) -> None:
     script = PluginScript(
         "events",
         """
@@ -441,7 +455,7 @@ async def test_hooks_get_their_event_as_second_argument(sandbox: PluginSandbox) 
     assert login.result == "welcome ada"
 
 
-async def test_unknown_handlers_are_reported_not_resolved_elsewhere(sandbox: PluginSandbox) -> None:
+async def test_unknown_handlers_are_reported_not_resolved_elsewhere(sandbox: Sandbox) -> None:
     assert sanitize_handler_name("../set threshold!") == "setthreshold"
     for call in (
         RpcCall("nope"),
@@ -455,7 +469,7 @@ async def test_unknown_handlers_are_reported_not_resolved_elsewhere(sandbox: Plu
 
 
 async def test_host_call_errors_reject_the_promise_with_a_clear_message(
-    sandbox: PluginSandbox, caplog: pytest.LogCaptureFixture
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     source = """
     async function on_tick(ctx) {
@@ -494,7 +508,7 @@ async def test_host_call_errors_reject_the_promise_with_a_clear_message(
     )
 
 
-async def test_a_thrown_error_comes_back_with_message_and_stack(sandbox: PluginSandbox) -> None:
+async def test_a_thrown_error_comes_back_with_message_and_stack(sandbox: Sandbox) -> None:
     result = await run_script(
         sandbox,
         """
@@ -524,12 +538,12 @@ async def test_a_thrown_error_comes_back_with_message_and_stack(sandbox: PluginS
     ],
     ids=["bigint", "cycle", "too_large"],
 )
-async def test_a_result_that_is_not_json_is_invalid(sandbox: PluginSandbox, source: str) -> None:
+async def test_a_result_that_is_not_json_is_invalid(sandbox: Sandbox, source: str) -> None:
     failure(await run_script(sandbox, source), FailureKind.INVALID_RESULT)
 
 
 async def test_undefined_results_are_null_and_unawaited_writes_still_happen(
-    sandbox: PluginSandbox,
+    sandbox: Sandbox,
 ) -> None:
     host = DictHost()
     result = await run_script(
@@ -540,7 +554,7 @@ async def test_undefined_results_are_null_and_unawaited_writes_still_happen(
     assert host.kv == {"fire": "forget"}
 
 
-async def test_logs_are_bounded_and_kept_when_the_plugin_fails(sandbox: PluginSandbox) -> None:
+async def test_logs_are_bounded_and_kept_when_the_plugin_fails(sandbox: Sandbox) -> None:
     limits = SandboxLimits(wall_s=0.5, cpu_s=0.5, max_log_lines=3, max_log_chars=10)
     chatty = await run_script(
         sandbox,
@@ -570,7 +584,9 @@ async def test_logs_are_bounded_and_kept_when_the_plugin_fails(sandbox: PluginSa
         assert failed.logs[0].text.startswith("before")
 
 
-async def test_cancelling_the_caller_stops_the_execution(sandbox: PluginSandbox) -> None:
+async def test_cancelling_the_caller_stops_the_execution(
+    sandbox: Sandbox, make_sandbox: Callable[[SandboxLimits, int], Sandbox]
+) -> None:
     limits = SandboxLimits(wall_s=30, cpu_s=30)
     task = asyncio.create_task(
         run_script(sandbox, "async function on_tick() { for (;;) await null; }", limits=limits)
@@ -580,7 +596,7 @@ async def test_cancelling_the_caller_stops_the_execution(sandbox: PluginSandbox)
     with pytest.raises(asyncio.CancelledError):
         await task
     # The worker is free again well before the 30 s cap: a good plugin on a 1-worker pool runs.
-    single = PluginSandbox(limits, workers=1)
+    single = make_sandbox(limits, 1)
     try:
         hog = asyncio.create_task(
             single.run(
@@ -617,7 +633,7 @@ async def test_cancelling_the_caller_stops_the_execution(sandbox: PluginSandbox)
     ids=["array_tojson", "object_tojson", "function_call", "json_functions", "promise"],
 )
 async def test_a_script_that_rewrites_builtins_fails_only_itself(
-    sandbox: PluginSandbox, tamper: str, works: bool
+    sandbox: Sandbox, tamper: str, works: bool
 ) -> None:
     host = DictHost()
     result = await run_script(
@@ -637,7 +653,7 @@ async def test_a_script_that_rewrites_builtins_fails_only_itself(
     assert_good(await run_good(sandbox))
 
 
-async def test_many_executions_at_once_share_the_workers(sandbox: PluginSandbox) -> None:
+async def test_many_executions_at_once_share_the_workers(sandbox: Sandbox) -> None:
     hosts = [DictHost() for _ in range(24)]
     results = await asyncio.gather(
         *(

@@ -49,5 +49,6 @@ def store_url(request: pytest.FixtureRequest, chdb_url: str) -> str:
 def drop_database(url: str, database: str) -> None:
     """Drop a test's database from a shared server (chdb's live in a temporary directory)."""
     admin = clickhouse_connect.get_client(dsn=url)
+    admin.command(f"DROP DATABASE IF EXISTS `{database}_analytics`")  # its views first
     admin.command(f"DROP DATABASE IF EXISTS `{database}`")
     admin.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,6 +32,10 @@ from schemas.events import (
     ProfileUpdated,
     SessionRefreshed,
     SessionStarted,
+    ThemeApplied,
+    ThemeInstalled,
+    ThemePublished,
+    ThemeUninstalled,
     UserDataErased,
     UserFollowed,
     UserUnfollowed,
@@ -183,11 +189,27 @@ def observable(state: AccountState) -> dict[str, object]:
         "reviews": {n: found for n, found in state.plugins.reviews.items() if found},
         "reports": {n: found for n, found in state.plugins.reports.items() if found},
         "settings": state.plugins.settings,
+        "themes": state.themes.themes,
+        "theme_names": state.themes.by_name,
+        "theme_installs": {u: found for u, found in state.themes.installs.items() if found},
+        "theme_installers": {t: found for t, found in state.themes.installers.items() if found},
+        "theme_prefs": state.themes.prefs,
     }
 
 
-def kept(records: Sequence[Delivered], plan: dict[tuple[int, int], None]) -> list[Delivered]:
-    return [r for r in records if (r.partition, r.offset) not in plan]
+def kept(
+    records: Sequence[Delivered], plan: dict[tuple[int, int], bytes | None]
+) -> list[Delivered]:
+    """The records as the log holds them after the plan: deleted ones gone, rewritten ones
+    with their new value."""
+    remaining = []
+    for r in records:
+        position = (r.partition, r.offset)
+        if position not in plan:
+            remaining.append(r)
+        elif (value := plan[position]) is not None:
+            remaining.append(replace(r, value=value))
+    return remaining
 
 
 def history() -> list[Event | bytes]:
@@ -378,3 +400,104 @@ def test_inquiries_pushed_out_of_an_inbox_go_too() -> None:
     plan = account_erasure(records, A)
     assert (0, 4) in plan  # C's pushed-out inquiry
     assert observable(fold(kept(records, plan))) == observable(live)
+
+
+def test_a_deleted_publishers_themes_go_and_the_others_keep_their_overrides() -> None:
+    """A publishes a theme; B installs it, applies it with overrides, C installs it too. A's
+    deletion takes the theme and everyone's installs; B is back on the default theme with their
+    overrides. The plan deletes the installs and rewrites B's apply to name the default theme,
+    and what remains refolds to the live state."""
+    a_theme, b_theme = (
+        "6f1c0a52-0000-4000-8000-00000000000a",
+        "6f1c0a52-0000-4000-8000-00000000000b",
+    )
+    events: list[Event | bytes] = [
+        created(A, "alice", 1),
+        created(B, "bob", 2),
+        created(C, "carol", 3),
+        ThemePublished(
+            event_id=eid(),
+            user_id=A,
+            occurred_at=4,
+            name="a-dark",
+            theme_id=a_theme,
+            display_name="A dark",
+            variables={"--bg": "#000000"},
+        ),
+        ThemePublished(
+            event_id=eid(),
+            user_id=B,
+            occurred_at=5,
+            name="b-light",
+            theme_id=b_theme,
+            display_name="B light",
+            variables={"--bg": "#ffffff"},
+        ),
+        # refused: the name is A's
+        ThemePublished(
+            event_id=eid(),
+            user_id=C,
+            occurred_at=6,
+            name="a-dark",
+            theme_id=str(uuid.uuid4()),
+            display_name="Stolen",
+            variables={},
+        ),
+        ThemeInstalled(event_id=eid(), user_id=B, occurred_at=7, theme_id=a_theme),
+        ThemeInstalled(event_id=eid(), user_id=B, occurred_at=8, theme_id=b_theme),
+        ThemeInstalled(event_id=eid(), user_id=C, occurred_at=9, theme_id=a_theme),
+        ThemeApplied(
+            event_id=eid(),
+            user_id=B,
+            occurred_at=10,
+            theme_id=a_theme,
+            custom_vars={"--accent": "#ff00ff"},
+        ),
+        ThemeApplied(event_id=eid(), user_id=C, occurred_at=11, theme_id=a_theme),
+        ThemeUninstalled(event_id=eid(), user_id=C, occurred_at=12, theme_id=a_theme),
+        ThemeInstalled(event_id=eid(), user_id=A, occurred_at=13, theme_id=b_theme),
+        deleted(A, 20),
+        # refused: the theme is gone
+        ThemeInstalled(event_id=eid(), user_id=C, occurred_at=21, theme_id=a_theme),
+        # the name is free again
+        ThemePublished(
+            event_id=eid(),
+            user_id=C,
+            occurred_at=22,
+            name="a-dark",
+            theme_id=str(uuid.uuid4()),
+            display_name="C dark",
+            variables={"--bg": "#111111"},
+        ),
+    ]
+    records = on_log(events)
+    live = fold(records)
+    assert live.themes.prefs[B].active_theme_id is None
+    assert live.themes.prefs[B].custom_vars == {"--accent": "#ff00ff"}
+    assert live.themes.named("a-dark") is not None
+    assert live.themes.named("a-dark").author_id == C  # type: ignore[union-attr]
+    assert live.themes.installers == {b_theme: {B}}
+    plan = account_erasure(records, A)
+    rewritten = {at: value for at, value in plan.items() if value is not None}
+    # B's and C's applies of A's theme now name the default theme (C's prefs exist live too).
+    assert list(rewritten) == [(0, 9), (0, 10)]
+    rewritten_apply = decode_event(rewritten[(0, 9)])
+    assert isinstance(rewritten_apply, ThemeApplied)
+    assert rewritten_apply.theme_id is None
+    assert rewritten_apply.custom_vars == {"--accent": "#ff00ff"}
+    # A's records, the installs and uninstalls of A's theme, the refused publish and the
+    # refused late install go.
+    assert {at for at, value in plan.items() if value is None} >= {
+        (0, 0),
+        (0, 3),
+        (0, 5),
+        (0, 6),
+        (0, 8),
+        (0, 11),
+        (0, 12),
+        (0, 13),
+        (0, 14),
+    }
+    remaining = kept(records, plan)
+    assert not [r for r in remaining if a_theme.encode() in r.value or A.encode() in r.value]
+    assert observable(fold(remaining)) == observable(live)

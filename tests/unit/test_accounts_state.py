@@ -4,6 +4,8 @@ from accounts.state import MAX_KEYS_PER_USER, AccountState
 from schemas.events import (
     AccountCreated,
     AccountDeleted,
+    AccountSuspended,
+    AccountUnsuspended,
     ApiKeyCreated,
     ApiKeyRevoked,
     ApiKeyUsed,
@@ -250,3 +252,25 @@ def test_events_of_a_deleted_user_are_rejected() -> None:
     assert not state.sessions
     assert not state.messages
     assert {k: v for k, v in state.following.items() if v} == {}
+
+
+def test_suspension_is_folded_lifted_and_forgotten_with_the_account() -> None:
+    state = AccountState()
+    assert state.apply(created("u1", "alice"))
+    suspend = AccountSuspended(
+        event_id="s1", user_id="u1", occurred_at=3.0, by="admin", reason="spam"
+    )
+    assert state.apply(suspend)
+    assert state.suspended == {"u1": "spam"}
+    assert not state.apply(suspend)  # redelivered: no change
+    lift = AccountUnsuspended(event_id="s2", user_id="u1", occurred_at=4.0, by="admin")
+    assert state.apply(lift)
+    assert state.suspended == {}
+    assert not state.apply(AccountUnsuspended(event_id="s3", user_id="u1", occurred_at=5.0, by="a"))
+    assert state.apply(AccountSuspended(event_id="s4", user_id="u1", occurred_at=6.0, by="a"))
+    assert state.apply(AccountDeleted(event_id="d1", user_id="u1", occurred_at=7.0))
+    assert state.suspended == {}
+    # Nobody to suspend: refused.
+    assert not state.apply(
+        AccountSuspended(event_id="s5", user_id="ghost", occurred_at=8.0, by="a")
+    )

@@ -98,3 +98,11 @@ def test_store_events_are_account_events_and_their_union_matches() -> None:
     assert set(get_args(events.StoreEvent)) == set(events.STORE_EVENTS)
     for cls in ACCOUNT_EVENTS:
         assert events.is_store_event(example(cls)) is (cls in events.STORE_EVENTS)
+
+
+def test_theme_events_are_account_events_and_their_union_matches() -> None:
+    assert set(events.THEME_EVENTS) <= set(ACCOUNT_EVENTS)
+    assert not set(events.THEME_EVENTS) & set(events.STORE_EVENTS)
+    assert set(get_args(events.ThemeEvent)) == set(events.THEME_EVENTS)
+    for cls in ACCOUNT_EVENTS:
+        assert events.is_theme_event(example(cls)) is (cls in events.THEME_EVENTS)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from accounts.plugins import MAX_VERSION_SCRIPTS
 from accounts.state import AccountState
 from schemas.events import (
     AccountCreated,
@@ -246,3 +247,19 @@ def test_store_events_of_unknown_users_are_rejected_and_a_deleted_publisher_take
     assert set(state.plugins.plugins) == {"q"}
     assert state.plugins.installs == {}
     assert state.plugins.installers == {}
+
+
+def test_only_the_newest_versions_keep_their_scripts_in_memory() -> None:
+    state = state_with("alice")
+    assert state.apply(publish("alice", "busy", display_name="Busy", script="v0()"))
+    for n in range(1, MAX_VERSION_SCRIPTS + 5):
+        assert state.apply(
+            publish("alice", "busy", at=float(n + 2), plugin_version=f"1.{n}.0", script=f"v{n}()")
+        )
+    plugin = state.plugins.plugin("busy")
+    assert plugin is not None
+    assert len(plugin.versions) == MAX_VERSION_SCRIPTS + 5  # every version is listed
+    kept = [v.script for v in plugin.versions if v.script is not None]
+    assert kept == [f"v{n}()" for n in range(5, MAX_VERSION_SCRIPTS + 5)]
+    assert all(v.server_script is None for v in plugin.versions[:5])
+    assert plugin.script == f"v{MAX_VERSION_SCRIPTS + 4}()"

@@ -2,7 +2,10 @@
 // HttpOnly cookie the page never sees), authenticated fetches, and a DOM builder that only ever
 // writes user text through textContent.
 
+import { paintCachedTheme, paintTheme } from "./theme.js";
+
 const ACCESS_KEY = "ct.access";
+paintCachedTheme();
 
 export function cookie(name) {
   for (const part of document.cookie.split(";")) {
@@ -74,6 +77,7 @@ export async function session({ fresh = false } = {}) {
 
 export async function signOut() {
   sessionStorage.removeItem(ACCESS_KEY);
+  paintTheme(null);
   await sessionPost("/web/session/logout");
 }
 
@@ -215,6 +219,8 @@ export async function setupNav() {
   const signin = $("#nav-signin");
   const signout = $("#nav-signout");
   if (who) {
+    // The user's theme (themes.md); a page works on the defaults if it cannot be read.
+    api("/api/v1/themes/active").then((active) => paintTheme(active), () => {});
     signin.hidden = true;
     signout.hidden = false;
     signout.addEventListener("click", async () => {

@@ -1,5 +1,6 @@
 // The plugin store: browse and search, install and uninstall, reviews, reports, publishing.
 import { $, announce, api, el, fill, session, setupNav, toSignIn } from "./core.js";
+import { setupThemes } from "./themes-ui.js";
 
 let signedIn = false;
 let me = "";
@@ -145,8 +146,29 @@ async function main() {
     $("#publish").hidden = false;
     $("#pub-name").focus();
   });
+  let themesReady = false;
+  const showTab = async (tab) => {
+    for (const button of document.querySelectorAll("[data-tab]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.tab === tab));
+    }
+    $("#tab-plugins").hidden = tab !== "plugins";
+    $("#tab-themes").hidden = tab !== "themes";
+    const url = new URL(location.href);
+    url.searchParams.set("tab", tab);
+    history.replaceState(null, "", url);
+    if (tab === "themes" && !themesReady) {
+      if (!signedIn) return toSignIn();
+      themesReady = true;
+      await setupThemes();
+      document.body.dataset.themes = "ready";
+    }
+  };
+  for (const button of document.querySelectorAll("[data-tab]")) {
+    button.addEventListener("click", () => showTab(button.dataset.tab));
+  }
   await loadInstalled();
   await search();
+  await showTab(params.get("tab") === "themes" ? "themes" : "plugins");
 }
 
 main();

@@ -3,11 +3,8 @@
 // app's cookies, storage or DOM), given the container, the user's token, the theme's variables
 // and isDark. A panel's ✕ uninstalls the plugin.
 import { api, el, session } from "./core.js";
+import { THEME_VARIABLES, isDarkNow } from "./theme.js";
 
-export const THEME_VARIABLES = [
-  "--bg", "--bg-card", "--bg-input", "--bg-hover", "--text-main",
-  "--text-muted", "--text-dark", "--border", "--border-focus", "--accent",
-];
 const frames = new Map(); // contentWindow -> {frame, panel, script}
 let givenToken = ""; // the token the frames were last given
 
@@ -17,7 +14,7 @@ export function themeVariables() {
 }
 
 export function isDark() {
-  return matchMedia("(prefers-color-scheme: dark)").matches;
+  return isDarkNow();
 }
 
 window.addEventListener("message", async (event) => {
@@ -75,6 +72,11 @@ setInterval(async () => {
   givenToken = who.token;
   for (const { frame } of frames.values()) frame.src = "/widget-frame";
 }, 60_000);
+
+// A new theme: run each widget again, so it gets the new variables and isDark.
+window.addEventListener("ct-theme", () => {
+  for (const { frame } of frames.values()) frame.src = "/widget-frame";
+});
 
 /** Every installed plugin with a widget script, as panels in `target`. */
 export async function loadWidgets(target) {

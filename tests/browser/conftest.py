@@ -68,7 +68,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeTrackrProce
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     executable = chromium_binary()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Assertions poll the page; on a busy shared machine a write (an account, a key) can take
+    # seconds, so they wait up to 15 s, like every other action.
+    expect.set_options(timeout=15_000)
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)

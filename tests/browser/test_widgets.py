@@ -70,11 +70,12 @@ def test_publish_install_and_run_widgets_in_sandboxed_frames(
 
     # Publish from the store page.
     page.get_by_role("button", name="+ Publish plugin").click()
-    page.get_by_label("Name (kebab-case").fill(f"hello-{suffix}")
-    page.get_by_label("Display name").fill("Hello")
-    page.get_by_label("Description").fill("Says hello")
-    page.get_by_label("Widget script").fill("container.textContent = 'hello';")
-    page.get_by_role("button", name="Publish", exact=True).click()
+    form = page.locator("#publish")
+    form.get_by_label("Name (kebab-case, e.g. streak-counter)").fill(f"hello-{suffix}")
+    form.get_by_label("Display name").fill("Hello")
+    form.get_by_label("Description").fill("Says hello")
+    form.get_by_label("Widget script").fill("container.textContent = 'hello';")
+    form.get_by_role("button", name="Publish", exact=True).click()
     expect(page.locator("#publish-message")).to_have_text("Published Hello v0.1.0.")
     expect(page.locator(f'article[data-plugin="hello-{suffix}"]')).to_be_visible()
 

@@ -60,6 +60,7 @@ def _param_values(name: str, user: Client) -> list[str]:
         "goal_id": ["g1"],
         "provider": ["github"],
         "name": ["streak-counter"],  # a plugin of the store
+        "theme_id": ["00000000-0000-4000-8000-000000000000"],  # a theme nobody published
     }
     if name not in table:
         raise AssertionError(f"no test value for path parameter {{{name}}}: add one to the walk")

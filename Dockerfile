@@ -28,6 +28,7 @@ COPY plugins_runtime plugins_runtime
 COPY plugin_host plugin_host
 COPY live live
 COPY codetrackr codetrackr
+COPY web web
 RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 10001 codetrackr \
     && mkdir /data && chown codetrackr /data

@@ -15,12 +15,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) services
 
-# Servers the tests start on their own ports (Debian packages): redis-server. Without it the Redis
-# tests are skipped locally and fail under CI.
+# What the tests start on their own (Debian packages): redis-server, and chromium for the browser
+# tests (driven by Playwright through its executable path: never `playwright install`). Without
+# them those tests are skipped locally and fail under CI.
 services:
 	@command -v redis-server >/dev/null || { command -v apt-get >/dev/null \
 	  && apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server; } \
 	  || echo "redis-server is missing (apt-get install redis-server): Redis tests will be skipped"
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null \
+	  && apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; } \
+	  || echo "chromium is missing (apt-get install chromium): browser tests will be skipped"
 
 run: install
 	$(BIN)/codetrackr serve --host 127.0.0.1 --port 8000 --data-dir ./data

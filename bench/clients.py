@@ -84,7 +84,12 @@ async def create_users(
             key = ok(await http.post("/api/v1/keys", headers=bearer, json={"name": "bench"}))
             me = ok(await http.get("/api/v1/user/me", headers=bearer)).json()
             user_id = str(me.get("user_id") or me.get("id"))
-            return User(user_id=user_id, token=token, api_key=str(key.json()["key"]["key"]))
+            return User(
+                user_id=user_id,
+                token=token,
+                api_key=str(key.json()["key"]["key"]),
+                refresh_token=str(created.json()["refresh_token"]),
+            )
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=api_url, timeout=HTTP_TIMEOUT_S, limits=limits) as http:

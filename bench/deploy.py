@@ -48,6 +48,7 @@ class User:
     user_id: str
     token: str
     api_key: str
+    refresh_token: str = ""  # the login's refresh token (the dashboard figure signs a page in)
 
     @property
     def bearer(self) -> dict[str, str]:

@@ -16,6 +16,7 @@ import time
 from tqdm import tqdm
 
 from bench.clients import BenchError, client, get_json, ok, timed_get, wait_for_total
+from bench.dashboard_paint import figure_dashboard_paint
 from bench.deploy import Deployment, Meter, System, Usage, User, process_peak_rss_mib
 from bench.payloads import days_used, dumps, import_items
 from bench.report import Row, percentile
@@ -183,4 +184,6 @@ async def figure_stats(deployment: Deployment, big: User, small: User, scale: fl
                     notes=[f"{requests} sequential requests each"] if q == 50 else [],
                 )
             )
+    if deployment.mode == "embedded":
+        rows += await figure_dashboard_paint(deployment, big, small, f"{count:,}-hb")
     return rows

@@ -33,6 +33,7 @@ from api.routes import (
     erasure,
     leaderboards,
     oauth,
+    plugin_editor,
     plugin_rpc,
     plugin_store,
     profiles,
@@ -57,6 +58,7 @@ from eventlog.factory import open_event_log
 from eventlog.port import EventLog
 from http_edge.auth import Authenticator, AuthGuards, Principal
 from http_edge.compat import include_aliased
+from http_edge.cors import ApiCorsMiddleware
 from http_edge.errors import install_error_handlers
 from http_edge.filters import reject_unsupported_filters
 from http_edge.ratelimit import RateLimiter, open_rate_limiter
@@ -78,6 +80,8 @@ from projections.clickhouse import ClickHouseProjectionStore
 from projections.clickhouse.analyst import AnalystQueries
 from projections.clickhouse.analytics import analytics_database
 from schemas.events import ACCOUNTS_TOPIC, HEARTBEATS_TOPIC
+from web.routes import install_web
+from web.session import build_session_router
 
 Role = Literal["serve", "ingest", "api"]
 _log = logging.getLogger(__name__)
@@ -349,7 +353,16 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
                 may_query=lambda user: user.username.lower() in may_query,
             )
         )
+        app.include_router(plugin_editor.router)
+        # The web front end: pages, their assets and the browser's session cookie.
+        app.include_router(
+            build_session_router(sessions, directory, refresh_ttl_s=settings.refresh_token_ttl_s)
+        )
+        install_web(app, oauth_providers(settings))
 
+    if role in ("serve", "api"):
+        # Widgets run in sandboxed (opaque-origin) frames and read the API cross-origin.
+        app.add_middleware(ApiCorsMiddleware)
     install_health_routes(app, role, readiness)
     app.add_api_route(
         "/metrics",

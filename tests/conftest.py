@@ -33,3 +33,13 @@ def _no_network_in_unit_tests(
         monkeypatch.setattr(socket.socket, "connect", refuse)
         monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     return
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last. Playwright's sync API keeps an event loop running in the main
+    thread while the session's browser is open (tests/browser/conftest.py), and neither
+    pytest-asyncio nor ``asyncio.run`` can start one beside it."""
+    browser = [item for item in items if "tests/browser/" in Path(str(item.fspath)).as_posix()]
+    if browser:
+        last = set(browser)
+        items[:] = [item for item in items if item not in last] + browser

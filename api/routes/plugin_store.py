@@ -56,8 +56,9 @@ MAX_DESCRIPTION = 1000
 MAX_TEXT = 2000
 PUBLISH_BODY_LIMIT = 2 * 1024 * 1024  # two scripts of 256 KiB, JSON-escaped, and the texts
 MAX_PER_PAGE = 100
-# Names that are paths of the store's own routes (``GET /api/v1/store/installed``).
-RESERVED_NAMES = frozenset({"installed", "install", "uninstall", "publish"})
+# Names that are paths of the store's own routes (``GET /api/v1/store/installed``), and the
+# plugin editor's (``/api/v1/plugins/editor/run``, whose key-value namespace is ``editor``).
+RESERVED_NAMES = frozenset({"installed", "install", "uninstall", "publish", "editor"})
 
 router = APIRouter(tags=["plugin store"])
 PluginNamePath = Annotated[

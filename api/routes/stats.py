@@ -179,3 +179,32 @@ async def streaks_(principal: Reader, store: Store) -> dict[str, Any]:
     active = await blocking(store.active_dates, principal.user.user_id)
     current, longest = streaks(active, today_in(principal.user.timezone))
     return {"current_streak": current, "longest_streak": longest}
+
+
+BREAKDOWN_DIMENSIONS = ("language", "project", "editor", "os", "machine", "branch", "category")
+LimitQ = Annotated[int, Query(ge=1, le=100, description="entries per dimension (default 10)")]
+
+
+@router.get(
+    "/breakdown",
+    summary="Time per language, project, editor, OS, machine, branch and category",
+    responses=ranged,
+)
+async def breakdown(w: Window, limit: LimitQ = 10) -> dict[str, Any]:
+    """Every dimension of the range in one answer (the dashboard's one read for its lists)."""
+    rows = w.rows
+    total = sum(r.total_seconds for r in rows)
+    range_start, range_end = w.span.iso_bounds()
+    return {
+        "total_seconds": round(total),
+        "range_start": range_start,
+        "range_end": range_end,
+        "timezone": w.span.timezone,
+        "dimensions": {
+            dimension: [
+                {"name": name, "seconds": round(sec), "percentage": _pct(sec, total)}
+                for name, sec in ranked(sum_breakdown(rows, dimension))[:limit]
+            ]
+            for dimension in BREAKDOWN_DIMENSIONS
+        },
+    }

@@ -93,6 +93,25 @@ def check_reference_time(api_url: str, ingest_url: str, *, timeout_s: float = 30
     eventually(first_total, timeout_s=timeout_s)
     projects = {p["project"]: p["seconds"] for p in user.get("/api/v1/stats/projects")["projects"]}
     assert projects == {"A": 600, "B": 100}
+    # The dashboard's one read of every dimension agrees with the per-dimension routes.
+    breakdown = user.get("/api/v1/stats/breakdown")
+    assert breakdown["total_seconds"] == 700
+    assert breakdown["dimensions"]["project"] == [
+        {"name": "A", "seconds": 600, "percentage": 85.71},
+        {"name": "B", "seconds": 100, "percentage": 14.29},
+    ]
+    assert breakdown["dimensions"]["language"][0]["name"] == "Python"
+    assert set(breakdown["dimensions"]) == {
+        "language",
+        "project",
+        "editor",
+        "os",
+        "machine",
+        "branch",
+        "category",
+    }
+    top = user.get("/api/v1/stats/breakdown", limit=1)["dimensions"]["project"]
+    assert [p["name"] for p in top] == ["A"]
 
     # Redelivered duplicates change nothing; a late heartbeat in the gap joins the runs.
     again = user.http.post(

@@ -138,6 +138,7 @@ async def _stack(
     executor = PluginExecutor(sandbox, directory, queries, kv, base_url="http://bench")
     runner = ProjectionRunner(log, HeartbeatProjector(store), on_batch=on_batch)
     hooks = PluginHookProcessor(log, directory, executor, kv, concurrency=16)
+    await sandbox.warm()  # as codetrackr.hooks.hooks_running does
     projected_at: dict[str, float] = {}
     await hooks.start()
     await runner.start()

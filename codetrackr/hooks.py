@@ -21,6 +21,7 @@ from codetrackr.plugins import PluginRuntime, build_plugin_runtime
 from codetrackr.settings import Settings
 from eventlog.port import EventLog, LogError
 from live.port import LiveChannel, LivePublisher
+from plugins_runtime import SandboxUnavailable
 from processors.plugin_hooks import PluginHookProcessor
 from processors.supervision import SupervisionPolicy
 
@@ -78,6 +79,10 @@ async def hooks_running(
     """Run the processor and its tick timer (the directory must be started); on the way out let
     the hooks in flight finish for up to ``stop_timeout_s`` and commit them, then close."""
     await parts.runtime.kv.start()
+    try:
+        await parts.runtime.sandbox.warm()  # the first hooks do not wait for processes to start
+    except SandboxUnavailable as exc:
+        _log.warning("plugin sandbox processes could not start yet: %s", exc)
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -62,6 +62,10 @@ class Sandbox(Protocol):
         limits: SandboxLimits | None = None,
     ) -> SandboxResult: ...
 
+    async def warm(self) -> None:
+        """Have every worker ready before the first execution (raises nothing for a plugin)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -114,6 +118,9 @@ class PluginSandbox:
             raise
         log_outcome(script, call, context, result)
         return result
+
+    async def warm(self) -> None:
+        """The threads exist from construction: nothing to do."""
 
     def close(self) -> None:
         """Stop accepting runs; wait for running executions; end the worker threads."""

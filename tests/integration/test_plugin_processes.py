@@ -131,3 +131,15 @@ async def test_background_processes_run_at_a_lower_priority() -> None:
         assert os.getpriority(os.PRIO_PROCESS, pid) == min(own + 10, 19)
     finally:
         box.close()
+
+
+async def test_warm_starts_every_process_before_the_first_execution() -> None:
+    box = ProcessSandbox(SandboxLimits(wall_s=1.0, cpu_s=1.0), workers=2)
+    try:
+        await box.warm()
+        started = box.pids()
+        assert len(started) == 2
+        await _answers(box)
+        assert box.pids() == started  # executions use them, none is started on demand
+    finally:
+        box.close()

@@ -32,6 +32,7 @@ _log = logging.getLogger(__name__)
 class HookParts:
     processor: PluginHookProcessor
     runtime: PluginRuntime
+    directory: AccountDirectory
 
 
 def build_hooks(
@@ -55,7 +56,7 @@ def build_hooks(
         concurrency=settings.plugin_workers * 4,
         policy=policy,
     )
-    return HookParts(processor, runtime)
+    return HookParts(processor, runtime, directory)
 
 
 def _ended(parts: HookParts, task: asyncio.Task[None]) -> None:
@@ -79,10 +80,13 @@ async def hooks_running(
     """Run the processor and its tick timer (the directory must be started); on the way out let
     the hooks in flight finish for up to ``stop_timeout_s`` and commit them, then close."""
     await parts.runtime.kv.start()
-    try:
-        await parts.runtime.sandbox.warm()  # the first hooks do not wait for processes to start
-    except SandboxUnavailable as exc:
-        _log.warning("plugin sandbox processes could not start yet: %s", exc)
+    # With plugins installed, the first hooks should not wait for sandbox processes to start;
+    # without any, none is started until one is (a process costs ~25 MB).
+    if any(parts.directory.state.plugins.installs.values()):
+        try:
+            await parts.runtime.sandbox.warm()
+        except SandboxUnavailable as exc:
+            _log.warning("plugin sandbox processes could not start yet: %s", exc)
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -5,6 +5,7 @@ plugin executions."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -88,3 +89,18 @@ def test_ingest_requests_and_projectors_are_counted(server: CodeTrackrProcess) -
 
 def _projected(user: Client, expected: int) -> None:
     assert user.summary_total(range="all") == expected
+
+
+def test_no_sandbox_process_runs_while_no_plugin_is_installed(server: CodeTrackrProcess) -> None:
+    """Sandbox processes (~25 MB each) start with the first installed plugin, not with serve."""
+    assert server.proc is not None
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[1]) == server.proc.pid:
+            children.append(cmdline.decode(errors="replace"))
+    assert not [c for c in children if "plugins_runtime.sandbox_worker" in c], children

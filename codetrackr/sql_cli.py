@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from codetrackr import admin_cli
+
 FORMATS = {
     "table": "PrettyCompactMonoBlock",
     "csv": "CSVWithNames",
@@ -38,9 +40,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    key = (
-        os.environ.get("CODETRACKR_SQL_KEY") or os.environ.get("CODETRACKR_ADMIN_KEY", "")
-    ).strip()
+    key = (os.environ.get("CODETRACKR_SQL_KEY") or os.environ.get(admin_cli.KEY_ENV, "")).strip()
     if not key:
         print(
             "set CODETRACKR_SQL_KEY to an API key of an analyst or admin account", file=sys.stderr
@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     url = (
         args.url
         or os.environ.get("CODETRACKR_SQL_URL")
-        or os.environ.get("CODETRACKR_ADMIN_URL")
-        or "http://127.0.0.1:8000"
+        or os.environ.get(admin_cli.URL_ENV)
+        or admin_cli.DEFAULT_URL
     )
     params = {"default_format": FORMATS[args.format]}
     if args.database:

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
 
 import clickhouse_connect
 import httpx
 import pytest
+import yaml
 from clickhouse_connect.driver.client import Client as HttpClient
 from clickhouse_connect.driver.exceptions import DatabaseError
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually, run_cli
 from tests.e2e.test_durability_and_replay import COVER_S, aligned_start, spaced_heartbeats
+from tests.support import grafana
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse]
 
@@ -195,3 +199,119 @@ def test_a_client_error_is_a_database_error(server: CodeTrackrProcess, analyst_k
             client.query("SELECT * FROM system.users")
     finally:
         client.close()
+
+
+# ---- Grafana's dashboards (deploy/grafana), against this server ------------------------------
+
+
+@pytest.fixture(scope="module")
+def board_member(server: CodeTrackrProcess) -> Client:
+    """A ranked user coding this week (a language Other included), so that every dashboard
+    panel of the last 30 days has something to show."""
+    user = Client(server.url, timezone="UTC")
+    opted = user.http.post(
+        "/api/v1/user/profile/update",
+        headers=user.bearer,
+        json={"is_public": True, "show_in_leaderboard": True, "country": "DE"},
+    )
+    assert opted.status_code == 200, opted.text
+    now = datetime.now(UTC)
+    monday = datetime.combine(now.date() - timedelta(days=now.weekday()), time.min, tzinfo=UTC)
+    first = max(monday.timestamp() + 1, now.timestamp() - 900)
+    beats = [
+        {
+            "entity": f"/src/board{i}.{'go' if i % 3 else 'zorb'}",
+            "type": "file",
+            "time": first + 120 * i,
+            "project": "boards",
+            "branch": "main",
+            "language": "golang" if i % 3 else "Zorblang",
+            "category": "coding",
+        }
+        for i in range(6)
+    ]
+    headers = {**user.key_header, "User-Agent": "wakatime/v1.90.0 (linux) go1.22 vscode/1.90.0"}
+    sent = user.http.post("/api/v1/users/current/heartbeats.bulk", json=beats, headers=headers)
+    assert sent.status_code == 201, sent.text
+    eventually(lambda: _positive(user.summary_total(range="7d")), timeout_s=60)
+    return user
+
+
+def _positive(value: int) -> None:
+    assert value > 0
+
+
+def _panel_ids() -> list[str]:
+    return [t.label for t in grafana.targets(grafana.CLICKHOUSE_TYPE)]
+
+
+@pytest.mark.parametrize("label", _panel_ids())
+def test_every_clickhouse_panel_runs_and_returns_rows(
+    server: CodeTrackrProcess, analyst_key: str, coder: Client, board_member: Client, label: str
+) -> None:
+    """Each ClickHouse panel's SQL, its macros expanded as the data source does for the last 30
+    days, runs as the analyst against this server's /clickhouse/ (where Grafana's data source can
+    point on `make run`) and finds the users' rows."""
+    (target,) = [t for t in grafana.targets(grafana.CLICKHOUSE_TYPE) if t.label == label]
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    sql = grafana.expand(target.body["rawSql"], end - timedelta(days=30), end, interval_s=60)
+    client = connect(server, analyst_key)
+    try:
+        result = client.query(sql)
+    finally:
+        client.close()
+    assert result.result_rows, f"{label} returned no rows:\n{sql}"
+    if target.body["format"] == 0:  # a time series: a time column first, then numbers
+        assert isinstance(result.result_rows[0][0], datetime), result.result_rows[0]
+
+
+def test_every_prometheus_panel_reads_metrics_the_server_exposes(
+    server: CodeTrackrProcess, coder: Client
+) -> None:
+    """PromQL is not SQL: each expression's metric names must be samples of families this
+    server's /metrics declares, and its ``by (...)`` labels those families' labels."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    samples: dict[str, set[str]] = {}  # sample name -> its label names
+    for family in text_string_to_metric_families(text):
+        suffixes = {
+            "counter": ("_total", "_created"),
+            "histogram": ("_bucket", "_sum", "_count", "_created"),
+            "summary": ("_sum", "_count", "_created"),
+        }.get(family.type, ("",))
+        labels = {name for sample in family.samples for name in sample.labels}
+        for suffix in suffixes:
+            samples.setdefault(family.name + suffix, set()).update(labels)
+    checked = 0
+    for target in grafana.targets(grafana.PROMETHEUS_TYPE):
+        expr = target.body["expr"]
+        names = grafana.PROMQL_METRIC.findall(expr)
+        assert names, f"{target.label}: no CodeTrackr metric in {expr}"
+        for name in names:
+            assert name in samples, f"{target.label}: {name} is not exposed"
+            checked += 1
+            known = samples[name] | {"le"}
+            if samples[name]:  # labels are only seen on samples
+                for group in grafana.PROMQL_BY.findall(expr):
+                    for label in _args(group):
+                        assert label in known, f"{target.label}: no label {label} on {name}"
+    assert checked >= 10
+
+
+def _args(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def test_dashboards_use_the_provisioned_data_sources() -> None:
+    provisioned = yaml.safe_load(
+        (grafana.PROVISIONING / "datasources" / "codetrackr.yaml").read_text()
+    )["datasources"]
+    by_uid = {source["uid"]: source["type"] for source in provisioned}
+    assert set(by_uid.values()) == {grafana.CLICKHOUSE_TYPE, grafana.PROMETHEUS_TYPE}
+    boards = grafana.dashboards()
+    assert set(boards) == {"activity", "languages", "projects", "boards", "ingest"}
+    assert len({board["uid"] for board in boards.values()}) == len(boards)
+    for name, board in boards.items():
+        for panel in board["panels"]:
+            for target in panel["targets"]:
+                source = target.get("datasource") or panel["datasource"]
+                assert by_uid.get(source["uid"]) == source["type"], f"{name}: {panel['title']}"

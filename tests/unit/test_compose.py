@@ -701,3 +701,41 @@ def test_clickhouse_has_a_read_only_analyst_user(services: dict[str, dict[str, A
     database = Settings().clickhouse_database
     allowed = {d.text for d in user.findall("allow_databases/database")}
     assert allowed == {database, analytics_database(database)}
+
+
+def test_grafana_and_prometheus_are_provisioned_from_the_repository(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """docs/analytics.md#grafana: the dashboards and data sources are files here, mounted into
+    Grafana; Prometheus scrapes every CodeTrackr service; Grafana reads ClickHouse as the
+    read-only analyst, whose profile lets its client send the time limit it always sends."""
+    import xml.etree.ElementTree as ET
+
+    for name in ("grafana", "prometheus"):
+        tag = services[name]["image"].partition(":")[2]
+        assert tag, f"{name}: pin a version"
+        assert tag != "latest", f"{name}: pin a version"
+        for volume in services[name]["volumes"]:
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts a missing {source}"
+    grafana_env = _env(services["grafana"])
+    assert grafana_env["GF_INSTALL_PLUGINS"].startswith("grafana-clickhouse-datasource ")
+    assert "CLICKHOUSE_ANALYST_PASSWORD" in grafana_env
+    datasources = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/codetrackr.yaml").read_text()
+    )["datasources"]
+    (clickhouse,) = [d for d in datasources if d["type"] == "grafana-clickhouse-datasource"]
+    assert clickhouse["jsonData"]["host"] == CLICKHOUSE
+    assert clickhouse["jsonData"]["username"] == "analyst"
+    assert clickhouse["secureJsonData"]["password"] == "$CLICKHOUSE_ANALYST_PASSWORD"
+    scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    (job,) = scrape["scrape_configs"]
+    (sd,) = job["dns_sd_configs"]
+    assert set(sd["names"]) == set(APP_SERVICES)
+    assert sd["port"] == int(_env(services["api"])["CODETRACKR_PORT"])
+    root = ET.parse(ROOT / "deploy/clickhouse/users.d/analyst.xml").getroot()
+    limit = root.find("profiles/analyst/constraints/max_execution_time")
+    assert limit is not None
+    assert limit.find("changeable_in_readonly") is not None
+    assert limit.findtext("max") == root.findtext("profiles/analyst/max_execution_time")

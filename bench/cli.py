@@ -30,6 +30,7 @@ from bench.leaderboard import figure_leaderboard
 from bench.live_push import figure_live_push
 from bench.live_push import users_needed as live_users_needed
 from bench.load import LOAD_USERS, figure_freshness_under_load, probe_users_needed
+from bench.metrics_cost import figure_metrics_cost
 from bench.plugin_hooks import figure_plugin_hooks
 from bench.plugin_sandbox import figure_plugin_sandbox
 from bench.replay import figure_replay
@@ -40,7 +41,7 @@ from bench.topology import BROKER_LABELS, BROKERS, WORKERS, BrokerKind, Distribu
 SCALE_ENV = "CODETRACKR_BENCH_SCALE"
 INGEST_CLIENTS = 16
 DEFAULT_OUT = Path("bench-out/results.json")
-FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
+FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "11")
 
 
 def _scale() -> float:
@@ -140,6 +141,7 @@ def _serve_figures(
             # In-process too: the goal rules over a user-year of rows.
             ("8 goals over a user-year", lambda: figure_goals(scale)),
             ("9 conversation search", lambda: figure_ai_search(scale)),
+            ("11 what /metrics costs a request", lambda: figure_metrics_cost(scale)),
         ]
     return figures
 

@@ -66,6 +66,7 @@ from http_edge.ratelimit_http import ApiKeyBudget, RateLimitMiddleware
 from ingest.appender import HeartbeatAppender
 from ingest.routes import build_ingest_router
 from ingest.wakapi import build_wakapi_ingest_router
+from ingest.wakatime_import import build_wakatime_import_router
 from live.factory import open_live_channel, open_ticket_store
 from live.port import LiveChannel, LivePublisher
 from live.tickets import TicketStore
@@ -286,6 +287,14 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(
             build_wakapi_ingest_router(
                 authenticate_write, appender, body_limit=settings.body_limit_bytes
+            )
+        )
+        app.include_router(
+            build_wakatime_import_router(
+                authenticate_write,
+                appender,
+                spool_dir=settings.data_dir / "imports",
+                size_limit=settings.wakatime_import_limit_bytes,
             )
         )
     if role in ("serve", "api"):

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     heartbeat_partitions: int = Field(default=3, ge=1, le=1024)
     body_limit_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     import_body_limit_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    # POST /api/v1/import/wakatime: the export is spooled to disk, never held in memory.
+    wakatime_import_limit_bytes: int = Field(default=16 * 1024**3, ge=1024)
     worker_batch_size: int = Field(default=2000, ge=1)
     projector_max_attempts: int = Field(default=3, ge=1, le=100)
     projector_retry_initial_s: float = Field(default=0.5, gt=0, le=60)

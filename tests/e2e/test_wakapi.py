@@ -5,8 +5,11 @@ clients use it: heartbeat ingest on every path Wakapi serves, with Wakapi's answ
 from __future__ import annotations
 
 import base64
+import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.wakapi import WAKAPI_PATHS, WAKAPI_USER_PATHS
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually
+from tests.support.wakatime_dump import spread_days, write_dump
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse]
 
@@ -612,3 +616,107 @@ def test_one_project_by_wakapis_id(reader: Client) -> None:
     missing = reader.http.get(f"{base}/nope", headers=basic(reader.api_key))
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
+
+
+# ---- migration: WakaTime's data-dump export --------------------------------------------------
+
+
+def _upload(user: Client, path: Path) -> httpx.Response:
+    def chunks() -> Iterator[bytes]:
+        with path.open("rb") as stream:
+            while chunk := stream.read(256 * 1024):
+                yield chunk
+
+    return user.http.post(
+        "/api/v1/import/wakatime",
+        content=chunks(),
+        headers={**user.key_header, "Content-Type": "application/json"},
+        timeout=300,
+    )
+
+
+def test_a_multi_year_wakatime_export_imports_with_exact_totals_and_twice_changes_nothing(
+    server: CodeTrackrProcess, tmp_path: Path
+) -> None:
+    user = Client(server.url)
+    days = spread_days(datetime.now(UTC).date() - timedelta(days=2), years=3, every=7)
+    copy = {"time": 0.0}  # filled below: a copy of the first day's first heartbeat
+    path = tmp_path / "wakatime.json"
+    first = days[0]
+    with path.open("w") as out:
+        probe = io.StringIO()
+        write_dump(probe, days[:1], per_day=4)
+        copy = json.loads(probe.getvalue())["days"][0]["heartbeats"][0]
+        expected = write_dump(
+            out,
+            days,
+            per_day=40,
+            extra={first: [copy, {**copy, "time": 12}]},  # a copy, and a time before 2000
+        )
+    answer = _upload(user, path)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["timezone"] == "America/New_York"
+    assert body["days"] == len(days)
+    assert body["heartbeats"] == 40 * len(days) + 2
+    assert body["rejected"] == 1
+    assert body["errors"][0]["date"] == first.isoformat()
+    assert "time" in body["errors"][0]["fields"]
+    # The copy of a heartbeat of the probe's day: a duplicate if its time matches one of the
+    # day's own (the probe wrote the same first heartbeat), else one more heartbeat.
+    assert body["duplicates"] == 1
+    assert body["imported"] == 40 * len(days)
+    total = sum(expected.values())
+
+    def all_time() -> None:
+        assert user.summary_total(range="all") == total
+
+    eventually(all_time, timeout_s=120)
+    one = days[len(days) // 2]
+    assert user.summary_total(start=one.isoformat(), end=one.isoformat()) == expected[one]
+    # Editor, OS and machine come from the export's user-agent and machine lists.
+    dimensions = user.get("/api/v1/stats/breakdown", range="all")["dimensions"]
+    assert [e["name"] for e in dimensions["editor"]] == ["vscode"], dimensions["editor"]
+    assert [e["name"] for e in dimensions["os"]] == ["Linux"]
+    assert [e["name"] for e in dimensions["machine"]] == ["laptop"]
+
+    again = _upload(user, path)
+    assert again.status_code == 200, again.text
+    assert again.json()["imported"] == body["imported"]
+    # A later heartbeat on the same partition: once it shows, the second import is projected.
+    now = datetime.now(UTC).timestamp()
+    sent = user.http.post(
+        "/api/v1/users/current/heartbeats.bulk",
+        json=[waka(now - 120), waka(now - 60)],  # 60 s of coding
+        headers=user.key_header,
+    )
+    assert sent.status_code == 201
+
+    def settled() -> None:
+        assert user.summary_total(range="all") == total + 60
+
+    eventually(settled, timeout_s=120)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"days": [{"date": "2024-01-01", "grand_total": {}}]}', "daily-summaries"),
+        (b'{"user": {}}', "no `days` list"),
+        (b"", "empty body"),
+    ],
+)
+def test_a_file_that_is_not_a_heartbeats_export_is_refused_and_changes_nothing(
+    server: CodeTrackrProcess, content: bytes, message: str
+) -> None:
+    user = Client(server.url)
+    answer = user.http.post(
+        "/api/v1/import/wakatime",
+        content=content,
+        headers={**user.key_header, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert message in answer.json()["error"]["message"]
+    assert user.summary_total(range="all") == 0

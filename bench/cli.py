@@ -37,11 +37,12 @@ from bench.replay import figure_replay
 from bench.report import Row, machine, render_machine, render_table, write_json
 from bench.stats_load import figure_stats
 from bench.topology import BROKER_LABELS, BROKERS, WORKERS, BrokerKind, DistributedDeployment
+from bench.wakatime_import import figure_wakatime_import
 
 SCALE_ENV = "CODETRACKR_BENCH_SCALE"
 INGEST_CLIENTS = 16
 DEFAULT_OUT = Path("bench-out/results.json")
-FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "11")
+FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "11", "12")
 
 
 def _scale() -> float:
@@ -115,6 +116,7 @@ def _serve_figures(
     big_and_small = users("3", 2)
     embedded = deployment.mode == "embedded"
     live_users = users("4", live_users_needed(scale)) if embedded else []
+    importers = users("12", 2) if embedded else []
     sentinels = Sentinels(deployment.url, deployment.url)
     figures: list[Figure] = [
         (
@@ -142,6 +144,12 @@ def _serve_figures(
             ("8 goals over a user-year", lambda: figure_goals(scale)),
             ("9 conversation search", lambda: figure_ai_search(scale)),
             ("11 what /metrics costs a request", lambda: figure_metrics_cost(scale)),
+            (
+                "12 WakaTime export import in constant memory",
+                lambda: figure_wakatime_import(
+                    deployment, importers, scale, work_dir / "wakatime", deployment.server_pid
+                ),
+            ),
         ]
     return figures
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.wakatime_dump import spread_days, write_dump
 from ingest.wakapi import WAKAPI_PATHS, WAKAPI_USER_PATHS
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually
-from tests.support.wakatime_dump import spread_days, write_dump
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse]
 

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
+from bench.wakatime_dump import USER_AGENT, write_dump
 from ingest.wakatime_dump import DumpError, DumpReader
-from tests.support.wakatime_dump import USER_AGENT, write_dump
 
 
 def read(text: str) -> tuple[DumpReader, list[tuple[str, dict[str, object]]]]:

@@ -1,4 +1,5 @@
-"""WakaTime data-dump exports (the heartbeats kind) written for tests, with their known totals."""
+"""WakaTime data-dump exports (the heartbeats kind), generated with their known totals: for
+``make bench`` (figure 12) and the tests (``tests/e2e/test_wakapi.py``)."""
 
 from __future__ import annotations
 

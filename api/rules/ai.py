@@ -37,12 +37,14 @@ from schemas.heartbeat import MAX_FUTURE_SECONDS, MIN_TIME
 
 __all__ = [
     "ImportPlan",
+    "blocks_view",
     "date_window",
     "iso_ms",
     "moment",
     "parse_search",
     "plan_import",
     "snippet",
+    "usage_view",
 ]
 
 
@@ -369,6 +371,47 @@ def project_stats_view(
         "actions": {str(action): int(n) for action, n in series.get("actions", ())},
         "tools": tool_stats_view(tools)["tools"],
     }
+
+
+# -- token usage ----------------------------------------------------------------------------------
+
+
+def _times_view(entry: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in entry.items():
+        if name.endswith("_ms") and (value is None or isinstance(value, int)):
+            out[name[:-3]] = iso_ms(value)
+        else:
+            out[name] = value
+    return out
+
+
+def usage_view(report: Mapping[str, Any], name: str, timezone: str) -> dict[str, Any]:
+    """A usage report (:func:`projections.ai_usage.usage_report`) as the API answers it: its
+    entries under ``name``, times as ISO 8601 UTC, and the timezone its days are in."""
+    return {
+        name: [_times_view(entry) for entry in report["entries"]],
+        "totals": report["totals"],
+        "unpriced_models": report["unpriced_models"],
+        "timezone": timezone,
+    }
+
+
+def blocks_view(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The billing blocks as the API answers them, and their totals."""
+    totals: dict[str, Any] = {
+        name: sum(int(b[name]) for b in blocks)
+        for name in (
+            "requests",
+            "input_tokens",
+            "output_tokens",
+            "cache_creation_tokens",
+            "cache_read_tokens",
+            "total_tokens",
+        )
+    }
+    totals["cost_usd"] = sum(float(b["cost_usd"]) for b in blocks)
+    return {"blocks": [_times_view(b) for b in blocks], "totals": totals}
 
 
 # -- import of a claude.json -------------------------------------------------------------------

@@ -40,7 +40,11 @@ def claude_session() -> ClaudeSession:
         [
             text_block("Let me edit it."),
             tool_block(
-                "toolu_1", "Edit", file_path="/home/ada/tracker/p.py", old_string="a", new_string="b\nc"
+                "toolu_1",
+                "Edit",
+                file_path="/home/ada/tracker/p.py",
+                old_string="a",
+                new_string="b\nc",
             ),
             tool_block("toolu_2", "Read", file_path="/home/ada/tracker/missing.py"),
         ],
@@ -86,7 +90,9 @@ def test_a_claude_transcript_becomes_a_session_its_messages_tools_files_and_usag
         2,
         1,
     )
-    answers = [r.content for r in plan.records if isinstance(r, AiMessage) and r.role == "assistant"]
+    answers = [
+        r.content for r in plan.records if isinstance(r, AiMessage) and r.role == "assistant"
+    ]
     assert answers == ["Let me edit it.", "Fixed."]
     usages = [r for r in plan.records if isinstance(r, AiUsage)]
     assert len({u.id for u in usages}) == 2  # the answer split in lines is one request
@@ -132,8 +138,12 @@ def test_malformed_lines_are_skipped_and_named_and_the_rest_is_imported() -> Non
             }
         ),
         json.dumps(
-            {"type": "user", "sessionId": "sess-1", "timestamp": "1999-01-01T00:00:00Z",
-             "message": {"content": "too old"}}
+            {
+                "type": "user",
+                "sessionId": "sess-1",
+                "timestamp": "1999-01-01T00:00:00Z",
+                "message": {"content": "too old"},
+            }
         ),
     ]
     text = "\n".join([good[0], *bad, *good[1:]]) + "\n"
@@ -196,10 +206,15 @@ def test_a_codex_rollout_counts_each_requests_growth_of_the_running_total() -> N
 
 def test_a_codex_line_before_the_session_is_named_is_skipped_unless_the_file_names_it() -> None:
     line = json.dumps(
-        {"timestamp": ts(0), "type": "event_msg", "payload": {"type": "user_message", "message": "hi"}}
+        {
+            "timestamp": ts(0),
+            "type": "event_msg",
+            "payload": {"type": "user_message", "message": "hi"},
+        }
     )
     assert plan_transcript("u1", "codex", line, now=NOW).skipped == [
         (1, "no session: the file names none before this line")
     ]
     hinted = plan_transcript("u1", "codex", line, now=NOW, session_hint="abc")
-    assert hinted.skipped == [] and kinds(hinted.records)["message"] == 1
+    assert hinted.skipped == []
+    assert kinds(hinted.records)["message"] == 1

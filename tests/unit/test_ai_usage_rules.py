@@ -86,7 +86,8 @@ def test_a_report_groups_models_prices_each_and_totals() -> None:
     first, second = report["entries"]
     assert first["date"] == "2026-03-09"
     assert (first["first_request_ms"], first["last_request_ms"]) == (500, 2000)
-    assert first["input_tokens"] == 110 and first["total_tokens"] == 3165
+    assert first["input_tokens"] == 110
+    assert first["total_tokens"] == 3165
     assert first["cost_usd"] == pytest.approx(0.005925)
     assert first["models"] == ["claude-sonnet-4-20250514", "claude-opus-4-20250514"]
     assert second["cost_usd"] == 0.0

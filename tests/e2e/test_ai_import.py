@@ -18,7 +18,16 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import CODETRACKR, ROOT, Client, CodeTrackrProcess, eventually, free_port
+from tests.e2e.harness import (
+    CODETRACKR,
+    ROOT,
+    Client,
+    CodeTrackrProcess,
+    eventually,
+    free_port,
+    run_cli,
+    snapshot_tables,
+)
 from tests.support.transcripts import (
     ClaudeSession,
     codex_rollout,
@@ -357,3 +366,47 @@ def test_the_import_endpoint_refuses_bad_bodies_and_anonymous_callers(
     )
     assert no_cli_config.returncode == 2
     assert "no server or API key" in no_cli_config.stderr
+
+
+def test_usage_is_erased_by_range_exported_and_rebuilt_by_replay(
+    server: CodeTrackrProcess, tmp_path: Path
+) -> None:
+    """Last in the module: the replay stops the module's server."""
+    user = Client(server.url, timezone="UTC")
+    home = tmp_path / "home"
+    write_claude_home(home)
+    done = import_cli(home, "claude", url=server.url, key=user.api_key)
+    assert done.returncode == 0, done.stderr
+    eventually(lambda: _days(user, ["2026-03-09", "2026-03-10"]), timeout_s=60)
+
+    exported = user.http.get("/api/v1/export/ai/json", headers=user.key_header).json()
+    assert sorted(row["message_id"] for row in exported["ai_usage"]) == [
+        "msg_1",
+        "msg_2",
+        "msg_3",
+        "msg_4",
+    ]
+    csv_answer = user.http.get("/api/v1/export/ai/usage.csv", headers=user.key_header)
+    assert csv_answer.status_code == 200
+    assert csv_answer.text.splitlines()[0].startswith("usage_id,session_id,model,message_id")
+
+    # Erasing the second day removes its requests, in the tables and in the log.
+    erased = user.http.post(
+        "/api/v1/user/data/delete",
+        json={"start": "2026-03-10T00:00:00Z", "end": "2026-03-11T00:00:00Z"},
+        headers=user.bearer,
+    )
+    assert erased.status_code == 202, erased.text
+    eventually(lambda: _days(user, ["2026-03-09"]), timeout_s=60)
+
+    server.stop()
+    url = f"chdb://{(server.data_dir / 'clickhouse').resolve()}"
+    live = snapshot_tables(url)
+    assert live["ai_usage"]
+    output = run_cli(["replay", "--data-dir", str(server.data_dir), "--quiet"])
+    assert "replayed" in output
+    assert snapshot_tables(url) == live
+
+
+def _days(user: Client, days: list[str]) -> None:
+    assert [d["date"] for d in data(user, "/api/v1/ai/usage/daily")["daily"]] == days

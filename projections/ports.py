@@ -319,6 +319,10 @@ class AiStore(Protocol):
         self, user_id: str, *, window: TimeWindow = ALL_TIME, project_id: int | None = None
     ) -> list[UsageEntry]: ...
 
+    def ai_line_changes(
+        self, user_id: str, first: date | None = None, last: date | None = None
+    ) -> list[tuple[date, str, int, int]]: ...
+
 
 class ExportStore(Protocol):
     """What exports read from the projection store (blocking calls; run in threads)."""

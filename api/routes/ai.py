@@ -38,6 +38,8 @@ from api.rules.ai import (
     activity_view,
     blocks_view,
     date_window,
+    day_range,
+    lines_view,
     message_view,
     moment,
     parse_search,
@@ -45,6 +47,7 @@ from api.rules.ai import (
     project_stats_view,
     project_view,
     search_hit_view,
+    session_lengths_view,
     session_view,
     tool_call_view,
     tool_stats_view,
@@ -862,3 +865,35 @@ async def usage_blocks(
     )
     blocks = billing_blocks(entries, _pricing(request), now_ms=round(_now() * 1000))
     return _answer(request, blocks_view(blocks))
+
+
+@_ours("GET", "/lines", "Lines changed by the assistant and by hand, per day and project", (400,))
+async def line_changes(
+    request: Request,
+    principal: Reader,
+    store: Store,
+    start_date: Annotated[str | None, Query(description="first day (2024-01-15)")] = None,
+    end_date: Annotated[str | None, Query(description="last day, included")] = None,
+) -> JSONResponse:
+    first, last = day_range(start_date, end_date)
+    rows = await blocking(store.ai_line_changes, principal.user.user_id, first, last)
+    return _answer(request, lines_view(rows))
+
+
+@_ours("GET", "/sessions/lengths", "How long AI sessions last: buckets and percentiles", (400,))
+async def session_lengths(
+    request: Request,
+    principal: Reader,
+    store: Store,
+    project_id: ProjectQ = None,
+    start_date: DateQ = None,
+    end_date: DateQ = None,
+) -> JSONResponse:
+    user = principal.user
+    sessions = await blocking(
+        store.ai_sessions,
+        user.user_id,
+        project_id=project_id,
+        window=date_window(start_date, end_date, user.timezone),
+    )
+    return _answer(request, session_lengths_view(sessions))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
 from typing import Any
 
 from projections.ai import (
@@ -776,6 +777,32 @@ class AiTables(StoreClient):
             UsageEntry(int(r[0]), str(r[1]), dict(zip(KINDS, map(int, r[2:6]), strict=True)))
             for r in rows
         ]
+
+    def ai_line_changes(
+        self, user_id: str, first: date | None = None, last: date | None = None
+    ) -> list[tuple[date, str, int, int]]:
+        """Per local day and project (``""``: none), the lines the heartbeats say an assistant
+        changed (``ai_line_changes``: the AI file activities' and what editors report) and those
+        changed by hand (``human_line_changes``); deleted heartbeats left out, days in order."""
+        parameters: dict[str, Any] = {"user": user_id}
+        where = ["user_id = {user:String}"]
+        if first is not None:
+            where.append("local_date >= {first:Date}")
+            parameters["first"] = first
+        if last is not None:
+            where.append("local_date <= {last:Date}")
+            parameters["last"] = last
+        sql = (
+            "SELECT local_date, ifNull(project, '') AS p,"
+            " sum(ifNull(ai_line_changes, 0)) AS ai, sum(ifNull(human_line_changes, 0)) AS hand"
+            f" FROM {self._db}.heartbeats FINAL WHERE {' AND '.join(where)}"
+            " AND (user_id, local_date, event_id) NOT IN (SELECT user_id, local_date, event_id"
+            f"  FROM {self._db}.heartbeat_deletions WHERE user_id = {{user:String}})"
+            " GROUP BY local_date, p HAVING ai != 0 OR hand != 0 ORDER BY local_date, p"
+        )
+        with self._edge("read AI line changes"):
+            rows = self._query(sql, parameters)
+        return [(r[0], str(r[1]), int(r[2]), int(r[3])) for r in rows]
 
     def stream_ai_rows(
         self, user_id: str, table: str, *, block_rows: int = 5000

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.sync.client import connect
 
 from tests.e2e.harness import (
     CODETRACKR,
@@ -366,6 +367,80 @@ def test_the_import_endpoint_refuses_bad_bodies_and_anonymous_callers(
     )
     assert no_cli_config.returncode == 2
     assert "no server or API key" in no_cli_config.stderr
+
+
+def test_the_owners_socket_hears_the_import_and_lines_and_lengths_are_read(
+    server: CodeTrackrProcess, tmp_path: Path
+) -> None:
+    user = Client(server.url, timezone="UTC")
+    home = tmp_path / "home"
+    write_claude_home(home)
+    ticket = user.http.post("/api/v1/ws-ticket", headers=user.bearer).json()["ticket"]
+    url = server.url.replace("http://", "ws://") + f"/ws?ticket={ticket}"
+    with connect(url, open_timeout=10, close_timeout=2) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+        projects = str(home / ".claude" / "projects")
+        done = import_cli(home, "claude", projects, url=server.url, key=user.api_key)
+        assert done.returncode == 0, done.stderr
+        activity: list[dict[str, Any]] = []
+        while sum(m["counts"].get("session_start", 0) for m in activity) < 2:
+            message = json.loads(ws.recv(timeout=30))
+            if message["type"] == "ai.activity":
+                activity.append(message)
+    started = {s["session_id"] for m in activity for s in m["sessions_started"]}
+    assert started == {"sess-1", "sess-2"}
+    calls = {(c["tool_name"], c["result_status"]) for m in activity for c in m["tool_calls"]}
+    assert calls == {("Edit", "success"), ("Read", "error"), ("Write", "success")}
+    previews = {p["preview"] for m in activity for p in m["messages"]}
+    assert "fix the parser bug" in previews
+    # Each request once per import request (msg_1's three lines are one); msg_2, in both files,
+    # is sent again with the second file unless the first is projected by then.
+    assert sum(m["tokens"].get("output", 0) for m in activity) in (200 + 40 + 12 + 900, 1192)
+
+    # Lines: the assistant's (its file activities) and by hand (an editor's heartbeat).
+    hand = {
+        "entity": f"{CWD}/notes.py",
+        "type": "file",
+        "time": 1773096000.0,  # 2026-03-09T22:40:00Z
+        "project": "tracker",
+        "human_line_changes": 7,
+    }
+    sent = user.http.post(
+        "/api/v1/users/current/heartbeats.bulk", json=[hand], headers=user.key_header
+    )
+    assert sent.status_code == 201, sent.text
+
+    def lines() -> dict[str, Any]:
+        answer = data(user, "/api/v1/ai/lines", start_date="2026-03-01")
+        assert answer["totals"]["human_lines"] == 7
+        return answer  # type: ignore[no-any-return]
+
+    answer = eventually(lines, timeout_s=60)
+    assert answer["days"] == [
+        {
+            "date": "2026-03-09",
+            "ai_lines": 3,
+            "human_lines": 7,
+            "projects": [{"project": "tracker", "ai_lines": 3, "human_lines": 7}],
+        },
+        {
+            "date": "2026-03-10",
+            "ai_lines": 3,
+            "human_lines": 0,
+            "projects": [{"project": "tracker", "ai_lines": 3, "human_lines": 0}],
+        },
+    ]
+    assert answer["totals"] == {"ai_lines": 6, "human_lines": 7, "ai_share": round(6 / 13, 4)}
+    bad = user.http.get(
+        "/api/v1/ai/lines", params={"start_date": "yesterday"}, headers=user.key_header
+    )
+    assert bad.status_code == 400
+
+    lengths = data(user, "/api/v1/ai/sessions/lengths")
+    assert (lengths["ended_sessions"], lengths["open_sessions"]) == (2, 0)
+    buckets = {b["range"]: b["sessions"] for b in lengths["buckets"]}
+    assert (buckets["5m-15m"], buckets["1h-2h"]) == (1, 1)  # 5 minutes; 98.2 minutes
+    assert lengths["p50_minutes"] == pytest.approx((5 + 98.2) / 2)
 
 
 def test_usage_is_erased_by_range_exported_and_rebuilt_by_replay(

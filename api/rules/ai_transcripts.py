@@ -113,7 +113,7 @@ def plan_transcript(
             continue
         try:
             value = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             parser.plan.skip(number, "not JSON")
             continue
         if not isinstance(value, dict):
@@ -121,7 +121,7 @@ def plan_transcript(
             continue
         try:
             parser.line(number, value)
-        except (ApiError, ValidationError, TypeError, ValueError, KeyError) as exc:
+        except (ApiError, ValidationError, TypeError, ValueError, KeyError, OverflowError) as exc:
             parser.plan.skip(number, _reason(exc))
     parser.finish(project_hint)
     return parser.plan

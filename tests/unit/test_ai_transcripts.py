@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from api.rules.ai_transcripts import plan_transcript
 from schemas.ai import (
     AiFileActivity,
@@ -218,3 +221,44 @@ def test_a_codex_line_before_the_session_is_named_is_skipped_unless_the_file_nam
     hinted = plan_transcript("u1", "codex", line, now=NOW, session_hint="abc")
     assert hinted.skipped == []
     assert kinds(hinted.records)["message"] == 1
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
+    max_leaves=10,
+)
+_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(
+            [
+                "user",
+                "assistant",
+                "summary",
+                "event_msg",
+                "response_item",
+                "session_meta",
+                "turn_context",
+            ]
+        ),
+        "sessionId": st.text(max_size=5) | _JSON,
+        "timestamp": st.sampled_from([ts(1), "2026-02-30T00:00:00Z", "9999-12-31T23:59:59Z"])
+        | _JSON,
+        "message": _JSON,
+        "payload": _JSON,
+        "requestId": _JSON,
+        "isSidechain": _JSON,
+        "toolUseResult": _JSON,
+    },
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(_FIELDS.map(json.dumps) | st.text(max_size=30), max_size=8))
+def test_any_lines_are_read_or_skipped_never_a_crash(lines: list[str]) -> None:
+    for source in ("claude", "codex"):
+        plan = plan_transcript("u1", source, "\n".join(lines), now=NOW)  # type: ignore[arg-type]
+        assert all(isinstance(line, int) for line, _ in plan.skipped)

@@ -3,6 +3,10 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The ccusage parity test (tests/e2e/test_ai_import.py) runs the real ccusage from npm. 18.0.11 is
+# its last release in plain JavaScript: later ones need a per-platform native package.
+CCUSAGE_VERSION := 18.0.11
+CCUSAGE := $(VENV)/node/node_modules/.bin/ccusage
 
 .PHONY: install services run test test-fast test-unit lint fmt bench clean
 
@@ -25,6 +29,9 @@ services:
 	@command -v chromium >/dev/null || { command -v apt-get >/dev/null \
 	  && apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; } \
 	  || echo "chromium is missing (apt-get install chromium): browser tests will be skipped"
+	@test -x $(CCUSAGE) || { command -v npm >/dev/null \
+	  && npm install -s --no-audit --no-fund --prefix $(VENV)/node ccusage@$(CCUSAGE_VERSION); } \
+	  || echo "npm is missing (apt-get install npm): the ccusage parity test will be skipped"
 
 run: install
 	$(BIN)/codetrackr serve --host 127.0.0.1 --port 8000 --data-dir ./data

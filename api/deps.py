@@ -25,6 +25,7 @@ from eventlog.port import EventLog
 from http_edge.auth import AuthGuards, Principal
 from http_edge.errors import ApiError
 from plugin_host.executor import PluginServices
+from projections.ai_usage import PricingTable
 
 __all__ = [
     "ApiParts",
@@ -66,6 +67,7 @@ class ApiParts:
     store: object
     oauth: OAuthSetup
     plugins: PluginServices | None = None  # None: this process runs no plugins
+    ai_pricing: PricingTable | None = None  # None: the table shipped with the project
 
 
 def install(app_state: State, parts: ApiParts) -> None:

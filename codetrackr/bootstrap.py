@@ -77,6 +77,7 @@ from processors.handlers import HeartbeatProjector
 from processors.projectors.goals import GoalOwner, GoalSource, GoalWatch
 from processors.runner import ProjectionRunner
 from processors.supervision import SupervisionPolicy
+from projections.ai_usage import PricingTable
 from projections.clickhouse import ClickHouseProjectionStore
 from projections.clickhouse.analyst import AnalystQueries
 from projections.clickhouse.analytics import analytics_database
@@ -315,6 +316,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
                     return_url=settings.oauth_return_url,
                 ),
                 plugins=plugins.services if plugins is not None else None,
+                ai_pricing=PricingTable.load(settings.ai_pricing_file),
             ),
         )
         app.include_router(accounts.router)

@@ -1,5 +1,6 @@
 """``codetrackr`` command line: serve, ingest, api, worker (the roles); replay, dlq, backup,
-restore (the embedded log); admin, sql (clients of a running server); claude-hook."""
+restore (the embedded log); admin, sql (clients of a running server); claude-hook; import
+(Claude Code's and Codex's session logs, a client of a running server)."""
 
 from __future__ import annotations
 
@@ -386,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     from codetrackr.claude_hook import add_arguments
 
     add_arguments(hook)
+    from codetrackr import ai_import
+
+    ai_import.add_parser(sub)
     return parser
 
 
@@ -395,6 +399,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from codetrackr.claude_hook import main as claude_hook
 
         return claude_hook(args)
+    if args.command == "import":  # a client of a running server, like claude-hook
+        from codetrackr import ai_import
+
+        return ai_import.run(args)
     # Everything this process writes (log, projections, faust state, secrets) is its owner's
     # alone; the composition root also tightens directories an older version left open.
     os.umask(0o077)

@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     plugin_tick_interval_s: float = Field(default=60.0, ge=1.0, le=3600.0)
     plugin_failures_to_suspend: int = Field(default=5, ge=1, le=1000)
     plugin_timeout_s: float = Field(default=15.0, gt=0.0, le=300.0)  # per execution, CPU and wall
+    # AI token costs (docs/ai.md#tokens-and-cost): a pricing file replacing the shipped table
+    ai_pricing_file: str | None = None
 
     @field_validator("jwt_secret")
     @classmethod

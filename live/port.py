@@ -43,6 +43,7 @@ from typing import Any, Protocol
 
 from live.subscription import DEFAULT_QUEUE_SIZE, Subscription, dumps
 from schemas.live import (
+    AiActivity,
     GoalReached,
     HeartbeatAccepted,
     LeaderboardChanged,
@@ -72,7 +73,9 @@ _USER_PREFIX = "user:"
 LISTENED_TIMEOUT_S = 1.0
 _log = logging.getLogger(__name__)
 
-UserMessage = HeartbeatAccepted | StatsChanged | LeaderboardChanged | PluginEvent | GoalReached
+UserMessage = (
+    HeartbeatAccepted | StatsChanged | LeaderboardChanged | PluginEvent | GoalReached | AiActivity
+)
 """What may be pushed to one user's sockets."""
 
 

@@ -25,7 +25,13 @@ from eventlog.port import Delivered
 from live.port import LivePublisher
 from processors.decoding import decode_account_events, decode_positioned_events
 from processors.projectors.ai import AiProjection
-from processors.projectors.batches import NOTHING, BatchResult, BatchSubscriber, ProjectedBatch
+from processors.projectors.batches import (
+    NOTHING,
+    BatchResult,
+    BatchSubscriber,
+    Pass,
+    ProjectedBatch,
+)
 from processors.projectors.batches import notify as notify_subscribers
 from processors.projectors.boards import BoardWatch
 from processors.projectors.erasure import (
@@ -146,7 +152,10 @@ class HeartbeatProjector:
         ai = [event for event in segment if isinstance(event, AiActivityReceived)]
         rest = [event for event in segment if not isinstance(event, AiActivityReceived)]
         derived = self._ai.project(ai) if ai else []
-        return self._heartbeats.project([*rest, *derived])
+        done = self._heartbeats.project([*rest, *derived])
+        if ai:  # a pass of its own, after the heartbeats it stands for: told to live push
+            done += ProjectedBatch(BatchResult(0, 0), 0, (Pass(ai=tuple(ai)),))
+        return done
 
     def _account_batch(self, events: Sequence[tuple[int, AccountEvent]]) -> ProjectedBatch:
         ledger = self._erasure.ledger({event.user_id for _, event in events})

@@ -27,6 +27,7 @@ from schemas.ai import (
     AiRecord,
     AiSessionStart,
     AiToolCall,
+    AiUsage,
     project_name_of,
 )
 from schemas.heartbeat import MAX_DURATION_SECONDS, Heartbeat, heartbeat_event_id
@@ -118,7 +119,7 @@ def ai_heartbeats(
     origins = session_origins_in(records)
     beats: list[Heartbeat] = []
     for record in records:
-        if isinstance(record, AiProject):
+        if isinstance(record, AiProject | AiUsage):  # no activity of its own
             continue
         origin = origins.get(record.session_id or "")
         if isinstance(record, AiSessionStart):
@@ -215,6 +216,20 @@ AI_EXPORT_COLUMNS: dict[str, tuple[str, ...]] = {
         "parameters",
         "result_status",
         "execution_time_ms",
+        "project_id",
+        "project_path",
+        "time",
+    ),
+    "ai_usage": (
+        "usage_id",
+        "session_id",
+        "model",
+        "message_id",
+        "request_id",
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_tokens",
+        "cache_read_tokens",
         "project_id",
         "project_path",
         "time",

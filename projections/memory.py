@@ -58,6 +58,7 @@ _AI_TABLE_OF = {
     "message": "ai_messages",
     "file_activity": "ai_activities",
     "tool_call": "ai_tool_calls",
+    "usage": "ai_usage",
 }
 
 logger = logging.getLogger(__name__)
@@ -569,6 +570,7 @@ def _ai_export_row(user_id: str, table: str, record: AiRecord) -> dict[str, Any]
         "message_id": record.id,
         "activity_id": record.id,
         "call_id": record.id,
+        "usage_id": record.id,
         "kind": {"session_start": "start", "session_end": "end"}.get(kind, kind),
         "name": project_name_of(values.get("path") or ""),
         "project_id": values.get("project_id")

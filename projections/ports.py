@@ -35,6 +35,7 @@ from datetime import date
 from typing import Any, Literal, Protocol, get_args
 
 from projections.ai import ALL_TIME, SearchQuery, SessionOrigin, TimeWindow, ToolStats
+from projections.ai_usage import UsageEntry, UsageSums
 from projections.daily import DailyRow
 from projections.durations import Beat
 from projections.erasures import ErasureRecord
@@ -303,6 +304,24 @@ class AiStore(Protocol):
     def ai_session_origins(
         self, user_id: str, session_ids: Iterable[str]
     ) -> dict[str, SessionOrigin]: ...
+
+    def ai_usage_sums(
+        self,
+        user_id: str,
+        group: str,
+        *,
+        timezone: str = "UTC",
+        window: TimeWindow = ALL_TIME,
+        project_id: int | None = None,
+    ) -> list[tuple[str, str, UsageSums, int, int]]: ...
+
+    def ai_usage_entries(
+        self, user_id: str, *, window: TimeWindow = ALL_TIME, project_id: int | None = None
+    ) -> list[UsageEntry]: ...
+
+    def ai_line_changes(
+        self, user_id: str, first: date | None = None, last: date | None = None
+    ) -> list[tuple[date, str, int, int]]: ...
 
 
 class ExportStore(Protocol):

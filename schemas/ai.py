@@ -32,6 +32,7 @@ __all__ = [
     "AiSessionEnd",
     "AiSessionStart",
     "AiToolCall",
+    "AiUsage",
     "FileAction",
     "MessageRole",
     "ai_id",
@@ -151,8 +152,31 @@ class AiToolCall(_Record):
     assistant: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
 
+Tokens = Annotated[int, Field(ge=0, le=2**53)]
+
+
+class AiUsage(_Record):
+    """The tokens one model request of the assistant used (Claude's ``message.usage``, Codex's
+    ``token_count``): input, output, cache writes and cache reads. ``message_id`` and
+    ``request_id`` name the request; the same request read from two files (a resumed session
+    copies its history) has the same record id and is counted once, as ccusage counts it. No
+    heartbeat: the message or tool call of the same moment stands for the activity."""
+
+    kind: Literal["usage"] = "usage"
+    session_id: Annotated[str, Field(min_length=1, max_length=200)]
+    model: Annotated[str, Field(max_length=200)] = ""
+    message_id: Annotated[str, Field(max_length=200)] = ""
+    request_id: Annotated[str, Field(max_length=200)] = ""
+    input_tokens: Tokens = 0
+    output_tokens: Tokens = 0
+    cache_creation_tokens: Tokens = 0
+    cache_read_tokens: Tokens = 0
+    project_path: Annotated[str, Field(max_length=MAX_PATH)] | None = None
+    assistant: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+
 AiRecord: TypeAlias = Annotated[
-    AiProject | AiSessionStart | AiSessionEnd | AiMessage | AiFileActivity | AiToolCall,
+    AiProject | AiSessionStart | AiSessionEnd | AiMessage | AiFileActivity | AiToolCall | AiUsage,
     Field(discriminator="kind"),
 ]
 
@@ -281,4 +305,53 @@ def tool_call_record(
         result_status=result_status,
         execution_time_ms=execution_time_ms,
         project_path=project_path,
+    )
+
+
+def usage_record(
+    user_id: str,
+    session_id: str,
+    time: float,
+    *,
+    model: str = "",
+    message_id: str = "",
+    request_id: str = "",
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cache_creation_tokens: int = 0,
+    cache_read_tokens: int = 0,
+    project_path: str | None = None,
+    assistant: str | None = None,
+) -> AiUsage:
+    """A request's usage; named by its message and request ids when it has both (ccusage's
+    rule: the same pair is one request wherever it is read), else by its session, time and
+    counts."""
+    if message_id and request_id:
+        record_id = ai_id(user_id, "usage", message_id, request_id)
+    else:
+        record_id = ai_id(
+            user_id,
+            "usage",
+            session_id,
+            stored_millis(time),
+            model,
+            message_id,
+            input_tokens,
+            output_tokens,
+            cache_creation_tokens,
+            cache_read_tokens,
+        )
+    return AiUsage(
+        id=record_id,
+        time=time,
+        session_id=session_id,
+        model=model,
+        message_id=message_id,
+        request_id=request_id,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_creation_tokens=cache_creation_tokens,
+        cache_read_tokens=cache_read_tokens,
+        project_path=project_path,
+        assistant=assistant,
     )

@@ -2,10 +2,10 @@
 
 Every message has a ``type``. A user's socket (channel ``user:<user_id>``) receives
 ``subscribed`` once, then ``heartbeat.accepted``, ``stats.changed``, ``leaderboard.changed``,
-``goal.reached`` / ``goal.exceeded`` and ``plugin.event``; the public socket (channel
-``public:leaderboard``) receives ``subscribed`` and ``leaderboard.updated``. Either may receive
-``dropped``: messages were lost (a slow client, or the live transport reconnected), so re-read
-the state from the HTTP API.
+``goal.reached`` / ``goal.exceeded``, ``plugin.event`` and ``ai.activity``; the public socket
+(channel ``public:leaderboard``) receives ``subscribed`` and ``leaderboard.updated``. Either may
+receive ``dropped``: messages were lost (a slow client, or the live transport reconnected), so
+re-read the state from the HTTP API.
 
 Messages are published after the projection they describe was written, so what a message says is
 what the API answers from then on. Fields may be added; clients ignore what they do not know.
@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 
 __all__ = [
+    "AiActivity",
     "DayTotals",
     "Dropped",
     "GoalReached",
@@ -129,6 +130,44 @@ class GoalReached(_Message):
     target_seconds: int = Field(ge=1)
 
 
+class AiSessionItem(_Message):
+    session_id: str
+    at: float = Field(description="epoch seconds of its start or end")
+    project_path: str | None = None
+    assistant: str | None = None
+
+
+class AiMessageItem(_Message):
+    session_id: str
+    role: Literal["user", "assistant"]
+    at: float
+    preview: str = Field(description="the message's first 200 characters")
+
+
+class AiToolCallItem(_Message):
+    session_id: str | None
+    tool_name: str
+    result_status: str
+    at: float
+    execution_time_ms: float | None = None
+
+
+class AiActivity(_Message):
+    """AI coding activity of this user was projected (one message per user and written pass):
+    how many records of each kind, the sessions started and ended, and the latest messages and
+    tool calls (at most 20 of each, newest last), and the tokens its model requests used."""
+
+    type: Literal["ai.activity"] = "ai.activity"
+    counts: dict[str, int] = Field(description="records per kind (`message`, `tool_call`...)")
+    sessions_started: list[AiSessionItem] = Field(default_factory=list)
+    sessions_ended: list[AiSessionItem] = Field(default_factory=list)
+    messages: list[AiMessageItem] = Field(default_factory=list)
+    tool_calls: list[AiToolCallItem] = Field(default_factory=list)
+    tokens: dict[str, int] = Field(
+        default_factory=dict, description="input, output, cache_creation, cache_read"
+    )
+
+
 class Dropped(_Message):
     """Messages before the next one were lost: ``count`` of them, or None when unknown."""
 
@@ -144,6 +183,7 @@ LiveMessage = Annotated[
     | LeaderboardUpdated
     | PluginEvent
     | GoalReached
+    | AiActivity
     | Dropped,
     Field(discriminator="type"),
 ]

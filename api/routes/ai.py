@@ -36,7 +36,10 @@ from api.routes.account_forms import json_body, parse
 from api.routes.store_calls import blocking
 from api.rules.ai import (
     activity_view,
+    blocks_view,
     date_window,
+    day_range,
+    lines_view,
     message_view,
     moment,
     parse_search,
@@ -44,15 +47,19 @@ from api.rules.ai import (
     project_stats_view,
     project_view,
     search_hit_view,
+    session_lengths_view,
     session_view,
     tool_call_view,
     tool_stats_view,
+    usage_view,
 )
+from api.rules.ai_transcripts import plan_transcript, skipped_view
 from eventlog.port import EventLog, Record
 from http_edge.auth import Principal
 from http_edge.body import parse_json, read_body
 from http_edge.errors import ApiError, error_responses, seed_error_responses
 from projections.ai import SessionOrigin, session_origins_in, stamped
+from projections.ai_usage import PricingTable, billing_blocks, usage_report
 from projections.ports import AiStore, ProjectionStoreError
 from schemas.ai import (
     ASSISTANT,
@@ -680,3 +687,213 @@ async def _uploaded_json(request: Request) -> Any:
     if len(raw) > IMPORT_LIMIT:
         raise ApiError(413, f"the file is larger than {IMPORT_LIMIT} bytes")
     return parse_json(raw)
+
+
+# ---- transcripts and token usage (ours only) --------------------------------------------------
+
+
+def _ours(
+    method: str, sub: str, summary: str, statuses: Sequence[int], **extra: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register an endpoint on our path only (the seed has no such endpoint)."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        router.add_api_route(
+            OURS + sub,
+            endpoint,
+            methods=[method],
+            summary=summary,
+            responses=error_responses(401, *statuses, 503),
+            operation_id=f"ai_ours_{method.lower()}_{sub.strip('/').replace('/', '_')}",
+            **extra,
+        )
+        return endpoint
+
+    return register
+
+
+class TranscriptIn(_Body):
+    model_config = ConfigDict(extra="ignore")  # the lines are kept as sent
+
+    source: Literal["claude", "codex"]
+    text: Annotated[str, Field(max_length=IMPORT_LIMIT)]
+    first_line: Annotated[int, Field(ge=1)] = 1
+    session_hint: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    project_hint: Annotated[str, Field(min_length=1, max_length=MAX_PATH)] | None = None
+
+
+@_ours(
+    "POST",
+    "/import/transcript",
+    "Import lines of a Claude Code or Codex session log",
+    (400, 403, 413),
+    openapi_extra=json_body(TranscriptIn),
+)
+async def import_transcript(
+    request: Request, principal: Writer, log: Log, store: Store
+) -> JSONResponse:
+    body = await parse(request, TranscriptIn, limit=IMPORT_LIMIT + 64 * 1024)
+    user = principal.user
+    plan = await run_in_threadpool(
+        plan_transcript,
+        user.user_id,
+        body.source,
+        body.text,
+        now=_now(),
+        first_line=body.first_line,
+        session_hint=body.session_hint,
+        project_hint=body.project_hint,
+    )
+    unique = list({record.id: record for record in plan.records}.values())
+    known = await blocking(store.ai_known_ids, user.user_id, [r.id for r in unique])
+    fresh = [record for record in unique if record.id not in known]
+    await _append(log, principal, await _stamp(request, user.user_id, fresh))
+    _remember(request, user.user_id, fresh)
+    imported: dict[str, int] = {}
+    for record in fresh:
+        imported[record.kind] = imported.get(record.kind, 0) + 1
+    return _answer(
+        request,
+        {
+            "imported": imported,
+            "records": len(fresh),
+            "duplicates": len(plan.records) - len(fresh),
+            "skipped_lines": len(plan.skipped),
+            "skipped": skipped_view(plan.skipped),
+        },
+    )
+
+
+_SHIPPED_PRICING: list[PricingTable] = []
+
+
+def _pricing(request: Request) -> PricingTable:
+    """The deployment's pricing table, else the one shipped (read once)."""
+    chosen = api_parts(request).ai_pricing
+    if chosen is not None:
+        return chosen
+    if not _SHIPPED_PRICING:
+        _SHIPPED_PRICING.append(PricingTable.load())
+    return _SHIPPED_PRICING[0]
+
+
+_USAGE_KEYS = {
+    "daily": ("day", "date"),
+    "monthly": ("month", "month"),
+    "sessions": ("session", "session_id"),
+    "projects": ("project", "project_id"),
+    "models": ("model", "model"),
+}
+
+
+async def _usage(
+    request: Request,
+    principal: Principal,
+    store: AiStore,
+    report: str,
+    start_date: str | None,
+    end_date: str | None,
+    project_id: int | None,
+) -> JSONResponse:
+    user = principal.user
+    group, key_name = _USAGE_KEYS[report]
+    rows = await blocking(
+        store.ai_usage_sums,
+        user.user_id,
+        group,
+        timezone=user.timezone,
+        window=date_window(start_date, end_date, user.timezone),
+        project_id=project_id,
+    )
+    view = usage_report(rows, _pricing(request), key_name=key_name)
+    if report == "projects":
+        projects = {p["project_id"]: p for p in await blocking(store.ai_projects, user.user_id)}
+        named: dict[int, dict[str, Any]] = {}
+        for entry in view["entries"]:
+            pid = int(entry["project_id"])
+            entry["project_id"] = pid or None
+            named[pid] = projects.get(pid, {})
+            entry["project_name"] = named[pid].get("name")
+            entry["project_path"] = named[pid].get("path")
+    if report == "sessions":
+        sessions = {s["session_id"]: s for s in await blocking(store.ai_sessions, user.user_id)}
+        for entry in view["entries"]:
+            known = sessions.get(entry["session_id"], {})
+            entry["project_id"] = known.get("project_id")
+            entry["project_path"] = known.get("project_path")
+            entry["assistant"] = known.get("assistant")
+    return _answer(request, usage_view(view, report, user.timezone))
+
+
+def _usage_route(report: str, summary: str) -> None:
+    async def endpoint(
+        request: Request,
+        principal: Reader,
+        store: Store,
+        start_date: DateQ = None,
+        end_date: DateQ = None,
+        project_id: ProjectQ = None,
+    ) -> JSONResponse:
+        return await _usage(request, principal, store, report, start_date, end_date, project_id)
+
+    endpoint.__name__ = f"usage_{report}"
+    _ours("GET", f"/usage/{report}", summary, (400,))(endpoint)
+
+
+_usage_route("daily", "Tokens and cost per day (your timezone)")
+_usage_route("monthly", "Tokens and cost per month (your timezone)")
+_usage_route("sessions", "Tokens and cost per AI session")
+_usage_route("projects", "Tokens and cost per AI project")
+_usage_route("models", "Tokens and cost per model")
+
+
+@_ours("GET", "/usage/blocks", "Tokens and cost per 5-hour billing block", (400,))
+async def usage_blocks(
+    request: Request,
+    principal: Reader,
+    store: Store,
+    start_date: DateQ = None,
+    end_date: DateQ = None,
+    project_id: ProjectQ = None,
+) -> JSONResponse:
+    user = principal.user
+    entries = await blocking(
+        store.ai_usage_entries,
+        user.user_id,
+        window=date_window(start_date, end_date, user.timezone),
+        project_id=project_id,
+    )
+    blocks = billing_blocks(entries, _pricing(request), now_ms=round(_now() * 1000))
+    return _answer(request, blocks_view(blocks))
+
+
+@_ours("GET", "/lines", "Lines changed by the assistant and by hand, per day and project", (400,))
+async def line_changes(
+    request: Request,
+    principal: Reader,
+    store: Store,
+    start_date: Annotated[str | None, Query(description="first day (2024-01-15)")] = None,
+    end_date: Annotated[str | None, Query(description="last day, included")] = None,
+) -> JSONResponse:
+    first, last = day_range(start_date, end_date)
+    rows = await blocking(store.ai_line_changes, principal.user.user_id, first, last)
+    return _answer(request, lines_view(rows))
+
+
+@_ours("GET", "/sessions/lengths", "How long AI sessions last: buckets and percentiles", (400,))
+async def session_lengths(
+    request: Request,
+    principal: Reader,
+    store: Store,
+    project_id: ProjectQ = None,
+    start_date: DateQ = None,
+    end_date: DateQ = None,
+) -> JSONResponse:
+    user = principal.user
+    sessions = await blocking(
+        store.ai_sessions,
+        user.user_id,
+        project_id=project_id,
+        window=date_window(start_date, end_date, user.timezone),
+    )
+    return _answer(request, session_lengths_view(sessions))

@@ -8,8 +8,9 @@
   plugin store's and the theme store's records of the user, their goals, the deleted
   heartbeats' ids, every heartbeat and the AI coding activity (docs/ai.md).
 * ``GET /api/v1/export/ai/json``: the AI coding activity (projects, sessions, messages, file
-  activities, tool calls), one JSON document of five arrays; ``GET /api/v1/export/ai/{table}.csv``
-  one of them as CSV (``projects``, ``sessions``, ``messages``, ``activities``, ``tool_calls``).
+  activities, tool calls, token usage), one JSON document of six arrays;
+  ``GET /api/v1/export/ai/{table}.csv`` one of them as CSV (``projects``, ``sessions``,
+  ``messages``, ``activities``, ``tool_calls``, ``usage``).
 
 Formats: :mod:`api.rules.export`. Deleted heartbeats are never exported (the GDPR export lists their
 ids and when they were deleted).
@@ -168,7 +169,7 @@ def _attachment(principal: Principal, what: str, extension: str) -> dict[str, st
 
 
 # The AI tables an export names (``ai_<name>`` in the GDPR document, ``<name>.csv`` alone).
-AI_EXPORTS = ("projects", "sessions", "messages", "activities", "tool_calls")
+AI_EXPORTS = ("projects", "sessions", "messages", "activities", "tool_calls", "usage")
 
 
 def _ai_arrays(store: ExportStore, user_id: str) -> list[tuple[str, Iterator[bytes]]]:
@@ -397,7 +398,8 @@ def build_export_router(
     async def export_ai_csv(
         principal: CurrentPrincipal,
         table: Annotated[
-            Literal["projects", "sessions", "messages", "activities", "tool_calls"], Path()
+            Literal["projects", "sessions", "messages", "activities", "tool_calls", "usage"],
+            Path(),
         ],
     ) -> StreamingResponse:
         name = f"ai_{table}"

@@ -7,6 +7,7 @@ No web framework and no store: bad input raises :class:`http_edge.problem.ApiErr
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import math
 import re
@@ -37,12 +38,17 @@ from schemas.heartbeat import MAX_FUTURE_SECONDS, MIN_TIME
 
 __all__ = [
     "ImportPlan",
+    "blocks_view",
     "date_window",
+    "day_range",
     "iso_ms",
+    "lines_view",
     "moment",
     "parse_search",
     "plan_import",
+    "session_lengths_view",
     "snippet",
+    "usage_view",
 ]
 
 
@@ -369,6 +375,142 @@ def project_stats_view(
         "actions": {str(action): int(n) for action, n in series.get("actions", ())},
         "tools": tool_stats_view(tools)["tools"],
     }
+
+
+# -- token usage ----------------------------------------------------------------------------------
+
+
+def _times_view(entry: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in entry.items():
+        if name.endswith("_ms") and (value is None or isinstance(value, int)):
+            out[name[:-3]] = iso_ms(value)
+        else:
+            out[name] = value
+    return out
+
+
+def usage_view(report: Mapping[str, Any], name: str, timezone: str) -> dict[str, Any]:
+    """A usage report (:func:`projections.ai_usage.usage_report`) as the API answers it: its
+    entries under ``name``, times as ISO 8601 UTC, and the timezone its days are in."""
+    return {
+        name: [_times_view(entry) for entry in report["entries"]],
+        "totals": report["totals"],
+        "unpriced_models": report["unpriced_models"],
+        "timezone": timezone,
+    }
+
+
+def blocks_view(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The billing blocks as the API answers them, and their totals."""
+    totals: dict[str, Any] = {
+        name: sum(int(b[name]) for b in blocks)
+        for name in (
+            "requests",
+            "input_tokens",
+            "output_tokens",
+            "cache_creation_tokens",
+            "cache_read_tokens",
+            "total_tokens",
+        )
+    }
+    totals["cost_usd"] = sum(float(b["cost_usd"]) for b in blocks)
+    return {"blocks": [_times_view(b) for b in blocks], "totals": totals}
+
+
+# -- lines by the assistant and by hand; session lengths -------------------------------------------
+
+
+def day_range(start: str | None, end: str | None) -> tuple[date | None, date | None]:
+    """The days ``start``..``end`` (both included, dates only; either may be left out)."""
+    days: list[date | None] = []
+    for name, value in (("start_date", start), ("end_date", end)):
+        if value is None or not value.strip():
+            days.append(None)
+            continue
+        try:
+            days.append(date.fromisoformat(value.strip()))
+        except ValueError:
+            raise _bad(name, "must be a date (2024-01-15)") from None
+    first, last = days
+    if first is not None and last is not None and first > last:
+        raise _bad("end_date", "must not be before start_date")
+    return first, last
+
+
+def lines_view(rows: Sequence[tuple[date, str, int, int]]) -> dict[str, Any]:
+    """Lines changed per day and project, by the assistant and by hand, with the totals and the
+    assistant's share (``None`` when no line changed)."""
+    days: dict[date, dict[str, Any]] = {}
+    total_ai = total_hand = 0
+    for day, project, ai_lines, hand in rows:
+        entry = days.setdefault(
+            day, {"date": day.isoformat(), "ai_lines": 0, "human_lines": 0, "projects": []}
+        )
+        entry["projects"].append(
+            {"project": project or None, "ai_lines": ai_lines, "human_lines": hand}
+        )
+        entry["ai_lines"] += ai_lines
+        entry["human_lines"] += hand
+        total_ai += ai_lines
+        total_hand += hand
+    changed = total_ai + total_hand
+    return {
+        "days": list(days.values()),
+        "totals": {
+            "ai_lines": total_ai,
+            "human_lines": total_hand,
+            "ai_share": round(total_ai / changed, 4) if changed else None,
+        },
+    }
+
+
+# Upper bounds (minutes) of the session length buckets; the last is open.
+LENGTH_BUCKETS = (5, 15, 30, 60, 120, 240)
+
+
+def session_lengths_view(sessions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """How long the sessions that ended lasted: counts per bucket (``<5m`` ... ``>=4h``), and
+    the median, 90th percentile (linear interpolation) and mean in minutes; open sessions are
+    counted apart."""
+    minutes: list[float] = sorted(
+        float(s["end_ms"] - s["start_ms"]) / 60_000
+        for s in sessions
+        if s.get("end_ms") is not None and s["end_ms"] >= s["start_ms"]
+    )
+    labels = [f"<{LENGTH_BUCKETS[0]}m"] + [
+        f"{_span(low)}-{_span(high)}" for low, high in itertools.pairwise(LENGTH_BUCKETS)
+    ]
+    labels.append(f">={_span(LENGTH_BUCKETS[-1])}")
+    counts = [0] * len(labels)
+    for value in minutes:
+        index = next(
+            (i for i, bound in enumerate(LENGTH_BUCKETS) if value < bound), len(LENGTH_BUCKETS)
+        )
+        counts[index] += 1
+
+    def quantile(fraction: float) -> float | None:
+        if not minutes:
+            return None
+        position = fraction * (len(minutes) - 1)
+        low = math.floor(position)
+        high = min(low + 1, len(minutes) - 1)
+        return round(minutes[low] + (minutes[high] - minutes[low]) * (position - low), 2)
+
+    return {
+        "ended_sessions": len(minutes),
+        "open_sessions": sum(1 for s in sessions if s.get("end_ms") is None),
+        "buckets": [
+            {"range": label, "sessions": n} for label, n in zip(labels, counts, strict=True)
+        ],
+        "p50_minutes": quantile(0.5),
+        "p90_minutes": quantile(0.9),
+        "mean_minutes": round(sum(minutes) / len(minutes), 2) if minutes else None,
+    }
+
+
+def _span(value_minutes: int) -> str:
+    return f"{value_minutes // 60}h" if value_minutes >= 60 else f"{value_minutes}m"
 
 
 # -- import of a claude.json -------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from processors.projectors.boards import NO_BOARDS, Boards
 from projections.daily import DailyRow
-from schemas.events import UserDataErased
+from schemas.events import AiActivityReceived, UserDataErased
 from schemas.heartbeat import Heartbeat
 
 _log = logging.getLogger(__name__)
@@ -42,13 +42,15 @@ class BatchResult:
 @dataclass(frozen=True, slots=True)
 class Pass:
     """One write step of a batch: the heartbeats it archived, the day rows it recomputed (an
-    erasure's emptied days included), and the boards its audience saw before and after it
-    (:class:`processors.projectors.boards.BoardWatch`; empty when nobody listens)."""
+    erasure's emptied days included), the boards its audience saw before and after it
+    (:class:`processors.projectors.boards.BoardWatch`; empty when nobody listens), and the AI
+    activity events whose records it wrote."""
 
     heartbeats: tuple[Heartbeat, ...] = ()
     rows: tuple[DailyRow, ...] = ()
     before: Boards = NO_BOARDS
     after: Boards = NO_BOARDS
+    ai: tuple[AiActivityReceived, ...] = ()  # AI activity written to its tables
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """Live push, the first after-batch subscriber: what a written batch tells the dashboards.
 
 For each pass of the batch, in order: a ``heartbeat.accepted`` per user with their latest
-heartbeat, a ``stats.changed`` per user with every day recomputed, a ``leaderboard.changed`` per
+heartbeat, a ``stats.changed`` per user with every day recomputed, an ``ai.activity`` per user
+whose AI records the pass wrote, a ``leaderboard.changed`` per
 listened user whose rank moved and a ``leaderboard.updated`` per listened week whose public top
 changed (the boards around the pass were read by :class:`processors.projectors.boards.BoardWatch`
 while it wrote). Publishing never raises (:class:`live.port.LivePublisher`).
@@ -17,8 +18,21 @@ from processors.projectors.boards import Boards, Positions
 from projections.daily import DailyRow
 from projections.leaderboard import iso_week_id
 from projections.ports import LeaderboardEntry
+from schemas.ai import (
+    AiMessage,
+    AiRecord,
+    AiSessionEnd,
+    AiSessionStart,
+    AiToolCall,
+    AiUsage,
+)
+from schemas.events import AiActivityReceived
 from schemas.heartbeat import Heartbeat
 from schemas.live import (
+    AiActivity,
+    AiMessageItem,
+    AiSessionItem,
+    AiToolCallItem,
     DayTotals,
     HeartbeatAccepted,
     LeaderboardChanged,
@@ -44,6 +58,8 @@ class LivePush:
             self._publisher.publish_user(user_id, message)
         for user_id, stats in stats_messages(step.rows):
             self._publisher.publish_user(user_id, stats)
+        for user_id, activity in ai_messages(step.ai):
+            self._publisher.publish_user(user_id, activity)
         self._publish_boards(step.before, step.after)
 
     def _publish_boards(self, before: Boards, after: Boards) -> None:
@@ -96,6 +112,74 @@ def heartbeat_messages(heartbeats: Sequence[Heartbeat]) -> list[tuple[str, Heart
             )
         )
     return messages
+
+
+AI_ITEMS = 20  # of each list an ``ai.activity`` names (a large import sends its counts)
+PREVIEW = 200
+
+
+def ai_messages(events: Sequence[AiActivityReceived]) -> list[tuple[str, AiActivity]]:
+    """Pure: one ``ai.activity`` per user of ``events``: the counts of their records per kind,
+    the sessions started and ended, the latest messages and tool calls, the tokens used."""
+    by_user: dict[str, dict[str, AiRecord]] = {}
+    for event in events:
+        mine = by_user.setdefault(event.user_id, {})
+        for record in event.records:
+            mine[record.id] = record  # an import may hold a record twice
+    out = []
+    for user_id, unique in sorted(by_user.items()):
+        records = sorted(unique.values(), key=lambda r: (r.time, r.id))
+        counts: dict[str, int] = {}
+        tokens = {"input": 0, "output": 0, "cache_creation": 0, "cache_read": 0}
+        started, ended, said, called = [], [], [], []
+        for r in records:
+            counts[r.kind] = counts.get(r.kind, 0) + 1
+            if isinstance(r, AiSessionStart):
+                started.append(
+                    AiSessionItem(
+                        session_id=r.session_id,
+                        at=r.time,
+                        project_path=r.project_path,
+                        assistant=r.assistant,
+                    )
+                )
+            elif isinstance(r, AiSessionEnd):
+                ended.append(AiSessionItem(session_id=r.session_id, at=r.time))
+            elif isinstance(r, AiMessage):
+                said.append(
+                    AiMessageItem(
+                        session_id=r.session_id, role=r.role, at=r.time, preview=r.content[:PREVIEW]
+                    )
+                )
+            elif isinstance(r, AiToolCall):
+                called.append(
+                    AiToolCallItem(
+                        session_id=r.session_id,
+                        tool_name=r.tool_name,
+                        result_status=r.result_status,
+                        at=r.time,
+                        execution_time_ms=r.execution_time_ms,
+                    )
+                )
+            elif isinstance(r, AiUsage):
+                tokens["input"] += r.input_tokens
+                tokens["output"] += r.output_tokens
+                tokens["cache_creation"] += r.cache_creation_tokens
+                tokens["cache_read"] += r.cache_read_tokens
+        out.append(
+            (
+                user_id,
+                AiActivity(
+                    counts=counts,
+                    sessions_started=started[-AI_ITEMS:],
+                    sessions_ended=ended[-AI_ITEMS:],
+                    messages=said[-AI_ITEMS:],
+                    tool_calls=called[-AI_ITEMS:],
+                    tokens=tokens if counts.get("usage") else {},
+                ),
+            )
+        )
+    return out
 
 
 def stats_messages(rows: Sequence[DailyRow]) -> list[tuple[str, StatsChanged]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
 from typing import Any
 
 from projections.ai import (
@@ -22,6 +23,7 @@ from projections.ai import (
     TimeWindow,
     ToolStats,
 )
+from projections.ai_usage import KINDS, UsageEntry, UsageSums
 from projections.clickhouse.client import KEYS_PER_QUERY, StoreClient
 from schemas.ai import (
     AiFileActivity,
@@ -30,14 +32,23 @@ from schemas.ai import (
     AiRecord,
     AiSessionEnd,
     AiSessionStart,
+    AiToolCall,
+    AiUsage,
     project_id_of,
     project_name_of,
 )
 from schemas.heartbeat import stored_millis
 
-__all__ = ["AI_TABLES", "AiTables"]
+__all__ = ["AI_TABLES", "USAGE_GROUPS", "AiTables"]
 
-AI_TABLES = ("ai_projects", "ai_sessions", "ai_messages", "ai_activities", "ai_tool_calls")
+AI_TABLES = (
+    "ai_projects",
+    "ai_sessions",
+    "ai_messages",
+    "ai_activities",
+    "ai_tool_calls",
+    "ai_usage",
+)
 
 _PROJECT_COLUMNS = ("user_id", "project_id", "record_id", "path", "name", "time", "computed_at")
 _SESSION_COLUMNS = (
@@ -89,6 +100,32 @@ _TOOL_COLUMNS = (
     "time",
     "computed_at",
 )
+_USAGE_COLUMNS = (
+    "user_id",
+    "usage_id",
+    "session_id",
+    "model",
+    "message_id",
+    "request_id",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "project_id",
+    "project_path",
+    "time",
+    "computed_at",
+)
+# The groups a usage report may have (docs/ai.md#tokens-and-cost), as ClickHouse expressions of a
+# deduplicated usage row with ``pid``, its project.
+USAGE_GROUPS = {
+    "day": "toString(toDate(time, {tz:String}))",
+    "month": "substring(toString(toDate(time, {tz:String})), 1, 7)",
+    "session": "session_id",
+    "project": "toString(ifNull(pid, 0))",
+    "model": "model",
+}
+_THRESHOLD = 200_000
 
 
 def _project_of_path(user_id: str, path: str | None) -> int | None:
@@ -174,7 +211,27 @@ class AiTables(StoreClient):
                         version,
                     )
                 )
+            elif isinstance(r, AiUsage):
+                rows["ai_usage"].append(
+                    (
+                        user_id,
+                        r.id,
+                        r.session_id,
+                        r.model,
+                        r.message_id,
+                        r.request_id,
+                        r.input_tokens,
+                        r.output_tokens,
+                        r.cache_creation_tokens,
+                        r.cache_read_tokens,
+                        _project_of_path(user_id, r.project_path),
+                        r.project_path,
+                        at,
+                        version,
+                    )
+                )
             else:
+                assert isinstance(r, AiToolCall)
                 rows["ai_tool_calls"].append(
                     (
                         user_id,
@@ -196,6 +253,7 @@ class AiTables(StoreClient):
             "ai_messages": _MESSAGE_COLUMNS,
             "ai_activities": _ACTIVITY_COLUMNS,
             "ai_tool_calls": _TOOL_COLUMNS,
+            "ai_usage": _USAGE_COLUMNS,
         }
         for table, table_rows in rows.items():
             if not table_rows:
@@ -240,6 +298,7 @@ class AiTables(StoreClient):
                     ("ai_messages", "message_id"),
                     ("ai_activities", "activity_id"),
                     ("ai_tool_calls", "call_id"),
+                    ("ai_usage", "usage_id"),
                 )
             )
             with self._edge("read known AI ids"):
@@ -635,6 +694,115 @@ class AiTables(StoreClient):
             )
             for r in rows
         ]
+
+    def _usage_sql(self, window: TimeWindow, parameters: dict[str, Any]) -> str:
+        """The user's usage rows, one per request (the earliest copy of an id read twice), with
+        ``pid``, the project (its session's, else the one its record named), in ``window``."""
+        return (
+            "SELECT u.*, if(isNull(s.sp), u.project_id, s.sp) AS pid FROM ("
+            "SELECT usage_id, session_id, model, input_tokens, output_tokens,"
+            " cache_creation_tokens, cache_read_tokens, project_id, time"
+            f" FROM {self._db}.ai_usage FINAL WHERE user_id = {{user:String}}"
+            " ORDER BY usage_id, time LIMIT 1 BY usage_id) AS u"
+            " LEFT JOIN (SELECT session_id, argMin(project_id, (time, record_id)) AS sp"
+            f"  FROM {self._db}.ai_sessions FINAL"
+            "  WHERE user_id = {user:String} AND kind = 'start' GROUP BY session_id) AS s"
+            " ON s.session_id = u.session_id"
+            f" WHERE {window.condition('u.time', parameters)}"
+        )
+
+    def ai_usage_sums(
+        self,
+        user_id: str,
+        group: str,
+        *,
+        timezone: str = "UTC",
+        window: TimeWindow = ALL_TIME,
+        project_id: int | None = None,
+    ) -> list[tuple[str, str, UsageSums, int, int]]:
+        """Per ``group`` (a key of :data:`USAGE_GROUPS`) and model: the requests' token sums
+        (with the parts past the pricing threshold) and the first and last request (epoch ms),
+        the groups in time order of their first request."""
+        parameters: dict[str, Any] = {"user": user_id, "tz": timezone}
+        inner = self._usage_sql(window, parameters)
+        where = ""
+        if project_id is not None:
+            where = " WHERE pid = {pid:Int64}"
+            parameters["pid"] = project_id
+        sums = ", ".join(
+            f"sum({column}), sum(greatest({column}, {_THRESHOLD}) - {_THRESHOLD})"
+            for column in (
+                "input_tokens",
+                "output_tokens",
+                "cache_creation_tokens",
+                "cache_read_tokens",
+            )
+        )
+        sql = (
+            f"SELECT {USAGE_GROUPS[group]} AS k, model, count(), {sums},"
+            " toUnixTimestamp64Milli(min(time)) AS first, toUnixTimestamp64Milli(max(time))"
+            f" FROM ({inner}){where} GROUP BY k, model"
+            " ORDER BY min(first) OVER (PARTITION BY k), k, model"
+            " SETTINGS join_use_nulls = 1"
+        )
+        with self._edge("read AI usage"):
+            rows = self._query(sql, parameters)
+        out = []
+        for r in rows:
+            tokens = {kind: int(r[3 + 2 * i]) for i, kind in enumerate(KINDS)}
+            above = {kind: int(r[4 + 2 * i]) for i, kind in enumerate(KINDS)}
+            out.append(
+                (str(r[0]), str(r[1]), UsageSums(int(r[2]), tokens, above), int(r[11]), int(r[12]))
+            )
+        return out
+
+    def ai_usage_entries(
+        self, user_id: str, *, window: TimeWindow = ALL_TIME, project_id: int | None = None
+    ) -> list[UsageEntry]:
+        """The user's requests in ``window``, one per id, in time order."""
+        parameters: dict[str, Any] = {"user": user_id}
+        inner = self._usage_sql(window, parameters)
+        where = ""
+        if project_id is not None:
+            where = " WHERE pid = {pid:Int64}"
+            parameters["pid"] = project_id
+        sql = (
+            "SELECT toUnixTimestamp64Milli(time), model, input_tokens, output_tokens,"
+            f" cache_creation_tokens, cache_read_tokens FROM ({inner}){where}"
+            " ORDER BY time, usage_id SETTINGS join_use_nulls = 1"
+        )
+        with self._edge("read AI usage requests"):
+            rows = self._query(sql, parameters)
+        return [
+            UsageEntry(int(r[0]), str(r[1]), dict(zip(KINDS, map(int, r[2:6]), strict=True)))
+            for r in rows
+        ]
+
+    def ai_line_changes(
+        self, user_id: str, first: date | None = None, last: date | None = None
+    ) -> list[tuple[date, str, int, int]]:
+        """Per local day and project (``""``: none), the lines the heartbeats say an assistant
+        changed (``ai_line_changes``: the AI file activities' and what editors report) and those
+        changed by hand (``human_line_changes``); deleted heartbeats left out, days in order."""
+        parameters: dict[str, Any] = {"user": user_id}
+        where = ["user_id = {user:String}"]
+        if first is not None:
+            where.append("local_date >= {first:Date}")
+            parameters["first"] = first
+        if last is not None:
+            where.append("local_date <= {last:Date}")
+            parameters["last"] = last
+        sql = (
+            "SELECT local_date, ifNull(project, '') AS p,"
+            " sum(ifNull(ai_line_changes, 0)) AS ai, sum(ifNull(human_line_changes, 0)) AS hand"
+            f" FROM {self._db}.heartbeats FINAL WHERE {' AND '.join(where)}"
+            " AND (user_id, local_date, event_id) NOT IN (SELECT user_id, local_date, event_id"
+            f"  FROM {self._db}.heartbeat_deletions WHERE user_id = {{user:String}})"
+            " GROUP BY local_date, p HAVING ai != 0 OR hand != 0 ORDER BY local_date, p"
+        )
+        with self._edge("read AI line changes"):
+            rows = self._query(sql, parameters)
+        return [(r[0], str(r[1]), int(r[2]), int(r[3])) for r in rows]
 
     def stream_ai_rows(
         self, user_id: str, table: str, *, block_rows: int = 5000

@@ -54,6 +54,7 @@ _AI = {
     "ai_messages": "conversation messages: session, role, content, project",
     "ai_activities": "files touched per session: path, action, lines added and removed",
     "ai_tool_calls": "tool calls: tool, parameters, result status, execution time in ms",
+    "ai_usage": "tokens per model request: model, input, output, cache writes and reads",
 }
 
 # (name, what it holds, SELECT). The order is the order of creation.

@@ -547,6 +547,7 @@ def test_exports_hold_the_callers_ai_activity(world: World) -> None:
         "ai_messages": 4,
         "ai_activities": 3,
         "ai_tool_calls": 3,
+        "ai_usage": 0,
     }
     csv_answer = ada.http.get("/api/v1/export/ai/messages.csv", headers=ada.key_header)
     assert csv_answer.status_code == 200
@@ -619,6 +620,7 @@ def test_replay_rebuilds_the_same_ai_tables_and_keeps_erasures(world: World) -> 
     live = snapshot_tables(url)
     for table in ("ai_projects", "ai_sessions", "ai_messages", "ai_activities", "ai_tool_calls"):
         assert live[table], f"{table} is empty"
+    assert "ai_usage" in live  # (the AI API writes no usage; tests/e2e/test_ai_import.py does)
     output = run_cli(["replay", "--data-dir", str(world.server.data_dir), "--quiet"])
     assert "replayed" in output
     assert snapshot_tables(url) == live

@@ -65,6 +65,7 @@ def test_migrate_is_idempotent(store_url: str) -> None:
             "m0009_ai_projects_sessions",
             "m0010_ai_messages",
             "m0011_ai_activities_tool_calls",
+            "m0012_ai_usage",
         ]
         assert first.migrate() == []
         assert first.table_names() == [
@@ -74,6 +75,7 @@ def test_migrate_is_idempotent(store_url: str) -> None:
             "ai_projects",
             "ai_sessions",
             "ai_tool_calls",
+            "ai_usage",
             "daily_stats",
             "heartbeat_deletions",
             "heartbeats",

@@ -196,15 +196,21 @@ def add_parser(sub: Any) -> None:
 
     parser = sub.add_parser(
         "import",
-        help="import Claude Code's or Codex's session logs into CodeTrackr (docs/ai.md)",
+        help="import Claude Code's or Codex's session logs (docs/ai.md), or your history from"
+        " WakaTime or Wakapi (docs/wakapi.md), into CodeTrackr",
     )
-    parser.add_argument("source", choices=("claude", "codex"), help="whose logs")
+    parser.add_argument(
+        "source", choices=("claude", "codex", "wakatime", "wakapi"), help="what to import"
+    )
     parser.add_argument(
         "paths",
         nargs="*",
         type=Path,
         help="files or directories (default: ~/.claude/projects and ~/.claude.json, or"
-        " ~/.codex/sessions)",
+        " ~/.codex/sessions); wakatime: the export files; wakapi: the SQLite database",
+    )
+    parser.add_argument(
+        "--wakapi-user", default=None, help="wakapi: the Wakapi user whose heartbeats to import"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_arguments(parser)
@@ -222,6 +228,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
             " CODETRACKR_API_URL and CODETRACKR_API_KEY, or --api-url and --api-key\n"
         )
         return 2
+    if args.source in ("wakatime", "wakapi"):
+        return _history(args, base, key, out, err)
     files = find_files(args.paths or default_paths(args.source))
     summary = Summary()
     outbox = Outbox(args.queue)
@@ -250,6 +258,23 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
         outbox.close()
     summary.render(out)
     return 1 if summary.failed else 0
+
+
+def _history(args: argparse.Namespace, base: str, key: str, out: TextIO, err: TextIO) -> int:
+    """WakaTime's exports or one Wakapi user's database (codetrackr/history_import.py)."""
+    from codetrackr import history_import
+
+    if args.source == "wakatime":
+        if not args.paths:
+            err.write("name the WakaTime export file(s) to import\n")
+            return 2
+        return history_import.upload(args.paths, base, key, quiet=args.quiet, out=out, err=err)
+    if len(args.paths) != 1 or not args.wakapi_user:
+        err.write("name one Wakapi SQLite database and the user: wakapi DB --wakapi-user NAME\n")
+        return 2
+    return history_import.upload_wakapi(
+        args.paths[0], args.wakapi_user, base, key, quiet=args.quiet, out=out, err=err
+    )
 
 
 def _import_file(importer: Importer, source: str, path: Path, bar: tqdm[Any]) -> None:

@@ -8,7 +8,7 @@ import base64
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.wakatime_dump import spread_days, write_dump
+from bench.wakatime_dump import dump_file, spread_days, write_dump
 from ingest.wakapi import WAKAPI_PATHS, WAKAPI_USER_PATHS
-from tests.e2e.harness import Client, CodeTrackrProcess, eventually
+from tests.e2e.harness import Client, CodeTrackrProcess, eventually, run_cli
+from tests.support.wakapi_db import wakapi_database
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse]
 
@@ -720,3 +721,64 @@ def test_a_file_that_is_not_a_heartbeats_export_is_refused_and_changes_nothing(
     assert answer.status_code == 400, answer.text
     assert message in answer.json()["error"]["message"]
     assert user.summary_total(range="all") == 0
+
+
+def test_codetrackr_import_wakatime_and_wakapi_from_the_command_line(
+    server: CodeTrackrProcess, tmp_path: Path
+) -> None:
+    """What a user moving over runs: the export through `codetrackr import wakatime`, a Wakapi
+    database through `codetrackr import wakapi`; both twice, the second adding nothing."""
+    user = Client(server.url)
+    env = {"CODETRACKR_API_URL": server.url, "CODETRACKR_API_KEY": user.api_key}
+    days = spread_days(datetime.now(UTC).date() - timedelta(days=3), years=1, every=30)
+    export = tmp_path / "export.json"
+    expected = sum(dump_file(export, days, per_day=10).values())
+    printed = run_cli(["import", "wakatime", str(export), "--quiet"], env=env)
+    assert f"{10 * len(days)} heartbeats over {len(days)} days" in printed
+    assert f"imported {10 * len(days)}" in printed
+
+    # Wakapi keeps a user's heartbeats in its database: two hours of them, 5 minutes apart.
+    start = datetime.combine(days[-1] - timedelta(days=1), time(15), tzinfo=UTC).timestamp()
+    rows = [
+        {
+            "user_id": "alice",
+            "entity": "/src/api.rs",
+            "type": "file",
+            "category": "coding",
+            "project": "api",
+            "language": "Rust",
+            "is_write": 0,
+            "editor": "neovim",
+            "operating_system": "Linux",
+            "machine": "desk",
+            "time": start + 300 * i,
+        }
+        for i in range(25)
+    ]
+    database = tmp_path / "wakapi.db"
+    wakapi_database(database, {"alice": "UTC", "bob": "UTC"}, rows)
+    imported = run_cli(
+        ["import", "wakapi", str(database), "--wakapi-user", "alice", "--quiet"], env=env
+    )
+    assert "25 heartbeats over 1 days" in imported
+    wakapi_seconds = 24 * 300
+
+    def totals() -> None:
+        assert user.summary_total(range="all") == expected + wakapi_seconds
+
+    eventually(totals, timeout_s=120)
+    run_cli(["import", "wakatime", str(export), "--quiet"], env=env)
+    run_cli(["import", "wakapi", str(database), "--wakapi-user", "alice", "--quiet"], env=env)
+    sent = user.http.post(
+        "/api/v1/users/current/heartbeats.bulk",
+        json=[waka(start - 7200), waka(start - 7140)],  # 60 s more, on the same partition
+        headers=user.key_header,
+    )
+    assert sent.status_code == 201
+
+    def settled() -> None:
+        assert user.summary_total(range="all") == expected + wakapi_seconds + 60
+
+    eventually(settled, timeout_s=120)
+    with pytest.raises(RuntimeError, match="no Wakapi user 'carol'"):
+        run_cli(["import", "wakapi", str(database), "--wakapi-user", "carol"], env=env)

@@ -65,6 +65,7 @@ def test_migrate_is_idempotent(store_url: str) -> None:
             "m0009_ai_projects_sessions",
             "m0010_ai_messages",
             "m0011_ai_activities_tool_calls",
+            "m0012_day_folds",
         ]
         assert first.migrate() == []
         assert first.table_names() == [
@@ -75,6 +76,7 @@ def test_migrate_is_idempotent(store_url: str) -> None:
             "ai_sessions",
             "ai_tool_calls",
             "daily_stats",
+            "day_folds",
             "heartbeat_deletions",
             "heartbeats",
             "leaderboard_members",

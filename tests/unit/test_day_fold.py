@@ -178,6 +178,8 @@ def logs(draw: st.DrawFn) -> list[HeartbeatEvent]:
         sent += run
         if sent and rng.random() < 0.3:  # deleted by the user, maybe re-sent by a client
             victims = rng.sample(sent, k=rng.randint(1, min(3, len(sent))))
+            if rng.random() < 0.5:  # the day's last: a re-send then sorts after the day
+                victims = list({hb.event_id: hb for hb in [*victims, in_order(sent)[-1]]}.values())
             for day, ids in days_of(victims).items():
                 log.append(deletion([hb.event_id for hb in ids], day[1], n))
             if rng.random() < 0.5:

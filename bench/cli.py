@@ -22,6 +22,7 @@ import uvloop
 
 from bench.ai_search import figure_ai_search
 from bench.clients import Sentinels, create_users
+from bench.day_fold import figure_day_fold
 from bench.deploy import MODES, Deployment, Mode, User, machine_busy_cpu_s, own_cpu_s
 from bench.freshness import figure_freshness, users_needed
 from bench.goals import figure_goals
@@ -42,7 +43,7 @@ from bench.wakatime_import import figure_wakatime_import
 SCALE_ENV = "CODETRACKR_BENCH_SCALE"
 INGEST_CLIENTS = 16
 DEFAULT_OUT = Path("bench-out/results.json")
-FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "11", "12")
+FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12")
 
 
 def _scale() -> float:
@@ -143,6 +144,7 @@ def _serve_figures(
             # In-process too: the goal rules over a user-year of rows.
             ("8 goals over a user-year", lambda: figure_goals(scale)),
             ("9 conversation search", lambda: figure_ai_search(scale)),
+            ("10 one heartbeat into a full day", lambda: figure_day_fold(scale)),
             ("11 what /metrics costs a request", lambda: figure_metrics_cost(scale)),
             (
                 "12 WakaTime export import in constant memory",

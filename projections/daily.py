@@ -16,7 +16,7 @@ The row's ``timezone`` is a label (:func:`day_timezone`): the zone of the day's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
@@ -32,6 +32,7 @@ __all__ = [
     "DailyRow",
     "compute_day",
     "day_bounds",
+    "day_heartbeats",
     "day_spans",
     "day_timezone",
     "local_date",
@@ -125,6 +126,16 @@ def day_spans(
     zone. This is the one fold behind both the stored daily rows and every read that filters
     spans (writes only, one project) or uses another timeout.
     """
+    todays, period_end = day_heartbeats(user_id, day, heartbeats)
+    return todays, fold_spans(todays, timeout_s=timeout_s, period_end=period_end)
+
+
+def day_heartbeats(
+    user_id: str, day: date, heartbeats: Iterable[B]
+) -> tuple[list[B], Callable[[FoldInput], float]]:
+    """The heartbeats of ``user_id``'s local ``day`` among ``heartbeats`` (deduplicated, in
+    ``(time, event_id)`` order), and the period end the fold cuts each one at: the end of
+    ``day`` in the heartbeat's own zone."""
     # The day's bounds per timezone, computed once: comparing times is far cheaper than a
     # timezone conversion per heartbeat.
     bounds: dict[str, tuple[float, float]] = {}
@@ -140,8 +151,7 @@ def day_spans(
         return first <= hb.time < last
 
     todays = unique_heartbeats(hb for hb in heartbeats if on_day(hb))
-    spans = fold_spans(todays, timeout_s=timeout_s, period_end=lambda hb: bounds_of(hb)[1])
-    return todays, spans
+    return todays, lambda hb: bounds_of(hb)[1]
 
 
 def compute_day(

@@ -42,6 +42,7 @@ __all__ = [
     "Beat",
     "FoldInput",
     "Span",
+    "SpanFold",
     "Totals",
     "filter_spans",
     "fold_spans",
@@ -196,51 +197,95 @@ def fold_spans(
     ``timeout_s`` must be positive. Spans come out in time order and never overlap. Without
     ``period_end`` nothing is cut.
     """
-    if not (timeout_s > 0 and math.isfinite(timeout_s)):
-        raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
-    spans: list[Span] = []
-    start = end = 0.0
-    # How far a gap may be counted: the latest period end among the heartbeats folded so far.
-    reach = math.inf
+    fold = SpanFold.empty(timeout_s)
+    spans = fold.feed(unique_heartbeats(heartbeats), period_end)
+    return [*spans, *fold.open_spans()]
+
+
+@dataclass(slots=True)
+class SpanFold:
+    """The reference rule as a resumable left fold: what :func:`fold_spans` knows after the
+    heartbeats fed so far, so more heartbeats that sort after all of them can be folded later
+    without reading the earlier ones again.
+
+    ``group`` is ``None`` until a heartbeat was folded; then ``[start, end]`` is the open span
+    (the one later heartbeats may still extend) and ``reach`` the latest period end seen.
+    Feeding ``a`` then ``b`` gives exactly the spans of feeding ``a + b`` (the same float
+    operations in the same order), provided every heartbeat of ``b`` sorts after those of ``a``
+    by ``(time, event_id)`` and each run is deduplicated and ordered (:func:`unique_heartbeats`).
+    """
+
+    timeout_s: float
+    start: float = 0.0
+    end: float = 0.0
+    reach: float = math.inf
     group: tuple[str, ...] | None = None
-    for heartbeat in unique_heartbeats(heartbeats):
-        time = heartbeat.time
-        limit = math.inf if period_end is None else period_end(heartbeat)
-        if not time < limit:
-            continue
-        # `d > 0` is False for NaN as well, so a nonsense duration covers nothing.
-        covered_until = time + heartbeat.duration if heartbeat.duration > 0 else time
-        covered_until = min(covered_until, limit)
-        next_group = group_of(heartbeat)
-        if group is None:
-            start, end, reach, group = time, covered_until, limit, next_group
-            continue
-        if time - end < timeout_s and time <= reach:
-            reach = max(reach, limit)
-            if next_group == group:
-                end = max(end, covered_until)
+
+    @classmethod
+    def empty(cls, timeout_s: float) -> SpanFold:
+        if not (timeout_s > 0 and math.isfinite(timeout_s)):
+            raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
+        return cls(timeout_s)
+
+    def feed(
+        self,
+        ordered: Iterable[FoldInput],
+        period_end: Callable[[FoldInput], float] | None = None,
+    ) -> list[Span]:
+        """Fold ``ordered`` (deduplicated, in ``(time, event_id)`` order, after everything fed
+        before) and return the spans it closed; the open span stays in the fold."""
+        timeout_s = self.timeout_s
+        spans: list[Span] = []
+        start, end, reach, group = self.start, self.end, self.reach, self.group
+        for heartbeat in ordered:
+            time = heartbeat.time
+            limit = math.inf if period_end is None else period_end(heartbeat)
+            if not time < limit:
                 continue
-            # The gap (if any) goes to the earlier group; the new span starts where the old
-            # one's coverage ends, so coverage both heartbeats share is counted once.
-            end = max(end, time)
-            spans.append(Span(start, end, group))
-            start, end, group = end, max(end, covered_until), next_group
-        else:
-            if time - end < timeout_s:
-                # A short gap that outlasts every earlier heartbeat's period: counted up to the
-                # latest period end, not beyond (`end <= reach` always holds).
-                end = reach
-            spans.append(Span(start, end, group))
-            start, end, reach, group = time, covered_until, max(reach, limit), next_group
-    if group is not None:
-        spans.append(Span(start, end, group))
-    return spans
+            # `d > 0` is False for NaN as well, so a nonsense duration covers nothing.
+            covered_until = time + heartbeat.duration if heartbeat.duration > 0 else time
+            covered_until = min(covered_until, limit)
+            next_group = group_of(heartbeat)
+            if group is None:
+                start, end, reach, group = time, covered_until, limit, next_group
+                continue
+            if time - end < timeout_s and time <= reach:
+                reach = max(reach, limit)
+                if next_group == group:
+                    end = max(end, covered_until)
+                    continue
+                # The gap (if any) goes to the earlier group; the new span starts where the old
+                # one's coverage ends, so coverage both heartbeats share is counted once.
+                end = max(end, time)
+                spans.append(Span(start, end, group))
+                start, end, group = end, max(end, covered_until), next_group
+            else:
+                if time - end < timeout_s:
+                    # A short gap that outlasts every earlier heartbeat's period: counted up to
+                    # the latest period end, not beyond (`end <= reach` always holds).
+                    end = reach
+                spans.append(Span(start, end, group))
+                start, end, reach, group = time, covered_until, max(reach, limit), next_group
+        self.start, self.end, self.reach, self.group = start, end, reach, group
+        return spans
+
+    def open_spans(self) -> list[Span]:
+        """The open span, if any heartbeat was folded: what ending the fold now would close."""
+        return [] if self.group is None else [Span(self.start, self.end, self.group)]
 
 
-def totals(spans: Iterable[Span]) -> Totals:
-    """Sum span seconds overall and per value of every dimension."""
-    total = 0.0
-    by_dimension: dict[str, dict[str, float]] = {name: {} for name in DIMENSIONS}
+def totals(spans: Iterable[Span], *, after: Totals | None = None) -> Totals:
+    """Sum span seconds overall and per value of every dimension.
+
+    With ``after``, the sums go on from those totals (which are not changed): the result is
+    exactly ``totals(earlier + spans)`` when ``after`` is ``totals(earlier)``.
+    """
+    total = 0.0 if after is None else after.total_seconds
+    by_dimension: dict[str, dict[str, float]] = (
+        {name: {} for name in DIMENSIONS}
+        if after is None
+        else {name: dict(after.by_dimension.get(name, {})) for name in DIMENSIONS}
+    )
     per_dimension = [by_dimension[name] for name in DIMENSIONS]
     for span in spans:
         seconds = span.seconds

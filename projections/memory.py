@@ -27,6 +27,7 @@ from typing import Any, Self
 
 from projections.ai import AI_EXPORT_COLUMNS
 from projections.daily import DailyRow, local_date
+from projections.dayfold import DayFold, decode_fold, encode_fold
 from projections.durations import DIMENSIONS, Beat
 from projections.erasures import ErasureRecord
 from projections.leaderboard import WEEKLY_DIMENSIONS, Member, WeeklyRow
@@ -77,6 +78,7 @@ class InMemoryProjectionStore:
         self._heartbeats: dict[ArchiveKey, Heartbeat] = {}
         self._deletions: dict[ArchiveKey, float] = {}  # -> deleted_at
         self._daily: dict[tuple[str, date], DailyRow] = {}
+        self._folds: dict[tuple[str, date], str] = {}  # -> the fold as text ("" forgotten)
         self._weekly: dict[tuple[str, date], WeeklyRow] = {}  # (user_id, week)
         self._members: dict[tuple[str], Member] = {}
         self._account_events: dict[tuple[str, int], str] = {}
@@ -225,6 +227,35 @@ class InMemoryProjectionStore:
                 UserTotals(user, total, days, languages)
                 for user, (total, days, languages) in totals.items()
             ]
+
+    # ---- day folds ------------------------------------------------------------------------------
+
+    def day_folds(self, keys: Iterable[tuple[str, date]]) -> dict[tuple[str, date], DayFold]:
+        with self._open():
+            return {
+                (user_id, day): decode_fold(user_id, day, text)
+                for user_id, day in sorted(set(keys))
+                if (text := self._folds.get((user_id, day)))
+            }
+
+    def upsert_day_folds(self, folds: Sequence[DayFold]) -> None:
+        with self._open():
+            for fold in folds:
+                self._folds[(fold.user_id, fold.date)] = encode_fold(fold)
+
+    def forget_day_folds(self, keys: Iterable[tuple[str, date]]) -> None:
+        with self._open():
+            for key in keys:
+                self._folds[key] = ""
+
+    def drop_day_folds(self, user_id: str, first: date, last: date) -> None:
+        with self._open():
+            for key in [k for k in self._folds if k[0] == user_id and first <= k[1] <= last]:
+                del self._folds[key]
+
+    def deleted_ids(self, keys: Iterable[tuple[str, date, str]]) -> set[tuple[str, date, str]]:
+        with self._open():
+            return {key for key in keys if key in self._deletions}
 
     def daily_rows_for_weeks(
         self, keys: Iterable[tuple[str, date]]
@@ -496,6 +527,7 @@ class InMemoryProjectionStore:
         return {
             "account_events": self._account_events,
             "daily_stats": self._daily,
+            "day_folds": self._folds,
             "heartbeat_deletions": self._deletions,
             "heartbeats": self._heartbeats,
             "leaderboard_members": self._members,

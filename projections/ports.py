@@ -37,6 +37,7 @@ from typing import Any, Literal, Protocol, get_args
 from projections.ai import ALL_TIME, SearchQuery, SessionOrigin, TimeWindow, ToolStats
 from projections.ai_usage import UsageEntry, UsageSums
 from projections.daily import DailyRow
+from projections.dayfold import DayFold
 from projections.durations import Beat
 from projections.erasures import ErasureRecord
 from projections.leaderboard import Member, WeeklyRow
@@ -124,6 +125,16 @@ class ProjectionWriter(Protocol):
     def beats_for_days(self, keys: Iterable[DayKey]) -> dict[DayKey, list[Beat]]: ...
 
     def upsert_daily(self, rows: Sequence[DailyRow]) -> None: ...
+
+    def day_folds(self, keys: Iterable[DayKey]) -> dict[DayKey, DayFold]: ...
+
+    def upsert_day_folds(self, folds: Sequence[DayFold]) -> None: ...
+
+    def forget_day_folds(self, keys: Iterable[DayKey]) -> None: ...
+
+    def drop_day_folds(self, user_id: str, first: date, last: date) -> None: ...
+
+    def deleted_ids(self, keys: Iterable[tuple[str, date, str]]) -> set[tuple[str, date, str]]: ...
 
     def daily_rows_for_weeks(
         self, keys: Iterable[tuple[str, date]]

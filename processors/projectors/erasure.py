@@ -102,6 +102,8 @@ class ErasureProjection:
         # a replay of the rewritten embedded log finds no heartbeats there, yet must end equal.
         first, last = erasure_window(erasure)
         self._store.erase_ai(user_id, erasure.start, erasure.end)
+        # The days' folds go before their heartbeats: they are folded again below.
+        self._store.drop_day_folds(user_id, first, last)
         days = self._store.erase_heartbeats(user_id, erasure.start, erasure.end)
         days |= self._store.days_with_rows(user_id, first, last)
         rows, passed = self._heartbeats.recompute(

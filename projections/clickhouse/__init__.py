@@ -8,6 +8,8 @@ module each, all sharing one client per thread
   migrations, the list of projection tables and their truncation (replays);
 * :mod:`~projections.clickhouse.archive`: the raw heartbeat archive and its tombstones;
 * :mod:`~projections.clickhouse.daily_stats`: the daily rows;
+* :mod:`~projections.clickhouse.day_folds`: each day's live fold (what lets a new heartbeat be
+  projected without reading the day again);
 * :mod:`~projections.clickhouse.leaderboards`: weekly rows, members, the account-event archive;
 * :mod:`~projections.clickhouse.export`: the streamed reads of an export;
 * :mod:`~projections.clickhouse.erasure`: the erasure ledger and the removal of a user's rows;
@@ -27,6 +29,7 @@ from __future__ import annotations
 from projections.clickhouse.ai import AiTables
 from projections.clickhouse.archive import ArchiveTables
 from projections.clickhouse.daily_stats import DIMENSION_COLUMNS, DailyTables
+from projections.clickhouse.day_folds import DayFoldTables
 from projections.clickhouse.erasure import ErasureTables
 from projections.clickhouse.export import ExportReads
 from projections.clickhouse.leaderboards import LeaderboardTables
@@ -35,7 +38,13 @@ __all__ = ["DIMENSION_COLUMNS", "ClickHouseProjectionStore"]
 
 
 class ClickHouseProjectionStore(
-    ArchiveTables, DailyTables, LeaderboardTables, ExportReads, ErasureTables, AiTables
+    ArchiveTables,
+    DailyTables,
+    DayFoldTables,
+    LeaderboardTables,
+    ExportReads,
+    ErasureTables,
+    AiTables,
 ):
     """Raw heartbeat archive, daily and weekly stats, boards and the erasure ledger in
     ClickHouse (see the package docs and :mod:`projections.ports`).

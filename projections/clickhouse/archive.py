@@ -128,6 +128,27 @@ class ArchiveTables(StoreClient):
         with self._edge("record heartbeat deletions"):
             self._insert("heartbeat_deletions", _DELETION_COLUMNS, columns)
 
+    def deleted_ids(self, keys: Iterable[tuple[str, date, str]]) -> set[tuple[str, date, str]]:
+        """Which of these (user, local date, heartbeat id) a tombstone names."""
+        wanted = sorted(set(keys))
+        found: set[tuple[str, date, str]] = set()
+        for first in range(0, len(wanted), KEYS_PER_QUERY):
+            chunk = wanted[first : first + KEYS_PER_QUERY]
+            sql = (
+                f"SELECT DISTINCT user_id, local_date, event_id FROM {self._db}.heartbeat_deletions"
+                " WHERE user_id IN {users:Array(String)} AND local_date IN {dates:Array(Date)}"
+                " AND (user_id, local_date, event_id) IN {keys:Array(Tuple(String, Date, String))}"
+            )
+            parameters = {
+                "users": sorted({user for user, _, _ in chunk}),
+                "dates": sorted({day for _, day, _ in chunk}),
+                "keys": chunk,
+            }
+            with self._edge("read tombstones"):
+                rows = self._query(sql, parameters)
+            found.update((str(user), day, str(event_id)) for user, day, event_id in rows)
+        return found
+
     def heartbeats_for_days(
         self, keys: Iterable[tuple[str, date]]
     ) -> dict[tuple[str, date], list[Heartbeat]]:

@@ -17,6 +17,7 @@ import pytest
 
 from projections.ai import AI_EXPORT_COLUMNS
 from projections.daily import compute_day
+from projections.dayfold import fold_day, row_of_fold
 from projections.erasures import ErasureRecord, LogPosition
 from projections.leaderboard import Member, WeeklyRow
 from projections.ports import ProjectionStore, ProjectionStoreError, SeenValue, UserTotals
@@ -367,6 +368,51 @@ def test_days_with_rows_counts_zero_rows_and_drop_days_removes_them(
     store.drop_days("u1", [NEXT_DAY, NEXT_DAY])
     assert store.days_with_rows("u1", DAY - timedelta(days=3), NEXT_DAY) == {DAY}
     assert store.days_with_rows("u2", DAY, NEXT_DAY) == set()
+
+
+# --- day folds ----------------------------------------------------------------------------------
+
+
+def test_day_folds_round_trip_exactly_and_the_newest_wins(store: ProjectionStore) -> None:
+    beats = [
+        make_heartbeat(f"f{i}", epoch(10, 7 * i) + 0.001 * i, duration=0.1 * i, project=f"p{i % 3}")
+        for i in range(6)
+    ]
+    older = fold_day("u1", DAY, beats[:3], timeout_s=900.0)
+    newer = fold_day("u1", DAY, beats, timeout_s=900.0)
+    other = fold_day("u2", NEXT_DAY, [], timeout_s=900.0)
+    store.upsert_day_folds([older, other])
+    store.upsert_day_folds([newer])
+
+    found = store.day_folds([("u1", DAY), ("u2", NEXT_DAY), ("u1", NEXT_DAY), ("u1", DAY)])
+
+    assert found == {("u1", DAY): newer, ("u2", NEXT_DAY): other}
+    assert row_of_fold(found[("u1", DAY)]) == compute_day("u1", DAY, beats)
+
+
+def test_forgotten_and_dropped_day_folds_read_as_none(store: ProjectionStore) -> None:
+    folds = [fold_day("u1", day, [], timeout_s=900.0) for day in (DAY, NEXT_DAY)]
+    later = fold_day("u1", NEXT_DAY + timedelta(days=5), [], timeout_s=900.0)
+    store.upsert_day_folds([*folds, later])
+
+    store.forget_day_folds([("u1", DAY)])
+    assert set(store.day_folds([("u1", DAY), ("u1", NEXT_DAY)])) == {("u1", NEXT_DAY)}
+    store.upsert_day_folds(folds[:1])  # written again after being forgotten
+    assert set(store.day_folds([("u1", DAY)])) == {("u1", DAY)}
+
+    store.drop_day_folds("u1", DAY, NEXT_DAY + timedelta(days=1))
+    store.drop_day_folds("u2", DAY, later.date)  # another user's range: nothing of u1's
+    assert store.day_folds([("u1", DAY), ("u1", NEXT_DAY), ("u1", later.date)]) == {
+        ("u1", later.date): later
+    }
+
+
+def test_deleted_ids_names_only_matching_tombstones(store: ProjectionStore) -> None:
+    store.delete_heartbeats([deleted(["a", "b"]), deleted(["c"], user="u2")])
+
+    asked = [("u1", DAY, "a"), ("u1", NEXT_DAY, "b"), ("u2", DAY, "a"), ("u2", DAY, "c")]
+    assert store.deleted_ids(asked) == {("u1", DAY, "a"), ("u2", DAY, "c")}
+    assert store.deleted_ids([]) == set()
 
 
 # --- weekly boards -------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def test_migrate_is_idempotent(store_url: str) -> None:
             "m0010_ai_messages",
             "m0011_ai_activities_tool_calls",
             "m0012_ai_usage",
+            "m0013_day_folds",
         ]
         assert first.migrate() == []
         assert first.table_names() == [
@@ -77,6 +78,7 @@ def test_migrate_is_idempotent(store_url: str) -> None:
             "ai_tool_calls",
             "ai_usage",
             "daily_stats",
+            "day_folds",
             "heartbeat_deletions",
             "heartbeats",
             "leaderboard_members",

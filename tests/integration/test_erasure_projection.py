@@ -53,6 +53,7 @@ TABLES = {
     "heartbeat_deletions",
     "account_events",
     "leaderboard_members",
+    "day_folds",
 }
 
 

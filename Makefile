@@ -46,9 +46,11 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The whole suite; the ten slowest tests are printed at the end so a slow newcomer is seen.
+# The whole suite on both cores (pytest-xdist, one file per worker at a time: a module's server
+# or broker is started once, and browser files, collected last, never precede an asyncio test
+# in a worker); the ten slowest tests are printed at the end so a slow newcomer is seen.
 test: install lint
-	$(BIN)/python -m pytest --durations=10
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=10
 
 # The edit-test loop: unit and contract tests only, on two workers (70 to 90 s on two cores).
 test-fast: install

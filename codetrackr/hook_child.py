@@ -2,12 +2,12 @@
 
 Started by :class:`codetrackr.hooks.HookProcess` as ``python -m codetrackr.hook_child``; its only
 input is one JSON line on stdin (the channel's socket and secret, the server's settings without
-its secrets). It lowers its own priority (:data:`~codetrackr.plugins.HOOKS_NICE`, inherited by its
-sandbox processes), connects to the server (:mod:`codetrackr.hook_channel`), reads the embedded
-log from the file (:class:`eventlog.embedded.follower.SqliteLogFollower`; writes go through the
-server) and runs :func:`codetrackr.hooks.hooks_running` until SIGTERM, or until the server's end
-of the channel closes (the server died: nothing is left to work for). It reports its health and
-counters to the server every second.
+its secrets). It runs at :data:`~codetrackr.plugins.HOOKS_NICE` (set by the server as it starts
+it; its sandbox processes inherit it), connects to the server (:mod:`codetrackr.hook_channel`),
+reads the embedded log from the file (:class:`eventlog.embedded.follower.SqliteLogFollower`;
+writes go through the server) and runs :func:`codetrackr.hooks.hooks_running` until SIGTERM, or
+until the server's end of the channel closes (the server died: nothing is left to work for). It
+reports its health and counters to the server every second.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from codetrackr.hook_channel import (
     report_message,
 )
 from codetrackr.hooks import HookParts, build_hooks, hooks_running
-from codetrackr.plugins import HOOKS_NICE
 from codetrackr.settings import Settings
 from eventlog.embedded import SqliteEventLog
 from eventlog.embedded.follower import SqliteLogFollower
@@ -114,7 +113,6 @@ async def run(start: dict[str, Any]) -> int:
 
 def main() -> int:
     start = json.loads(sys.stdin.readline())
-    os.nice(HOOKS_NICE)
     os.umask(0o077)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return asyncio.run(run(start))

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
 import sys
 import tempfile
@@ -204,6 +205,11 @@ class HookProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "codetrackr.hook_child", stdin=asyncio.subprocess.PIPE
         )
+        # At once, before its imports: the whole child (its sandboxes inherit it) runs behind
+        # the server. Set from here rather than in a preexec_fn (unsafe in a threaded process).
+        with contextlib.suppress(OSError):
+            niceness = os.getpriority(os.PRIO_PROCESS, 0) + HOOKS_NICE
+            os.setpriority(os.PRIO_PROCESS, process.pid, min(niceness, 19))
         assert process.stdin is not None
         process.stdin.write(self._start_line)
         with contextlib.suppress(ConnectionError):

@@ -190,7 +190,7 @@ class HookProcess:
             )
             + "\n"
         ).encode()
-        self._probe = probe
+        self.probe = probe
         self._policy = policy
         self._stop_timeout_s = stop_timeout_s
         self._stopping = asyncio.Event()
@@ -235,7 +235,7 @@ class HookProcess:
             failures = 1 if time.monotonic() - began > _STABLE_S else failures + 1
             delay = self._policy.delay(failures)
             _log.error("%s; starting it again in %.1fs", reason, delay)
-            self._probe.lost(f"{reason}; restarting", restarting=True)
+            self.probe.lost(f"{reason}; restarting", restarting=True)
             self.process = None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
@@ -259,7 +259,7 @@ class HookProcess:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self._probe.lost("stopped", restarting=False)
+        self.probe.lost("stopped", restarting=False)
 
 
 def socket_path(data_dir: Path) -> tuple[Path, Path | None]:

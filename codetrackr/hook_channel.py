@@ -13,6 +13,9 @@ event loop. What it cannot do itself it asks the server over this channel:
 * ``publish`` a live message (``plugin.event``) to a user's channel, which lives in the server;
 * ``report`` its health and counters, shown by ``/readyz`` and ``/metrics``.
 
+The server tells the hook process ``appended`` when the log stored records (at most one message
+per :data:`_APPENDED_EVERY_S`), so its readers fetch at once rather than at their next poll.
+
 Transport: a Unix socket in the data directory (0600, in a 0700 directory), never the public
 API. The first frame must carry the secret the server drew for this start (32 random bytes, handed
 to the child on its stdin); anything else is refused and the connection closed. Frames are
@@ -33,10 +36,11 @@ import contextlib
 import hmac
 import logging
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from eventlog.embedded.writer import AppendSignal
 from eventlog.port import (
     EventLog,
     LogError,
@@ -74,6 +78,8 @@ _AUTH_TIMEOUT_S = 5.0
 # A plugin query answers within the engine's own limit (5 s by default); this only bounds a call
 # to a server that stopped answering.
 _CALL_TIMEOUT_S = 60.0
+# At most one ``appended`` notice per this many seconds (a burst of group commits is one notice).
+_APPENDED_EVERY_S = 0.002
 
 
 class ChannelClosed(Exception):
@@ -198,8 +204,10 @@ class HookChannelServer:
         queries: ClickHousePluginQueries,
         live: LiveChannel | None,
         probe: HookProcessProbe,
+        appends: AppendSignal | None = None,
     ) -> None:
         self.path = path
+        self._appends = appends
         self._secret = secret
         self._log = log
         self._queries = queries
@@ -261,16 +269,33 @@ class HookChannelServer:
             writer.write(frame({"op": "welcome"}))
             await writer.drain()
             self.connected.set()
-            while True:
-                try:
-                    message = await _read_message(reader)
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                self._spawn(self._handle(message, writer))
+            notices = asyncio.create_task(self._tell_appends(writer))
+            try:
+                while True:
+                    try:
+                        message = await _read_message(reader)
+                    except (asyncio.IncompleteReadError, ConnectionError):
+                        return
+                    self._spawn(self._handle(message, writer))
+            finally:
+                notices.cancel()
         except WireError as exc:
             _log.error("hook channel: malformed frame, connection closed: %s", exc)
         finally:
             writer.close()
+
+    async def _tell_appends(self, writer: asyncio.StreamWriter) -> None:
+        if self._appends is None:
+            return
+        seen = self._appends.generation
+        while not writer.is_closing():
+            await self._appends.wait(seen, 1.0)
+            now = self._appends.generation
+            if now != seen:
+                seen = now
+                writer.write(frame({"op": "appended"}))
+                await writer.drain()
+                await asyncio.sleep(_APPENDED_EVERY_S)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)
@@ -350,6 +375,8 @@ class HookChannelClient:
         self._reading: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.closed = asyncio.Event()
+        # Called when the server says the log stored records.
+        self.on_appended: Callable[[], None] | None = None
 
     async def connect(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -371,6 +398,10 @@ class HookChannelClient:
         try:
             while True:
                 message = await _read_message(reader)
+                if message["op"] == "appended":
+                    if self.on_appended is not None:
+                        self.on_appended()
+                    continue
                 future = self._pending.pop(int(message.get("id", -1)), None)
                 if future is not None and not future.done():
                     future.set_result(message)

@@ -77,6 +77,7 @@ async def run(start: dict[str, Any]) -> int:
         _log.error("the hook process serves the embedded log only")
         return 2
     log = SqliteLogFollower(owner.path, ChannelLogWrites(client))
+    client.on_appended = log.appended
     await log.start()
     directory = AccountDirectory(log)
     live: LiveChannel = (

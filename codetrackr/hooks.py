@@ -40,6 +40,7 @@ from codetrackr.hook_channel import HookChannelServer, HookProcessProbe
 from codetrackr.metrics import Metrics
 from codetrackr.plugins import HOOKS_NICE, PluginRuntime, build_plugin_runtime
 from codetrackr.settings import Settings
+from eventlog.embedded import SqliteEventLog
 from eventlog.port import EventLog, LogError
 from live.port import LiveChannel, LivePublisher
 from plugins_runtime import SandboxUnavailable
@@ -291,7 +292,13 @@ async def hook_process_running(
     )
     path, scratch = socket_path(settings.data_dir)
     server = HookChannelServer(
-        path, secrets.token_bytes(32), log=log, queries=queries, live=live, probe=probe
+        path,
+        secrets.token_bytes(32),
+        log=log,
+        queries=queries,
+        live=live,
+        probe=probe,
+        appends=log.appends if isinstance(log, SqliteEventLog) else None,
     )
     await server.start()
     process = HookProcess(

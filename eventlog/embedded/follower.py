@@ -10,8 +10,9 @@ snapshot; it never blocks the writer nor is blocked by it). Appends and a group'
 ``writes``, which hands them to the owner (:mod:`codetrackr.hook_channel`): they are durable
 once ``writes`` returns, exactly as in the owner.
 
-A reader is not woken by the owner's appends (that signal is in the owner's memory): a fetch polls
-the file, at most every 0.25 s, or when its timeout ends.
+The owner's appends wake its own readers through a signal in its memory; a follower's readers
+are woken by :meth:`SqliteLogFollower.appended` (the owner tells the follower, over the channel it
+has with it), and otherwise poll the file, at most every 0.25 s, or when their timeout ends.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ class SqliteLogFollower(SqliteEventLog):
 
     async def ensure_topics(self, topics: Mapping[str, int]) -> None:
         return None
+
+    def appended(self) -> None:
+        """The owner stored records: wake the readers waiting in ``fetch`` (thread-safe)."""
+        self._signal.notify()
 
     async def append(self, records: Sequence[Record]) -> None:
         if records:

@@ -88,7 +88,13 @@ async def served(tmp_path: Path, engine: Engine) -> AsyncIterator[Served]:
     queries = ClickHousePluginQueries(engine.url, engine.database)
     path = tmp_path / "hooks.sock"
     server = HookChannelServer(
-        path, SECRET, log=log, queries=queries, live=live, probe=HookProcessProbe()
+        path,
+        SECRET,
+        log=log,
+        queries=queries,
+        live=live,
+        probe=HookProcessProbe(),
+        appends=log.appends,
     )
     await server.start()
     try:
@@ -251,3 +257,19 @@ async def test_reports_reach_the_probe_and_counts_survive_a_restart(served: Serv
     assert probe.fired == 5
     assert probe.outcomes["ok"] == 5
     assert probe.health.batches == 2
+
+
+async def test_the_server_tells_the_hook_process_when_the_log_stored_records(
+    served: Served,
+) -> None:
+    """So a follower's reader fetches at once rather than at its next poll of the file."""
+    client = await connected(served)
+    told = asyncio.Event()
+    client.on_appended = told.set
+    try:
+        await asyncio.sleep(0)  # the server's watch is running
+        assert not told.is_set()
+        await served.log.append([Record(HEARTBEATS_TOPIC, b"u1", b"{}")])
+        await asyncio.wait_for(told.wait(), 10)
+    finally:
+        await client.close()

@@ -5,16 +5,21 @@ embedded key-value store, the real QuickJS sandbox. ``USERS`` accounts and ``PLU
 plugins whose ``on_heartbeat`` awaits one ``ctx.redis.incr``.
 
 * 7a, projection throughput: the heartbeats of ``REQUESTS_AT_SCALE_1`` requests are on the log;
-  the projection runner projects all of them (timed, first fetch to last commit) while the hook
-  processor runs beside it in the same process, as ``codetrackr serve`` runs them. Value: with
-  every plugin installed by every user (each heartbeat fires ``PLUGINS`` hooks); baseline: the
-  same heartbeats with no plugin installed. A ratio near 1 is the goal: the processor has its own
-  consumer group, so projections never wait for it; what it can take is CPU.
+  the projection runner projects all of them (timed, first fetch to last commit) in this process
+  while the hook processor runs as ``codetrackr serve`` runs it: in a child process of its own at
+  niceness +10 (:func:`codetrackr.hooks.hook_process_running`, the real child and channel),
+  started before the timing and reporting ready. Value: with every plugin installed by every user
+  (each heartbeat fires ``PLUGINS`` hooks); baseline: the same heartbeats with no plugin
+  installed. A ratio near 1 is the goal: the processor has its own consumer group, so projections
+  never wait for it; what it can take is CPU.
+* 7a', the same with the hook processor in the projection runner's process and event loop
+  (``CODETRACKR_HOOKS_PROCESS=inline``, what ``serve`` did before), sandboxes in processes.
 * 7b, hook latency: one heartbeat per request appended through the ingest appender (it returns
   once the record is durable, the moment the API answers 2xx), spaced so nothing queues; the
-  plugin's ``on_heartbeat`` stamps the wall clock into its key-value namespace. Value: p50 from
-  the append's return to the hook running; baseline: p50 from the same return to the projection
-  runner's commit of that heartbeat (how fresh the stats are). p99 of both in the notes.
+  plugin's ``on_heartbeat`` stamps the wall clock into its key-value namespace; the hook process
+  as ``serve`` runs it. Value: p50 from the append's return to the hook running; baseline: p50
+  from the same return to the projection runner's commit of that heartbeat (how fresh the stats
+  are). p99 of both in the notes.
 """
 
 from __future__ import annotations
@@ -31,17 +36,21 @@ from typing import Literal
 
 from accounts.directory import AccountDirectory, new_event_id
 from bench.report import Row, percentile
+from codetrackr.hooks import HookProcess, hook_process_running
 from codetrackr.plugins import HOOKS_NICE
+from codetrackr.settings import Settings
 from eventlog.embedded import SqliteEventLog
 from ingest.appender import HeartbeatAppender
 from plugin_host.executor import PluginExecutor
-from plugins_runtime import PluginSandbox, ProcessSandbox, Sandbox
+from plugins_runtime import ProcessSandbox, Sandbox
+from plugins_runtime.kv_factory import SQLITE_FILE_NAME
 from plugins_runtime.kv_sqlite import SqlitePluginKeyValue
 from plugins_runtime.sql_executor import ClickHousePluginQueries
 from processors.handlers import HeartbeatProjector
 from processors.plugin_hooks import PluginHookProcessor
 from processors.projectors.batches import BatchResult
 from processors.runner import ProjectionRunner
+from processors.supervision import SupervisionPolicy
 from projections.clickhouse import ClickHouseProjectionStore
 from schemas.events import (
     ACCOUNTS_TOPIC,
@@ -62,7 +71,8 @@ LATENCY_SPACING_S = 0.05
 COUNTING = """
 async function on_heartbeat(ctx, heartbeat) { await ctx.redis.incr('n'); }
 """
-Isolation = Literal["process", "thread"]
+# Where the hook processor runs: a child process (serve's default) or this process's loop.
+Placement = Literal["process", "inline"]
 STAMPING = """
 async function on_heartbeat(ctx, heartbeat) {
   await ctx.redis.set('at:' + heartbeat.time, String(Date.now()));
@@ -76,7 +86,8 @@ class _Stack:
     directory: AccountDirectory
     store: ClickHouseProjectionStore
     kv: SqlitePluginKeyValue
-    hooks: PluginHookProcessor
+    hooks: PluginHookProcessor | None  # inline only
+    child: HookProcess | None  # the hook process only
     runner: ProjectionRunner
     projected_at: dict[str, float]
 
@@ -88,10 +99,10 @@ async def _stack(
     installs: int,
     script: str,
     on_batch: Callable[[int, BatchResult], None] | None = None,
-    isolation: Isolation = "process",
+    placement: Placement = "process",
 ) -> AsyncIterator[_Stack]:
-    """Users, ``PLUGINS`` plugins published, each user installing ``installs`` of them; the
-    sandbox in child processes (the product's default) or on threads of this process."""
+    """Users, ``PLUGINS`` plugins published, each user installing ``installs`` of them; the hook
+    processor (sandboxes in child processes) not started yet: :func:`_hooks_running`."""
     await asyncio.to_thread(root.mkdir, parents=True)
     log = SqliteEventLog(root / "log.sqlite")
     await log.start()
@@ -127,32 +138,71 @@ async def _stack(
     database = f"bench_hooks_{uuid.uuid4().hex[:8]}"
     store = ClickHouseProjectionStore(chdb_url, database=database)
     await asyncio.to_thread(store.migrate)
-    kv = SqlitePluginKeyValue(root / "kv.sqlite3")
+    kv = SqlitePluginKeyValue(root / SQLITE_FILE_NAME)  # where the hook process finds it
     await kv.start()
-    sandbox: Sandbox = (
-        ProcessSandbox(workers=4, nice=HOOKS_NICE)
-        if isolation == "process"
-        else PluginSandbox(workers=4)
-    )
-    queries = ClickHousePluginQueries(chdb_url, database)
-    executor = PluginExecutor(sandbox, directory, queries, kv, base_url="http://bench")
     runner = ProjectionRunner(log, HeartbeatProjector(store), on_batch=on_batch)
-    hooks = PluginHookProcessor(log, directory, executor, kv, concurrency=16)
-    await sandbox.warm()  # as codetrackr.hooks.hooks_running does
-    projected_at: dict[str, float] = {}
-    await hooks.start()
     await runner.start()
+    stack = _Stack(log, directory, store, kv, None, None, runner, {})
     try:
-        yield _Stack(log, directory, store, kv, hooks, runner, projected_at)
+        if placement == "inline":
+            sandbox: Sandbox = ProcessSandbox(workers=4, nice=HOOKS_NICE)
+            queries = ClickHousePluginQueries(chdb_url, database)
+            executor = PluginExecutor(sandbox, directory, queries, kv, base_url="http://bench")
+            stack.hooks = PluginHookProcessor(log, directory, executor, kv, concurrency=16)
+            await sandbox.warm()  # as codetrackr.hooks.hooks_running does
+            await stack.hooks.start()
+            try:
+                yield stack
+            finally:
+                await stack.hooks.close()
+                await asyncio.to_thread(sandbox.close)
+                await asyncio.to_thread(queries.close)
+        else:
+            settings = Settings(
+                data_dir=root,
+                event_log_url=f"embedded://{log.path.resolve()}",
+                clickhouse_url=chdb_url,
+                clickhouse_database=database,
+                plugin_workers=4,  # hook concurrency 16, as inline
+                redis_url=None,
+            )
+            async with hook_process_running(
+                settings, log, None, SupervisionPolicy()
+            ) as stack.child:
+                await _ready(stack.child)
+                yield stack
     finally:
-        await hooks.close()
         await runner.close()
-        await asyncio.to_thread(sandbox.close)
-        await asyncio.to_thread(queries.close)
         await kv.close()
         await directory.close()
         await log.close()
         await asyncio.to_thread(store.close)
+
+
+async def _ready(child: HookProcess, timeout_s: float = 120.0) -> None:
+    """Until the hook process has started its processor and reported so."""
+    deadline = time.monotonic() + timeout_s
+    while not child.probe.health.alive:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the hook process did not start: {child.probe.health.failure}")
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def _hooks_running(stack: _Stack) -> AsyncIterator[None]:
+    """The inline processor's loop (a child runs its own from the start)."""
+    if stack.hooks is None:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(stack.hooks.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _heartbeat(user: str, at: float, n: int) -> Heartbeat:
@@ -184,9 +234,9 @@ def _heartbeat(user: str, at: float, n: int) -> Heartbeat:
 
 
 async def _throughput(
-    root: Path, chdb_url: str, installs: int, requests: int, isolation: Isolation = "process"
+    root: Path, chdb_url: str, installs: int, requests: int, placement: Placement = "process"
 ) -> tuple[int, float]:
-    async with _stack(root, chdb_url, installs, COUNTING, isolation=isolation) as stack:
+    async with _stack(root, chdb_url, installs, COUNTING, placement=placement) as stack:
         appender = HeartbeatAppender(stack.log)
         base = time.time() - 3 * 86400
         n = 0
@@ -198,15 +248,10 @@ async def _throughput(
                 n += 1
             await appender.append(user, beats)
         ends = await stack.log.end_offsets(HEARTBEATS_TOPIC)
-        stop = asyncio.Event()
-        hooks = asyncio.create_task(stack.hooks.run(stop))
-        started = time.perf_counter()
-        await stack.runner.run_to(ends)
-        elapsed = time.perf_counter() - started
-        stop.set()
-        hooks.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await hooks
+        async with _hooks_running(stack):
+            started = time.perf_counter()
+            await stack.runner.run_to(ends)
+            elapsed = time.perf_counter() - started
         return n, elapsed
 
 
@@ -227,11 +272,7 @@ async def _latency(root: Path, chdb_url: str, samples: int) -> tuple[list[float]
     async with _stack(root, chdb_url, 1, STAMPING, on_batch=committed) as stack:
         appender = HeartbeatAppender(stack.log)
         stop = asyncio.Event()
-        runner = stack.runner
-        tasks = [
-            asyncio.create_task(stack.hooks.run(stop)),
-            asyncio.create_task(runner.run(stop)),
-        ]
+        tasks = [asyncio.create_task(stack.runner.run(stop))]
         try:
             base = float(int(time.time()) - 86400)
             for n in range(samples):
@@ -268,7 +309,8 @@ async def figure_plugin_hooks(scale: float, chdb_url: str | None = None) -> list
         url = chdb_url or f"chdb://{root / 'clickhouse'}"
         n, without = await _throughput(root / "none", url, 0, requests)
         _, with_plugins = await _throughput(root / "ten", url, PLUGINS, requests)
-        _, on_threads = await _throughput(root / "threads", url, PLUGINS, requests, "thread")
+        _, inline_without = await _throughput(root / "inline-none", url, 0, requests, "inline")
+        _, inline = await _throughput(root / "inline", url, PLUGINS, requests, "inline")
         hook, fresh = await _latency(root / "latency", url, samples)
     if len(hook) < samples * 0.9 or len(fresh) < samples * 0.9:
         raise RuntimeError(f"only {len(hook)} hooks and {len(fresh)} projections seen of {samples}")
@@ -282,19 +324,22 @@ async def figure_plugin_hooks(scale: float, chdb_url: str | None = None) -> list
             baseline_label="same heartbeats, no plugin installed",
             notes=[
                 f"{n:,} heartbeats of {USERS} users in requests of {HEARTBEATS_PER_REQUEST}; "
-                f"the hook processor ran beside the projection runner in the same process "
-                f"({n * PLUGINS:,} on_heartbeat executions to do), the sandbox in 4 child "
+                f"the hook processor in its own process at niceness +10, as serve runs it "
+                f"({n * PLUGINS:,} on_heartbeat executions to do), its sandbox in 4 child "
                 f"processes (CODETRACKR_PLUGIN_ISOLATION=process, the default)"
             ],
         ),
         Row(
             mode="embedded",
-            figure=f"7a' the same, {PLUGINS} plugins, sandbox on server threads",
+            figure=f"7a' the same, {PLUGINS} plugins, hook processor in the server's process",
             unit="hb/s",
-            value=n / on_threads,
-            baseline=n / without,
-            baseline_label="same heartbeats, no plugin installed",
-            notes=["CODETRACKR_PLUGIN_ISOLATION=thread: QuickJS runs holding the server's GIL"],
+            value=n / inline,
+            baseline=n / inline_without,
+            baseline_label="same heartbeats, no plugin installed, inline",
+            notes=[
+                "CODETRACKR_HOOKS_PROCESS=inline (serve before the hook process): the "
+                "processor's planning, host calls and frames on the projection runner's loop"
+            ],
         ),
         Row(
             mode="embedded",
@@ -306,7 +351,8 @@ async def figure_plugin_hooks(scale: float, chdb_url: str | None = None) -> list
             notes=[
                 f"hook p99 {percentile(hook, 99) * 1000:.0f} ms, projection p99 "
                 f"{percentile(fresh, 99) * 1000:.0f} ms; {samples} single-heartbeat requests "
-                f"{LATENCY_SPACING_S * 1000:.0f} ms apart; one plugin installed"
+                f"{LATENCY_SPACING_S * 1000:.0f} ms apart; one plugin installed; the hook "
+                f"process as serve runs it"
             ],
         ),
     ]

@@ -1,9 +1,9 @@
 """The composition root: builds adapters from settings and wires them into each service.
 
-Roles: ``serve`` (everything in one process on embedded defaults: ingest, read API, the
-in-process projection runner and the plugin hook processor), ``ingest`` (write endpoints only),
-``api`` (accounts and reads). The faust worker and replay are wired in :mod:`codetrackr.cli`
-from the same builders.
+Roles: ``serve`` (everything on embedded defaults: ingest, read API and the in-process
+projection runner in one process, the plugin hook processor in a child process it supervises),
+``ingest`` (write endpoints only), ``api`` (accounts and reads). The faust worker and replay are
+wired in :mod:`codetrackr.cli` from the same builders.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from api.routes.badges import build_badges_router, build_public_stats_router
 from api.routes.export import build_export_router
 from api.routes.live import build_live_router
 from codetrackr.health import Readiness, install_health_routes
-from codetrackr.hooks import build_hooks, hooks_running
+from codetrackr.hooks import build_hooks, hook_process_running, hooks_running
 from codetrackr.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from codetrackr.plugins import PluginRuntime, build_plugin_runtime
 from codetrackr.settings import Settings
@@ -453,20 +453,33 @@ async def running(parts: _Parts, settings: Settings, role: Role) -> AsyncIterato
             runner_task.add_done_callback(partial(_runner_ended, runner))
             if parts.readiness is not None:
                 parts.readiness.projectors.append(runner)
-            # Plugin hooks: a processor of their own, never in the projections' way.
-            await hooks.enter_async_context(
-                hooks_running(
-                    build_hooks(
+            # Plugin hooks: a processor of their own, never in the projections' way: in a child
+            # process of its own on the embedded log (codetrackr/hooks.py), else in this loop.
+            if settings.hooks_process == "process" and isinstance(parts.log, SqliteEventLog):
+                await hooks.enter_async_context(
+                    hook_process_running(
                         settings,
                         parts.log,
-                        parts.directory,
                         parts.live,
                         supervision_policy(settings),
-                    ),
-                    parts.readiness,
-                    metrics=parts.metrics,
+                        parts.readiness,
+                        metrics=parts.metrics,
+                    )
                 )
-            )
+            else:
+                await hooks.enter_async_context(
+                    hooks_running(
+                        build_hooks(
+                            settings,
+                            parts.log,
+                            parts.directory,
+                            parts.live,
+                            supervision_policy(settings),
+                        ),
+                        parts.readiness,
+                        metrics=parts.metrics,
+                    )
+                )
         yield
     finally:
         await hooks.aclose()

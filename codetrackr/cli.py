@@ -54,6 +54,55 @@ def _serve(args: argparse.Namespace, role: str) -> int:
     return 0
 
 
+def _hooks_worker(settings: Settings) -> int:
+    """``codetrackr worker --role hooks``: the plugin hook processor alone (no projection agents),
+    with its own /healthz, /readyz and /metrics; stops on SIGTERM or Ctrl-C."""
+    import signal
+
+    from accounts.directory import AccountDirectory
+    from codetrackr.bootstrap import build_event_log, prepare_log, supervision_policy
+    from codetrackr.health import Readiness, serve_worker_health
+    from codetrackr.hooks import build_hooks, hooks_running
+    from codetrackr.metrics import Metrics
+    from live.factory import open_live_channel
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        log = build_event_log(settings)
+        await prepare_log(log, settings)
+        directory = AccountDirectory(log, shared_log=True)
+        live = open_live_channel(settings.redis_url) if settings.redis_url else None
+        readiness = Readiness(
+            "worker", log, expects_projector=True, timeout_s=settings.readiness_timeout_s
+        )
+        metrics = Metrics("worker")
+        metrics.sources.projectors = readiness.projectors
+        health = None
+        try:
+            if live is not None:
+                await live.start()
+            await directory.start()
+            health = await serve_worker_health(
+                readiness, settings.host, settings.port, metrics.render
+            )
+            hooks = build_hooks(settings, log, directory, live, supervision_policy(settings))
+            async with hooks_running(hooks, readiness, metrics=metrics):
+                await stop.wait()
+            return 0
+        finally:
+            if health is not None:
+                await health.cleanup()
+            await directory.close()
+            if live is not None:
+                await live.close()
+            await log.close()
+
+    return asyncio.run(run())
+
+
 def _worker(args: argparse.Namespace) -> int:
     from faust import Worker
 
@@ -82,6 +131,9 @@ def _worker(args: argparse.Namespace) -> int:
     if not settings.event_log_url.startswith("kafka://"):
         print("codetrackr worker needs CODETRACKR_EVENT_LOG_URL=kafka://host:port", file=sys.stderr)
         return 2
+    if args.role == "hooks":
+        return _hooks_worker(settings)
+    with_hooks = args.role == "all"
 
     async def prepare() -> None:
         log = build_event_log(settings)
@@ -146,7 +198,8 @@ def _worker(args: argparse.Namespace) -> int:
         else:
             app.stop_hooks.append(runner.cleanup)
 
-    # Plugin hooks beside the agents: their own consumer group, account directory and log client.
+    # Plugin hooks beside the agents (unless --role projections): their own consumer group, account
+    # directory and log client. The directory is folded in either role: live goals read it.
     hooks_stopped = asyncio.Event()
     hooks_logger = logging.getLogger("codetrackr.worker.hooks")
 
@@ -168,7 +221,9 @@ def _worker(args: argparse.Namespace) -> int:
                     attempt += 1
                     hooks_logger.warning("plugin hooks wait for the accounts topic: %s", exc)
                     await asyncio.sleep(min(2.0 * attempt, 30.0))
-            if directory is not None:
+            if directory is not None and not with_hooks:
+                await hooks_stopped.wait()
+            elif directory is not None:
                 hooks = build_hooks(
                     settings, hooks_log, directory, live, supervision_policy(settings)
                 )
@@ -346,11 +401,18 @@ def build_parser() -> argparse.ArgumentParser:
     with_server_flags(sub.add_parser("serve", help="everything in one process (embedded)"))
     with_server_flags(sub.add_parser("ingest", help="the ingest service (write endpoints)"))
     with_server_flags(sub.add_parser("api", help="the read API and accounts service"))
-    with_server_flags(
+    worker = with_server_flags(
         sub.add_parser(
             "worker",
             help="a faust projection worker (distributed mode); serves /healthz and /readyz",
         )
+    )
+    worker.add_argument(
+        "--role",
+        choices=("all", "projections", "hooks"),
+        default="all",
+        help="what this worker runs: projections and plugin hooks (all, the default), the"
+        " projection agents only, or the plugin hook processor only (docs/operations.md)",
     )
     rep = sub.add_parser("replay", help="rebuild every projection from the log")
     rep.add_argument("--data-dir", type=Path, default=None)

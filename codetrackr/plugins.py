@@ -18,13 +18,13 @@ from plugin_host.executor import PluginExecutor
 from plugins_runtime import PluginSandbox, ProcessSandbox, Sandbox, SandboxLimits
 from plugins_runtime.kv import PluginKeyValue
 from plugins_runtime.kv_factory import open_plugin_kv
-from plugins_runtime.sql_executor import ClickHousePluginQueries
+from plugins_runtime.sql_executor import ClickHousePluginQueries, PluginQueries
 
 
 @dataclass
 class PluginRuntime:
     sandbox: Sandbox
-    queries: ClickHousePluginQueries
+    queries: PluginQueries
     kv: PluginKeyValue
     executor: PluginExecutor
 
@@ -40,21 +40,27 @@ HOOKS_NICE = 10
 
 
 def build_plugin_runtime(
-    settings: Settings, directory: AccountDirectory, *, background: bool = False
+    settings: Settings,
+    directory: AccountDirectory,
+    *,
+    nice: int = 0,
+    queries: PluginQueries | None = None,
 ) -> PluginRuntime:
-    """No I/O until the key-value store is started. ``background``: for the hook processor (its
-    sandbox processes run at a lower scheduling priority); RPC calls answer a waiting user."""
+    """No I/O until the key-value store is started. ``nice``: added to the sandbox processes'
+    niceness (:data:`HOOKS_NICE` for hooks run inside the server: background work; RPC calls
+    answer a waiting user). ``queries``: where ``ctx.db.query`` runs, when not on ClickHouse
+    from this process (a hook process sends it to the server)."""
     timeout_s = settings.plugin_timeout_s
     limits = SandboxLimits(wall_s=timeout_s, cpu_s=timeout_s)
     sandbox: Sandbox
     if settings.plugin_isolation == "process":
-        nice = HOOKS_NICE if background else 0
         sandbox = ProcessSandbox(limits, workers=settings.plugin_workers, nice=nice)
     else:
         sandbox = PluginSandbox(limits, workers=settings.plugin_workers)
-    queries = ClickHousePluginQueries(
-        settings.resolved_clickhouse_url(), settings.clickhouse_database
-    )
+    if queries is None:
+        queries = ClickHousePluginQueries(
+            settings.resolved_clickhouse_url(), settings.clickhouse_database
+        )
     kv = open_plugin_kv(settings.redis_url, settings.data_dir)
     executor = PluginExecutor(
         sandbox,

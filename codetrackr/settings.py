@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     plugin_workers: int = Field(default=4, ge=1, le=64)  # QuickJS executions at once
     # Where they run: child processes (beside the server, not in its turn), or server threads.
     plugin_isolation: Literal["process", "thread"] = "process"
+    # Where `serve` runs the hook processor: a child process of its own at a lower priority
+    # (beside the projection runner, not under its GIL), or its own event loop ("inline").
+    hooks_process: Literal["process", "inline"] = "process"
     plugin_tick_interval_s: float = Field(default=60.0, ge=1.0, le=3600.0)
     plugin_failures_to_suspend: int = Field(default=5, ge=1, le=1000)
     plugin_timeout_s: float = Field(default=15.0, gt=0.0, le=300.0)  # per execution, CPU and wall

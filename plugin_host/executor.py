@@ -24,7 +24,7 @@ from plugins_runtime import (
     SandboxResult,
     SandboxUnavailable,
 )
-from plugins_runtime.sql_executor import ClickHousePluginQueries
+from plugins_runtime.sql_executor import PluginQueries
 
 # A script's top level only declares its hooks and endpoints: checking it gets little time.
 CHECK_LIMITS_S = 2.0
@@ -55,7 +55,7 @@ class PluginExecutor:
         self,
         sandbox: Sandbox,
         directory: AccountDirectory,
-        queries: ClickHousePluginQueries,
+        queries: PluginQueries,
         kv: KeyValue,
         *,
         base_url: str,

@@ -21,7 +21,7 @@ from plugin_host.rows import host_rows, mentioned_relations
 from plugin_host.writes import ProfileValidator, record_write
 from plugins_runtime.host import JSON, HostCallError
 from plugins_runtime.kv import KeyValueUnavailable, PluginKeyValue
-from plugins_runtime.sql_executor import ClickHousePluginQueries, PluginQueryFailed
+from plugins_runtime.sql_executor import PluginQueries, PluginQueryFailed
 from plugins_runtime.sql_scope import PluginSqlRefused
 from plugins_runtime.sql_writes import is_write, plan_write
 
@@ -42,7 +42,7 @@ class BoundHost:
         user_id: str,
         *,
         directory: AccountDirectory,
-        queries: ClickHousePluginQueries,
+        queries: PluginQueries,
         kv: KeyValue,
         validate_profile: ProfileValidator | None = None,
     ) -> None:

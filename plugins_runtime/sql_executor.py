@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -48,9 +48,15 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, Error, OperationalError
 
 from plugins_runtime.relations import RELATIONS, USER_PARAMETER, host_parameter
-from plugins_runtime.sql_scope import scope_query
+from plugins_runtime.sql_scope import check_scoped, scope_query
 
-__all__ = ["ClickHousePluginQueries", "PluginQueryFailed", "QueryLimits"]
+__all__ = [
+    "ClickHousePluginQueries",
+    "PluginQueries",
+    "PluginQueryFailed",
+    "QueryLimits",
+    "prepare_query",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +99,42 @@ class QueryLimits:
             # chdb turns these on for embedded use; a plugin has no business with them.
             "allow_introspection_functions": 0,
         }
+
+
+class PluginQueries(Protocol):
+    """``ctx.db.query`` as the plugin host calls it (blocking; from a worker thread):
+    :class:`ClickHousePluginQueries` in the server, a proxy to it in a hook process."""
+
+    def query(
+        self,
+        user_id: str,
+        sql: str,
+        params: Sequence[object] = (),
+        *,
+        host_rows: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+def prepare_query(
+    user_id: str,
+    sql: str,
+    params: Sequence[object] = (),
+    *,
+    host_rows: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    database: str = "codetrackr",
+) -> tuple[str, dict[str, Any]]:
+    """The plugin's ``sql`` scoped to ``user_id`` and its parameters bound (the caller's id, the
+    host relations' rows): what :meth:`ClickHousePluginQueries.run_scoped` runs. No I/O; raises
+    :class:`~plugins_runtime.sql_scope.PluginSqlRefused`."""
+    scoped = scope_query(sql, params, database=database)
+    parameters: dict[str, Any] = dict(scoped.parameters)
+    parameters[USER_PARAMETER] = user_id
+    for name in scoped.host_relations:
+        rows = (host_rows or {}).get(name, ())
+        parameters[host_parameter(name)] = _rows_json(name, user_id, rows)
+    return scoped.sql, parameters
 
 
 class _ThreadClient(threading.local):
@@ -138,15 +180,23 @@ class ClickHousePluginQueries:
         not banned, plus the caller's own entries; the reviews of those). Raises
         :class:`PluginSqlRefused` or :class:`PluginQueryFailed`.
         """
-        scoped = scope_query(sql, params, database=self._database)
-        parameters: dict[str, Any] = dict(scoped.parameters)
-        parameters[USER_PARAMETER] = user_id
-        for name in scoped.host_relations:
-            rows = (host_rows or {}).get(name, ())
-            parameters[host_parameter(name)] = _rows_json(name, user_id, rows)
+        scoped_sql, parameters = prepare_query(
+            user_id, sql, params, host_rows=host_rows, database=self._database
+        )
+        return self._run(scoped_sql, parameters)
+
+    def run_scoped(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run SQL that :func:`prepare_query` produced in another process (a hook process has
+        no engine of its own: :mod:`codetrackr.hook_channel`). It is checked again here
+        (:func:`~plugins_runtime.sql_scope.check_scoped`: one SELECT of our tables) and runs
+        with the same read-only settings and limits as :meth:`query`."""
+        check_scoped(sql, self._database)
+        return self._run(sql, parameters)
+
+    def _run(self, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
         try:
             result = self._client().query(
-                scoped.sql, parameters=parameters, settings=self._limits.settings()
+                sql, parameters=dict(parameters), settings=self._limits.settings()
             )
         except (OperationalError, OSError) as exc:
             raise PluginQueryFailed("unavailable", "the database is unavailable, retry") from exc

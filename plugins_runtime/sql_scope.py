@@ -42,6 +42,7 @@ __all__ = [
     "MAX_SQL_CHARS",
     "PluginSqlRefused",
     "ScopedQuery",
+    "check_scoped",
     "parse_statement",
     "scope_query",
     "warm_up",
@@ -457,3 +458,36 @@ def _recheck_printed(printed: str, database: str, ctes: frozenset[str]) -> None:
             raise PluginSqlRefused(
                 "unknown_table", f"the translated query names {table.sql(dialect='clickhouse')}"
             )
+
+
+def check_scoped(sql: str, database: str = "codetrackr") -> None:
+    """Refuse ClickHouse SQL that is not one read-only query of our own tables.
+
+    What the server runs for a hook process (:mod:`codetrackr.hook_channel`) has been scoped by
+    :func:`scope_query` in that process; this second check, where the engine is, keeps a write, a
+    table function or any other table from reaching it even if the sender were wrong. Raises
+    :class:`PluginSqlRefused`.
+    """
+    if len(sql) > 4 * MAX_SQL_CHARS + 100_000:
+        raise PluginSqlRefused("too_long", "the scoped query is too long")
+    try:
+        trees = sqlglot.parse(sql, read="clickhouse")
+    except SqlglotError as exc:
+        raise PluginSqlRefused("syntax", "the scoped query does not parse") from exc
+    if len(trees) != 1 or trees[0] is None or not isinstance(trees[0], _QUERY_NODES):
+        raise PluginSqlRefused("statement_not_allowed", "only one SELECT query may run")
+    tree = trees[0]
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    for node in tree.walk():
+        if isinstance(node, (*_WRITE_NODES, exp.Command)) or (
+            isinstance(node, exp.Query) and node.args.get("into") is not None
+        ):
+            raise PluginSqlRefused("write_not_allowed", "only one SELECT query may run")
+        if isinstance(node, exp.Table):
+            plain = isinstance(node.this, exp.Identifier) and not node.catalog
+            ours = node.db == database and node.name in BACKING_TABLES
+            cte = not node.db and node.name in ctes
+            if not (plain and (ours or cte)):
+                raise PluginSqlRefused(
+                    "unknown_table", f"the scoped query names {node.sql(dialect='clickhouse')}"
+                )

@@ -100,6 +100,12 @@ class SqliteEventLog:
     def path(self) -> Path:
         return self._path
 
+    @property
+    def appends(self) -> AppendSignal:
+        """Notified after each commit that stored records (thread-safe): what wakes this log's
+        readers, and what a process reading the file beside it may be told about."""
+        return self._signal
+
     async def start(self) -> None:
         """Open (or create) the file and start the writer thread; raises ``LogUnavailable``."""
         if self._writer is not None:

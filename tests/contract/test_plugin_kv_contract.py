@@ -539,3 +539,51 @@ async def test_sqlite_answered_writes_survive_kill_9(tmp_path: Path) -> None:
         assert await kv.dump_user("u1") == {"alpha": {"k": "answered", "n": "1"}}
     finally:
         await kv.close()
+
+
+_COUNT = """
+import asyncio, sys
+from pathlib import Path
+from plugins_runtime.kv_sqlite import SqlitePluginKeyValue
+
+async def main() -> None:
+    kv = SqlitePluginKeyValue(Path(sys.argv[1]))
+    await kv.start()
+    got = [await kv.incr("alpha", "u1", "n") for _ in range(int(sys.argv[2]))]
+    await kv.close()
+    print(" ".join(map(str, got)), flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def test_sqlite_incr_is_atomic_across_processes(tmp_path: Path) -> None:
+    """The server (RPC calls) and its hook process open the same file: counting from both, and
+    from a third, loses no increment and hands out no value twice."""
+    path = tmp_path / "plugin-kv.sqlite3"
+    each = 150
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _COUNT,
+            str(path),
+            str(each),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    kv = SqlitePluginKeyValue(path)
+    await kv.start()
+    try:
+        mine = [await kv.incr(ALPHA, "u1", "n") for _ in range(each)]
+        outputs = [await asyncio.wait_for(c.communicate(), timeout=120) for c in children]
+        for child, (_, stderr) in zip(children, outputs, strict=True):
+            assert child.returncode == 0, stderr.decode()
+        theirs = [int(n) for stdout, _ in outputs for n in stdout.split()]
+        assert sorted(mine + theirs) == list(range(1, 3 * each + 1))
+        assert await kv.get(ALPHA, "u1", "n") == str(3 * each)
+    finally:
+        await kv.close()

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,8 +47,10 @@ class CodeTrackrProcess:
         *,
         env: Mapping[str, str] | None = None,
         port: int | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.command = command
+        self.args = list(args)
         self.data_dir = data_dir
         self.port = port or free_port()
         self.env = {**os.environ, **_TEST_DEFAULTS, **(env or {})}
@@ -63,7 +65,7 @@ class CodeTrackrProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [str(CODETRACKR), self.command, "--data-dir", str(self.data_dir)]
         # Every role listens on its port (the worker serves only /healthz and /readyz there).
-        args += ["--host", "127.0.0.1", "--port", str(self.port)]
+        args += ["--host", "127.0.0.1", "--port", str(self.port), *self.args]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=log)
         if self.command != "worker":

@@ -112,3 +112,44 @@ def test_workers_fire_each_hook_of_a_distributed_deployment(tmp_path: Path) -> N
 
 def _equal(actual: object, expected: object) -> None:
     assert actual == expected, actual
+
+
+def test_a_hooks_only_worker_fires_hooks_beside_a_projections_only_worker(tmp_path: Path) -> None:
+    """``worker --role hooks`` runs the hook processor alone, ``--role projections`` the agents
+    alone: hooks fire once each, projections are written, and each reports only its own part."""
+    with distributed(
+        tmp_path, workers=0, partitions=2, broker_kind="tansu", roles=("projections", "hooks")
+    ) as topology:
+        projections, hooks = topology.workers
+        user = Client(topology.api_url)
+        user_id = str(user.get("/api/v1/user/me")["id"])
+        append_store_events(topology.broker.bootstrap, user_id, tmp_path)
+        kv = redis.Redis.from_url(topology.redis.url, decode_responses=True)
+        prefix = f"plugin:tally:{user_id}:"
+        eventually(lambda: _equal(kv.get(prefix + "installs"), "1"), timeout_s=180)
+        now = time.time()
+        beats = [{"project": "solo", "file": f"f{i}.py", "time": now - 300 + i} for i in range(30)]
+        response = user.http.post(
+            f"{topology.ingest_url}/api/v1/heartbeats", json=beats, headers=user.key_header
+        )
+        assert response.status_code == 200, response.text
+
+        def all_seen() -> None:
+            assert len(list(kv.scan_iter(prefix + "seen:*"))) == len(beats)
+
+        eventually(all_seen, timeout_s=180)
+
+        def projected() -> None:
+            projects = user.get("/api/v1/stats/projects", range="all")["projects"]
+            assert [p["project"] for p in projects] == ["solo"], projects
+
+        eventually(projected, timeout_s=120)
+
+        def names(worker_url: str) -> list[str]:
+            ready = httpx.get(f"{worker_url}/readyz", timeout=10).json()
+            checks = ready.get("checks") or ready["error"]["details"]["checks"]
+            return sorted(p["name"] for p in checks["projector"]["projectors"])
+
+        assert names(hooks.url) == ["plugin-hooks"]
+        assert "plugin-hooks" not in names(projections.url)
+        assert names(projections.url), "the projections worker reports its agents"

@@ -55,6 +55,8 @@ def test_ingest_requests_and_projectors_are_counted(server: CodeTrackrProcess) -
     code = refused.json()["error"]["code"]
     assert user.http.get("/no/such/path").status_code == 404
     eventually(lambda: _projected(user, 7 * 30), timeout_s=60)
+    # The hook processor runs in a child process of serve, which reports to it once it runs.
+    eventually(lambda: _hooks_counted(server.url), timeout_s=60)
 
     after = scrape(server.url)
     accepted = "codetrackr_heartbeats_accepted_total"
@@ -85,6 +87,13 @@ def test_ingest_requests_and_projectors_are_counted(server: CodeTrackrProcess) -
     runner = ("projector", "projection-runner")
     lag = "codetrackr_projector_lag_records"
     assert sum(v for (name, labels), v in after.items() if name == lag and runner in labels) == 0
+
+
+def _hooks_counted(url: str) -> None:
+    samples = scrape(url)
+    hooks = {"projector": "plugin-hooks"}
+    assert value(samples, "codetrackr_projector_alive", **hooks) == 1
+    assert value(samples, "codetrackr_projector_batch_records_count", **hooks) >= 1
 
 
 def _projected(user: Client, expected: int) -> None:

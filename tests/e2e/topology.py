@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,9 +52,11 @@ class Topology:
             "CODETRACKR_LOG_LEVEL": "info",
         }
 
-    def start_worker(self) -> CodeTrackrProcess:
+    def start_worker(self, role: str = "all") -> CodeTrackrProcess:
         index = len(self.workers)
-        worker = CodeTrackrProcess("worker", self.root / f"worker{index}", env=self.env).start()
+        worker = CodeTrackrProcess(
+            "worker", self.root / f"worker{index}", env=self.env, args=["--role", role]
+        ).start()
         self.workers.append(worker)
         return worker
 
@@ -144,8 +146,14 @@ def wait_group_stable(bootstrap: str, *, members: int, timeout_s: float = 120.0)
 
 @contextmanager
 def distributed(
-    root: Path, *, workers: int = 2, partitions: int = 6, broker_kind: str = "noida"
+    root: Path,
+    *,
+    workers: int = 2,
+    partitions: int = 6,
+    broker_kind: str = "noida",
+    roles: Sequence[str] = (),
 ) -> Iterator[Topology]:
+    """``workers`` workers of role ``all``, then one of each of ``roles``."""
     kind = NoidaBroker if broker_kind == "noida" else TansuBroker
     broker = kind(work_dir=root / "broker")
     clickhouse = ChdbHttpProcess(root / "clickhouse")
@@ -159,7 +167,11 @@ def distributed(
         topology.ingest = CodeTrackrProcess("ingest", root / "ingest", env=topology.env).start()
         for _ in range(workers):
             topology.start_worker()
-        wait_group_stable(broker.bootstrap, members=workers)
+        for role in roles:
+            topology.start_worker(role)
+        wait_group_stable(
+            broker.bootstrap, members=workers + sum(role != "hooks" for role in roles)
+        )
         yield topology
     finally:
         topology.stop()

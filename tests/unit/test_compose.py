@@ -35,13 +35,19 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 KAFKA, CLICKHOUSE, REDIS = "kafka", "clickhouse", "redis"
 # CodeTrackr service -> the ``codetrackr`` subcommand it runs.
-APP_SERVICES = {"ingest": "ingest", "api": "api", "worker": "worker"}
+APP_SERVICES = {"ingest": "ingest", "api": "api", "worker": "worker", "hooks": "worker"}
 # The HTTP services -> the app role they serve (codetrackr.bootstrap.create_app).
 HTTP_ROLES: dict[str, Role] = {"ingest": "ingest", "api": "api"}
 HTTP_SERVICES = tuple(HTTP_ROLES)
 # What each role talks to, hence must wait for (codetrackr.bootstrap.create_app builds the
 # projection store only for api; codetrackr.cli._worker prepares the log and writes projections).
-NEEDS = {"ingest": {KAFKA}, "api": {KAFKA, CLICKHOUSE}, "worker": {KAFKA, CLICKHOUSE}}
+NEEDS = {
+    "ingest": {KAFKA},
+    "api": {KAFKA, CLICKHOUSE},
+    "worker": {KAFKA, CLICKHOUSE},
+    # plugin SQL reads ClickHouse; ctx.redis is the key-value store
+    "hooks": {KAFKA, CLICKHOUSE, REDIS},
+}
 # Where the official images keep their data.
 DATA_DIRS = {CLICKHOUSE: "/var/lib/clickhouse"}
 OFFICIAL_IMAGES = {
@@ -310,6 +316,17 @@ def test_app_services_run_their_codetrackr_subcommand(
         assert command[0] in subcommands
         # Flags too: the image's ENTRYPOINT is `codetrackr`, so this is its whole argv.
         assert cli.build_parser().parse_args(command).command == subcommand
+
+
+def test_projections_and_hooks_run_in_workers_of_their_own(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Plugin hooks must not take CPU from projection workers (docs/operations.md)."""
+    roles = {}
+    for name in ("worker", "hooks"):
+        command = [str(c) for c in services[name]["command"]]
+        roles[name] = cli.build_parser().parse_args(command).role
+    assert roles == {"worker": "projections", "hooks": "hooks"}
 
 
 # ---- settings ------------------------------------------------------------------------------

@@ -217,7 +217,7 @@ def test_claude_transcripts_are_imported_once_and_priced_as_ccusage_prices_them(
     again = import_cli(home, "claude", url=server.url, key=user.api_key)
     assert again.returncode == 0, again.stderr
     assert "imported: 0 records" in again.stdout
-    assert "duplicates (already imported): 0" not in again.stdout
+    assert "already imported: 0;" not in again.stdout
     same_days(ours_daily(user), expected)
 
     # What else the lines hold: sessions, tools with their outcome, file activities.
@@ -346,6 +346,7 @@ def test_the_import_endpoint_refuses_bad_bodies_and_anonymous_callers(
         "imported": {},
         "records": 0,
         "duplicates": 0,
+        "already_imported": 0,
         "skipped_lines": 2,
         "skipped": [
             {"line": 7, "reason": "not JSON"},

@@ -444,6 +444,44 @@ def test_the_owners_socket_hears_the_import_and_lines_and_lengths_are_read(
     assert lengths["p50_minutes"] == pytest.approx((5 + 98.2) / 2)
 
 
+def test_a_deployment_prices_with_its_own_table(tmp_path: Path) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": {"claude-sonnet-4": {"input": 1000, "output": 2000}}}))
+    own = CodeTrackrProcess(
+        "serve", tmp_path / "data", env={"CODETRACKR_AI_PRICING_FILE": str(prices)}
+    ).start()
+    try:
+        user = Client(own.url, timezone="UTC")
+        home = tmp_path / "home"
+        write_claude_home(home)
+        sent = import_cli(home, "claude", str(home / ".claude"), url=own.url, key=user.api_key)
+        assert sent.returncode == 0, sent.stderr
+
+        def priced() -> None:
+            answer = data(user, "/api/v1/ai/usage/models")
+            models = {m["model"]: m["cost_usd"] for m in answer["models"]}
+            # msg_1 and msg_4: 14 input and 1,100 output tokens; cache tokens are free here.
+            assert models[SONNET] == pytest.approx((14 * 1000 + 1100 * 2000) / 1e6)
+            assert answer["unpriced_models"] == [HAIKU, OPUS]
+
+        eventually(priced, timeout_s=60)
+    finally:
+        own.stop()
+    # A table that cannot be read stops the server at its start, saying why.
+    prices.write_text('{"models": 3}')
+    refused = subprocess.run(
+        [str(CODETRACKR), "serve", "--data-dir", str(tmp_path / "bad"), "--port", "0"],
+        cwd=ROOT,
+        env={**os.environ, "CODETRACKR_AI_PRICING_FILE": str(prices)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "pricing document" in refused.stderr
+
+
 def test_usage_is_erased_by_range_exported_and_rebuilt_by_replay(
     server: CodeTrackrProcess, tmp_path: Path
 ) -> None:

@@ -50,6 +50,7 @@ class Summary:
     files: int = 0
     imported: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
+    already_imported: int = 0
     skipped_lines: int = 0
     skipped: list[str] = field(default_factory=list)
     queued: int = 0
@@ -60,6 +61,7 @@ class Summary:
         if isinstance(counts, dict):
             self.imported.update({str(k): int(v) for k, v in counts.items()})
         self.duplicates += int(answer.get("duplicates") or 0)
+        self.already_imported += int(answer.get("already_imported") or 0)
         self.skipped_lines += int(answer.get("skipped_lines") or 0)
         for item in answer.get("skipped") or []:
             if len(self.skipped) < 20:
@@ -83,7 +85,10 @@ class Summary:
         out.write(f"files: {self.files}\n")
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.imported.items()) if v)
         out.write(f"imported: {total} records" + (f" ({kinds})" if kinds else "") + "\n")
-        out.write(f"duplicates (already imported): {self.duplicates}\n")
+        out.write(
+            f"duplicates: {self.duplicates} (already imported: {self.already_imported};"
+            " the rest repeated in the logs)\n"
+        )
         out.write(f"skipped lines: {self.skipped_lines}\n")
         for line in self.skipped:
             out.write(f"  {line}\n")

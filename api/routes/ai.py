@@ -757,7 +757,8 @@ async def import_transcript(
         {
             "imported": imported,
             "records": len(fresh),
-            "duplicates": len(plan.records) - len(fresh),
+            "duplicates": len(plan.records) - len(fresh),  # repeated in the lines, or known
+            "already_imported": len(known),
             "skipped_lines": len(plan.skipped),
             "skipped": skipped_view(plan.skipped),
         },

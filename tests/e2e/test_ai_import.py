@@ -217,7 +217,7 @@ def test_claude_transcripts_are_imported_once_and_priced_as_ccusage_prices_them(
     again = import_cli(home, "claude", url=server.url, key=user.api_key)
     assert again.returncode == 0, again.stderr
     assert "imported: 0 records" in again.stdout
-    assert "duplicates (already imported): 0" not in again.stdout
+    assert "already imported: 0;" not in again.stdout
     same_days(ours_daily(user), expected)
 
     # What else the lines hold: sessions, tools with their outcome, file activities.
@@ -346,6 +346,7 @@ def test_the_import_endpoint_refuses_bad_bodies_and_anonymous_callers(
         "imported": {},
         "records": 0,
         "duplicates": 0,
+        "already_imported": 0,
         "skipped_lines": 2,
         "skipped": [
             {"line": 7, "reason": "not JSON"},
@@ -441,6 +442,44 @@ def test_the_owners_socket_hears_the_import_and_lines_and_lengths_are_read(
     buckets = {b["range"]: b["sessions"] for b in lengths["buckets"]}
     assert (buckets["5m-15m"], buckets["1h-2h"]) == (1, 1)  # 5 minutes; 98.2 minutes
     assert lengths["p50_minutes"] == pytest.approx((5 + 98.2) / 2)
+
+
+def test_a_deployment_prices_with_its_own_table(tmp_path: Path) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": {"claude-sonnet-4": {"input": 1000, "output": 2000}}}))
+    own = CodeTrackrProcess(
+        "serve", tmp_path / "data", env={"CODETRACKR_AI_PRICING_FILE": str(prices)}
+    ).start()
+    try:
+        user = Client(own.url, timezone="UTC")
+        home = tmp_path / "home"
+        write_claude_home(home)
+        sent = import_cli(home, "claude", str(home / ".claude"), url=own.url, key=user.api_key)
+        assert sent.returncode == 0, sent.stderr
+
+        def priced() -> None:
+            answer = data(user, "/api/v1/ai/usage/models")
+            models = {m["model"]: m["cost_usd"] for m in answer["models"]}
+            # msg_1 and msg_4: 14 input and 1,100 output tokens; cache tokens are free here.
+            assert models[SONNET] == pytest.approx((14 * 1000 + 1100 * 2000) / 1e6)
+            assert answer["unpriced_models"] == [HAIKU, OPUS]
+
+        eventually(priced, timeout_s=60)
+    finally:
+        own.stop()
+    # A table that cannot be read stops the server at its start, saying why.
+    prices.write_text('{"models": 3}')
+    refused = subprocess.run(
+        [str(CODETRACKR), "serve", "--data-dir", str(tmp_path / "bad"), "--port", "0"],
+        cwd=ROOT,
+        env={**os.environ, "CODETRACKR_AI_PRICING_FILE": str(prices)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "pricing document" in refused.stderr
 
 
 def test_usage_is_erased_by_range_exported_and_rebuilt_by_replay(

@@ -42,13 +42,14 @@ from typing import Any
 
 import httpx
 
+from schemas.ai_files import file_change
+
 _log = logging.getLogger("codetrackr.claude_hook")
 
 ASSISTANT = "Claude Code"
 MAX_STDIN = 8 * 1024 * 1024
 TRANSCRIPT_TAIL = 512 * 1024  # bytes of the transcript read to find the last answer
 MAX_CONTENT = 100_000
-FILE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,39 +75,6 @@ def tool_key(payload: Mapping[str, Any]) -> str:
     text = json.dumps(payload.get("tool_input"), sort_keys=True, default=str)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return f"{payload.get('session_id')}:{payload.get('tool_name')}:{digest}"
-
-
-def _lines(text: Any) -> int:
-    return len(text.splitlines()) if isinstance(text, str) and text else 0
-
-
-def file_change(
-    tool: str, tool_input: Mapping[str, Any], response: Any
-) -> tuple[str, str, int, int] | None:
-    """Pure: ``(file_path, action, lines_added, lines_removed)`` a file tool did, if any."""
-    path = tool_input.get("file_path") or tool_input.get("notebook_path")
-    if tool not in FILE_TOOLS or not isinstance(path, str) or not path:
-        return None
-    if tool == "Write":
-        kind = response.get("type") if isinstance(response, dict) else None
-        return (
-            path,
-            "modified" if kind == "update" else "created",
-            _lines(tool_input.get("content")),
-            0,
-        )
-    if tool == "Edit":
-        return (
-            path,
-            "modified",
-            _lines(tool_input.get("new_string")),
-            _lines(tool_input.get("old_string")),
-        )
-    if tool == "MultiEdit":
-        edits = [e for e in tool_input.get("edits") or [] if isinstance(e, dict)]
-        added = sum(_lines(e.get("new_string")) for e in edits)
-        return path, "modified", added, sum(_lines(e.get("old_string")) for e in edits)
-    return path, "modified", _lines(tool_input.get("new_source")), 0
 
 
 MAX_PARAMETER_TEXT = 2000  # characters of one string of a tool's input sent along

@@ -21,6 +21,7 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.ai_files import MAX_PATH as MAX_PATH
 from schemas.heartbeat import at_stored_precision, stored_millis
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
 
 ASSISTANT = "Claude Code"
 MAX_CONTENT = 100_000  # characters of one message kept
-MAX_PATH = 4096
 MAX_PARAMETERS = 20_000  # characters of a tool call's parameters (JSON text)
 
 MessageRole = Literal["user", "assistant"]

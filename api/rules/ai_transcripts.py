@@ -54,13 +54,13 @@ from schemas.ai import (
     tool_call_record,
     usage_record,
 )
+from schemas.ai_files import file_change
 
 __all__ = ["CLAUDE_CODE", "CODEX", "Source", "TranscriptPlan", "plan_transcript"]
 
 Source = Literal["claude", "codex"]
 CLAUDE_CODE = "Claude Code"
 CODEX = "Codex"
-FILE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
 MAX_PARAMETER_TEXT = 2000
 MAX_SKIPPED_NAMED = 100  # skipped lines named in an answer (all are counted)
 
@@ -151,10 +151,6 @@ def _count(value: Any, name: str) -> int:
     return int(value)
 
 
-def _lines(text: Any) -> int:
-    return len(text.splitlines()) if isinstance(text, str) and text else 0
-
-
 def bounded_parameters(arguments: Any) -> str:
     """A tool's input as JSON text, long strings cut (a ``Write``'s whole file is not kept)."""
     if not isinstance(arguments, dict):
@@ -171,33 +167,6 @@ def bounded_parameters(arguments: Any) -> str:
         out[str(name)] = value
     text = json.dumps(out, sort_keys=True, ensure_ascii=False, default=str)
     return text if len(text) <= MAX_PARAMETERS else "{}"
-
-
-def file_change(
-    tool: str, tool_input: Any, result: Any
-) -> tuple[str, Literal["created", "modified"], int, int] | None:
-    """``(file_path, action, lines_added, lines_removed)`` a file tool did, if any."""
-    if tool not in FILE_TOOLS or not isinstance(tool_input, dict):
-        return None
-    path = tool_input.get("file_path") or tool_input.get("notebook_path")
-    if not isinstance(path, str) or not path or len(path) > MAX_PATH:
-        return None
-    if tool == "Write":
-        kind = result.get("type") if isinstance(result, dict) else None
-        action: Literal["created", "modified"] = "modified" if kind == "update" else "created"
-        return path, action, _lines(tool_input.get("content")), 0
-    if tool == "Edit":
-        return (
-            path,
-            "modified",
-            _lines(tool_input.get("new_string")),
-            _lines(tool_input.get("old_string")),
-        )
-    if tool == "MultiEdit":
-        edits = [e for e in tool_input.get("edits") or [] if isinstance(e, dict)]
-        added = sum(_lines(e.get("new_string")) for e in edits)
-        return path, "modified", added, sum(_lines(e.get("old_string")) for e in edits)
-    return path, "modified", _lines(tool_input.get("new_source")), 0
 
 
 class _Parser:

@@ -197,3 +197,41 @@ def _seen(data: Path, user_id: str) -> list[str]:
 
 def _equal(actual: object, expected: object) -> None:
     assert actual == expected
+
+
+FAILING = """
+async function on_heartbeat(ctx, hb) { throw new Error('always broken'); }
+const endpoints = { 'ping': async (ctx, req) => ({ ok: true }) };
+"""
+
+
+def test_failures_in_the_hook_child_suspend_the_plugin_where_the_api_sees_it(
+    tmp_path: Path,
+) -> None:
+    """The child counts a plugin's failures and records the suspension through the server's
+    log: the server's own directory refuses the plugin's RPC calls, its /metrics counts both."""
+    env = {**ENV, "CODETRACKR_PLUGIN_FAILURES_TO_SUSPEND": "3"}
+    server = CodeTrackrProcess("serve", tmp_path / "data", env=env).start()
+    try:
+        user = Client(server.url)
+        publish_and_install(user, "broken", FAILING)
+        assert user.http.post("/api/v1/plugins/broken/rpc/ping", headers=user.bearer).json() == {
+            "ok": True
+        }
+        send(user, "p", 3, float(int(time.time()) - 600))
+
+        def suspended() -> None:
+            answer = user.http.post("/api/v1/plugins/broken/rpc/ping", headers=user.bearer)
+            assert answer.status_code == 403, answer.text
+            assert answer.json()["error"]["code"] == "plugin_suspended", answer.text
+
+        eventually(suspended, timeout_s=120)
+
+        def counted() -> None:
+            metrics = user.http.get("/metrics").text
+            assert 'codetrackr_plugin_hooks_total{what="suspended"} 1.0' in metrics, metrics
+            assert 'codetrackr_plugin_hooks_total{what="failed"} 3.0' in metrics, metrics
+
+        eventually(counted, timeout_s=30)
+    finally:
+        server.stop()

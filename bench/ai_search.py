@@ -16,16 +16,13 @@ process (``python -m bench.ai_search``) with its own.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import random
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from bench.child import run_child
 from bench.report import Row, percentile
 
 MESSAGES_AT_SCALE_1 = 1_000_000
@@ -174,26 +171,9 @@ def main() -> None:
 
 async def figure_ai_search(scale: float) -> list[Row]:
     messages = max(10_000, round(MESSAGES_AT_SCALE_1 * scale))
-    with tempfile.TemporaryDirectory(prefix="bench-ai-search-") as tmp:
-        done = await asyncio.to_thread(
-            subprocess.run,
-            [
-                sys.executable,
-                "-m",
-                "bench.ai_search",
-                "--messages",
-                str(messages),
-                "--dir",
-                str(Path(tmp) / "clickhouse"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=3600,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"the search benchmark failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = await run_child(
+        "bench.ai_search", ["--messages", str(messages)], what="search", dir_name="clickhouse"
+    )
     indexed, scanned = result["indexed"], result["scanned"]
     hits = sorted(result["hits"])
     return [

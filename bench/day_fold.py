@@ -17,17 +17,14 @@ chdb allows one data directory per process, so the measurement runs in a child p
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.child import run_child
 from bench.report import Row, percentile
 from schemas.events import HeartbeatsReceived
 from schemas.heartbeat import Heartbeat, heartbeat_event_id
@@ -135,28 +132,13 @@ def main() -> None:
 async def figure_day_fold(scale: float) -> list[Row]:
     heartbeats = max(2_000, round(HEARTBEATS_AT_SCALE_1 * scale))
     samples = max(30, round(SAMPLES_AT_SCALE_1 * scale))
-    with tempfile.TemporaryDirectory(prefix="bench-day-fold-") as tmp:
-        done = await asyncio.to_thread(
-            subprocess.run,
-            [
-                sys.executable,
-                "-m",
-                "bench.day_fold",
-                "--heartbeats",
-                str(heartbeats),
-                "--samples",
-                str(samples),
-                "--dir",
-                str(Path(tmp) / "clickhouse"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=3600,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"the day fold benchmark failed:\n{done.stderr[-3000:]}")
-    return [rows_of(json.loads(done.stdout.strip().splitlines()[-1]), heartbeats)]
+    result = await run_child(
+        "bench.day_fold",
+        ["--heartbeats", str(heartbeats), "--samples", str(samples)],
+        what="day fold",
+        dir_name="clickhouse",
+    )
+    return [rows_of(result, heartbeats)]
 
 
 def rows_of(result: dict[str, Any], heartbeats: int) -> Row:

@@ -19,14 +19,12 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bench.child import run_child
 from bench.report import Row, percentile
 
 SAMPLES_AT_SCALE_1 = 2000
@@ -120,20 +118,9 @@ def main() -> None:
 
 async def figure_metrics_cost(scale: float) -> list[Row]:
     samples = max(100, round(SAMPLES_AT_SCALE_1 * scale))
-    with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
-        argv = [sys.executable, "-m", "bench.metrics_cost", "--samples", str(samples)]
-        argv += ["--dir", str(Path(tmp) / "data")]
-        done = await asyncio.to_thread(
-            subprocess.run,
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"the metrics benchmark failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = await run_child(
+        "bench.metrics_cost", ["--samples", str(samples)], what="metrics", dir_name="data"
+    )
     labels = {
         "healthz": "GET /healthz",
         "heartbeat": "POST /api/v1/heartbeats (one, durably appended)",

@@ -22,6 +22,7 @@ clock by the callers (the authenticator, the refresh endpoint), never here.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field, replace
 
@@ -40,6 +41,8 @@ from schemas.events import (
     ApiKeyRevoked,
     ApiKeyUsed,
     ContactMessageSent,
+    HeartbeatsIgnored,
+    IngestRulesReplaced,
     ProfileUpdated,
     ProjectAliasesReplaced,
     ProjectLabelsReplaced,
@@ -69,6 +72,12 @@ MAX_LABELED_PROJECTS = 1000
 MAX_LABELS_PER_PROJECT = 20
 MAX_PROJECT_NAME = 2048
 MAX_LABEL = 64
+# Ingest rules of one user: ignore patterns and language mappings (by file extension).
+MAX_IGNORE_PATTERNS = 100
+MAX_IGNORE_PATTERN = 512
+MAX_LANGUAGE_MAPPINGS = 200
+MAX_EXTENSION = 32
+MAX_LANGUAGE_NAME = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +107,11 @@ class User:
     # ``project_settings_problem`` for what a valid set is.
     project_aliases: tuple[tuple[str, str], ...] = ()
     project_labels: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Ingest rules (``ingest_rules_problem`` says what a valid set is) and the heartbeats they
+    # have dropped so far.
+    ignore_patterns: tuple[str, ...] = ()
+    language_mappings: tuple[tuple[str, str], ...] = ()
+    heartbeats_ignored: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +230,10 @@ class AccountState:
             return self._aliases(event)
         if isinstance(event, ProjectLabelsReplaced):
             return self._labels(event)
+        if isinstance(event, IngestRulesReplaced):
+            return self._ingest_rules(event)
+        if isinstance(event, HeartbeatsIgnored):
+            return self._ignored(event)
         if isinstance(event, AccountDeleted):
             return self._deleted(event)
         if isinstance(event, AccountSuspended):
@@ -329,6 +347,25 @@ class AccountState:
         if user is None or aliases_problem(event.aliases) is not None:
             return False
         self.users[user.user_id] = replace(user, project_aliases=tuple(sorted(event.aliases)))
+        return True
+
+    def _ingest_rules(self, event: IngestRulesReplaced) -> bool:
+        user = self.users.get(event.user_id)
+        if user is None or ingest_rules_problem(event.ignore, event.language_mappings):
+            return False
+        mappings = tuple(sorted((ext.lower(), lang) for ext, lang in event.language_mappings))
+        self.users[user.user_id] = replace(
+            user, ignore_patterns=tuple(event.ignore), language_mappings=mappings
+        )
+        return True
+
+    def _ignored(self, event: HeartbeatsIgnored) -> bool:
+        user = self.users.get(event.user_id)
+        if user is None or event.count < 1:
+            return False
+        self.users[user.user_id] = replace(
+            user, heartbeats_ignored=user.heartbeats_ignored + event.count
+        )
         return True
 
     def _labels(self, event: ProjectLabelsReplaced) -> bool:
@@ -524,6 +561,33 @@ def _identity(event: AccountCreated) -> tuple[str, str] | None:
     if event.identity_provider and event.identity_subject:
         return (event.identity_provider, event.identity_subject)
     return None
+
+
+def ingest_rules_problem(
+    ignore: tuple[str, ...], mappings: tuple[tuple[str, str], ...]
+) -> str | None:
+    """What makes a set of ingest rules invalid, or None: at most :data:`MAX_IGNORE_PATTERNS`
+    non-blank patterns of up to :data:`MAX_IGNORE_PATTERN` characters, at most
+    :data:`MAX_LANGUAGE_MAPPINGS` mappings, each extension (``.vue``: a dot, then letters,
+    digits, ``_``, ``+``, ``-``) mapped once to a non-blank language name."""
+    if len(ignore) > MAX_IGNORE_PATTERNS:
+        return f"at most {MAX_IGNORE_PATTERNS} ignore patterns"
+    if any(not p.strip() or len(p) > MAX_IGNORE_PATTERN for p in ignore):
+        return f"an ignore pattern must be 1 to {MAX_IGNORE_PATTERN} characters, not blank"
+    if len(mappings) > MAX_LANGUAGE_MAPPINGS:
+        return f"at most {MAX_LANGUAGE_MAPPINGS} language mappings"
+    extensions = [ext.lower() for ext, _ in mappings]
+    if len(set(extensions)) != len(extensions):
+        return "each extension may be mapped once"
+    for ext, language in mappings:
+        if not _EXTENSION.fullmatch(ext) or len(ext) > MAX_EXTENSION:
+            return f"{ext!r} is not a file extension such as .vue"
+        if not language.strip() or len(language) > MAX_LANGUAGE_NAME:
+            return f"a language name must be 1 to {MAX_LANGUAGE_NAME} characters"
+    return None
+
+
+_EXTENSION = re.compile(r"\.[A-Za-z0-9_+\-]+")
 
 
 def aliases_problem(aliases: tuple[tuple[str, str], ...]) -> str | None:

@@ -31,6 +31,7 @@ from api.routes import (
     admin,
     ai,
     erasure,
+    ingest_rules,
     leaderboards,
     oauth,
     plugin_editor,
@@ -324,6 +325,7 @@ def create_app(settings: Settings, role: Role = "serve") -> FastAPI:
         app.include_router(oauth.router)
         app.include_router(profiles.router)
         app.include_router(project_naming.router)
+        app.include_router(ingest_rules.router)
         app.include_router(stats.router)
         app.include_router(ai.router)
         app.include_router(

@@ -7,9 +7,18 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import date
 
+from accounts.state import User
 from eventlog.port import EventLog, LogUnavailable, Record, RecordRefused
 from http_edge.errors import ApiError
-from schemas.events import HEARTBEATS_TOPIC, HeartbeatsDeleted, HeartbeatsReceived, encode_event
+from ingest.rules import screen
+from schemas.events import (
+    ACCOUNTS_TOPIC,
+    HEARTBEATS_TOPIC,
+    HeartbeatsDeleted,
+    HeartbeatsIgnored,
+    HeartbeatsReceived,
+    encode_event,
+)
 from schemas.heartbeat import Heartbeat
 
 # One record per request (so a request is appended atomically) up to this many heartbeats; larger
@@ -40,7 +49,9 @@ class HeartbeatAppender:
         # Told (heartbeats appended, seconds the log took) after each acknowledged append.
         self._observe = observe
 
-    async def append(self, user_id: str, heartbeats: Sequence[Heartbeat]) -> None:
+    async def append(
+        self, user_id: str, heartbeats: Sequence[Heartbeat], *, also: Sequence[Record] = ()
+    ) -> None:
         if not heartbeats:
             return
         now = time.time()
@@ -60,9 +71,29 @@ class HeartbeatAppender:
             for i in range(0, len(heartbeats), self._chunk)
         ]
         started = time.perf_counter()
-        await self._append(records)
+        await self._append([*records, *also])
         if self._observe is not None:
             self._observe(len(heartbeats), time.perf_counter() - started)
+
+    async def append_for(self, user: User, heartbeats: Sequence[Heartbeat]) -> int:
+        """Append ``heartbeats`` after the user's ingest rules (:mod:`ingest.rules`); returns
+        how many the ignore patterns dropped. Their count goes on the account in the same
+        append (one transaction on the embedded log)."""
+        kept, ignored = screen(heartbeats, user.ignore_patterns, user.language_mappings)
+        extra: list[Record] = []
+        if ignored:
+            event = HeartbeatsIgnored(
+                event_id=uuid.uuid4().hex,
+                user_id=user.user_id,
+                occurred_at=time.time(),
+                count=ignored,
+            )
+            extra.append(Record(ACCOUNTS_TOPIC, user.user_id.encode(), encode_event(event)))
+        if kept:
+            await self.append(user.user_id, kept, also=extra)
+        elif extra:
+            await self._append(extra)
+        return ignored
 
     async def append_deletion(self, user_id: str, day: date, ids: Sequence[str]) -> None:
         """Record that ``user_id`` deleted the heartbeats ``ids`` of local ``day``.

@@ -209,7 +209,7 @@ def build_ingest_router(
         if errors:
             _raise_item_errors(errors, single)
         accepted = dedupe([r for r in results if isinstance(r, Heartbeat)])
-        await appender.append(principal.user.user_id, accepted)
+        await appender.append_for(principal.user, accepted)
         return accepted
 
     @router.post(
@@ -285,7 +285,7 @@ def _wakatime_router(
             if not errors:
                 raise ApiError(400, "no heartbeats in request", code="validation_error")
             _raise_item_errors(errors, single)
-        await appender.append(principal.user.user_id, dedupe(valid))
+        await appender.append_for(principal.user, dedupe(valid))
         if single:
             return JSONResponse({"data": heartbeat_view(valid[0])}, status_code=201)
         responses: list[list[Any]] = [

@@ -130,7 +130,7 @@ def build_wakapi_ingest_router(
                 code="validation_error",
                 details={"fields": errors},
             )
-        await appender.append(principal.user.user_id, dedupe(valid))
+        await appender.append_for(principal.user, dedupe(valid))
         return JSONResponse(bulk_answer(results), status_code=201)
 
     async def own_heartbeats(request: Request, principal: CurrentPrincipal) -> JSONResponse:

@@ -49,6 +49,7 @@ class WakaTimeImportAnswer(BaseModel):
     imported: int
     duplicates: int
     rejected: int
+    ignored: int
     errors: list[ImportItemError]
 
 
@@ -87,6 +88,7 @@ class _Tally:
     imported: int = 0
     duplicates: int = 0
     rejected: int = 0
+    ignored: int = 0
     errors: list[ImportItemError] = dataclasses.field(default_factory=list)
     day: str = ""
     day_index: int = 0
@@ -163,7 +165,10 @@ def build_wakatime_import_router(
             batches = _days(path)
             while (batch := await run_in_threadpool(next, batches, None)) is not None:
                 day, items = batch
-                await appender.append(principal.user.user_id, tally.keep(day, items, meta))
+                kept = tally.keep(day, items, meta)
+                ignored = await appender.append_for(principal.user, kept)
+                tally.ignored += ignored
+                tally.imported -= ignored
             return {
                 "status": "ok",
                 "timezone": meta.timezone,
@@ -172,6 +177,7 @@ def build_wakatime_import_router(
                 "imported": tally.imported,
                 "duplicates": tally.duplicates,
                 "rejected": tally.rejected,
+                "ignored": tally.ignored,
                 "errors": tally.errors,
             }
         finally:

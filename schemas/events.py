@@ -265,6 +265,27 @@ class ProjectLabelsReplaced(_Event):
     labels: tuple[tuple[str, tuple[str, ...]], ...]
 
 
+class IngestRulesReplaced(_Event):
+    """The user's ingest rules, all of them (this replaces the previous set): heartbeats whose
+    entity or project matches one of ``ignore`` (glob patterns, any case) are dropped at ingest,
+    and ``language_mappings`` pairs ``(extension, language)`` set the language of a file with
+    that extension as it is recorded (as Wakapi applies its mappings: at ingest, not at read)."""
+
+    type: Literal["IngestRulesReplaced"] = "IngestRulesReplaced"
+    version: Literal[1] = 1
+    ignore: tuple[str, ...] = ()
+    language_mappings: tuple[tuple[str, str], ...] = ()
+
+
+class HeartbeatsIgnored(_Event):
+    """``count`` heartbeats of one request were dropped by the user's ignore rules (counted on
+    the account; nothing of them is kept)."""
+
+    type: Literal["HeartbeatsIgnored"] = "HeartbeatsIgnored"
+    version: Literal[1] = 1
+    count: int
+
+
 class ContactMessageSent(_Event):
     """A hire inquiry for ``user_id`` (the recipient, a public profile available for hire) from
     the account ``sender_user_id``. On the accounts topic only: never archived in ClickHouse."""
@@ -589,6 +610,8 @@ ACCOUNT_EVENTS: tuple[type[_Event], ...] = (
     AccountUnsuspended,
     ProjectAliasesReplaced,
     ProjectLabelsReplaced,
+    IngestRulesReplaced,
+    HeartbeatsIgnored,
     *STORE_EVENTS,
     *THEME_EVENTS,
     *GOAL_EVENTS,
@@ -620,6 +643,8 @@ _AccountEvents: TypeAlias = (
     | AccountUnsuspended
     | ProjectAliasesReplaced
     | ProjectLabelsReplaced
+    | IngestRulesReplaced
+    | HeartbeatsIgnored
     | PluginPublished
     | PluginInstalled
     | PluginUninstalled

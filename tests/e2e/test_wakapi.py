@@ -782,3 +782,46 @@ def test_codetrackr_import_wakatime_and_wakapi_from_the_command_line(
     eventually(settled, timeout_s=120)
     with pytest.raises(RuntimeError, match="no Wakapi user 'carol'"):
         run_cli(["import", "wakapi", str(database), "--wakapi-user", "carol"], env=env)
+
+
+def test_ingest_rules_drop_and_map_heartbeats_as_they_arrive(server: CodeTrackrProcess) -> None:
+    user = Client(server.url)
+    rules = {
+        "ignore": ["*/secret/*", "client-*"],
+        "language_mappings": [{"extension": ".tmpl", "language": "Go"}],
+    }
+    put = user.http.put("/api/v1/user/ingest_rules", json=rules, headers=user.bearer)
+    assert put.status_code == 200, put.text
+    assert put.json()["heartbeats_ignored"] == 0
+    bad = user.http.put(
+        "/api/v1/user/ingest_rules",
+        json={"language_mappings": [{"extension": "tmpl", "language": "Go"}]},
+        headers=user.bearer,
+    )
+    assert bad.status_code == 400
+    assert "not a file extension" in bad.json()["error"]["message"]
+
+    t = yesterday_noon_utc()
+    beats = [
+        waka(t, "/src/page.tmpl", language="HTML"),
+        waka(t + 60, "/src/page.tmpl", language="HTML"),
+        waka(t + 120, "/home/me/secret/diary.md"),
+        waka(t + 180, "/src/other.go", project="client-acme"),
+        waka(t + 240, "/src/page.tmpl", language="HTML"),
+    ]
+    sent = user.http.post(
+        "/api/v1/users/current/heartbeats.bulk", json=beats, headers=user.key_header
+    )
+    assert sent.status_code == 201, sent.text
+    assert len(sent.json()["responses"]) == 5  # answered like any other: nothing to retry
+
+    def dropped_and_mapped() -> None:
+        assert total_yesterday(user) == 240  # gaps between kept heartbeats: 60 + 180
+        dimensions = user.get("/api/v1/stats/breakdown", range="7d")["dimensions"]
+        assert [e["name"] for e in dimensions["language"]] == ["Go"]
+        assert [e["name"] for e in dimensions["project"]] == ["P"]
+
+    eventually(dropped_and_mapped, timeout_s=60)
+    rules_now = user.get("/api/v1/user/ingest_rules")
+    assert rules_now["heartbeats_ignored"] == 2
+    assert rules_now["language_mappings"] == [{"extension": ".tmpl", "language": "Go"}]

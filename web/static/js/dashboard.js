@@ -8,7 +8,8 @@ import { loadWidgets } from "./widgets.js";
 
 const DIMENSIONS = ["language", "project", "editor", "os", "machine", "branch"];
 const RANGES = ["today", "7d", "30d", "6m", "year", "all", "custom"];
-const state = { me: null, range: "7d", custom: null, loads: 0 };
+const state = { me: null, range: "7d", custom: null, loads: 0, year: null };
+const ME_KEY = "ct.me"; // {id, timezone} of the user as this tab last read them
 
 function span() {
   const today = todayIn(state.me.timezone);
@@ -28,23 +29,43 @@ function query() {
   return s ? `start=${s.start}&end=${s.end}` : "range=all";
 }
 
+// The year's days (the heatmap) also answer the daily chart of every range inside the last 365
+// days, so a first paint reads them once. Kept until the data may have changed (a live event).
+function yearDays() {
+  if (!state.year) {
+    const today = todayIn(state.me.timezone);
+    const start = addDays(today, -364);
+    state.year = { start, end: today, days: api(`/api/v1/stats/daily?start=${start}&end=${today}`).then((d) => d.daily) };
+    state.year.days.catch(() => { state.year = null; });
+  }
+  return state.year;
+}
+
+function dailyOf(s, q) {
+  const year = yearDays();
+  if (s && s.start >= year.start && s.end <= year.end) {
+    return year.days.then((days) => days.filter((d) => d.date >= s.start && d.date <= s.end));
+  }
+  return api(`/api/v1/stats/daily?${q}`).then((d) => d.daily);
+}
+
 async function loadRange() {
   const load = ++state.loads;
   const q = query();
-  const [summary, daily, breakdown, projects] = await Promise.all([
+  const [summary, days, breakdown, projects] = await Promise.all([
     api(`/api/v1/stats/summary?${q}`),
-    api(`/api/v1/stats/daily?${q}`),
+    dailyOf(span(), q),
     api(`/api/v1/stats/breakdown?${q}&limit=8`),
     api(`/api/v1/stats/projects?${q}`),
   ]);
   if (load !== state.loads) return; // a newer range was picked meanwhile
   setText("#total", duration(summary.total_seconds));
-  setText("#total-sub", `${summary.range_start.slice(0, 10)} to ${daily.daily.at(-1)?.date ?? ""}`);
+  setText("#total-sub", `${summary.range_start.slice(0, 10)} to ${days.at(-1)?.date ?? ""}`);
   setText("#average", duration(summary.daily_average));
   setText("#streak", plural(summary.streak_current, "day"));
   setText("#streak-sub", `longest ${plural(summary.streak_longest, "day")}`);
-  setText("#range-text", `Showing ${daily.daily.length === 1 ? daily.daily[0].date : `${daily.daily[0]?.date} to ${daily.daily.at(-1)?.date}`}.`);
-  fill("#daily-chart", dailyChart(daily.daily));
+  setText("#range-text", `Showing ${days.length === 1 ? days[0].date : `${days[0]?.date} to ${days.at(-1)?.date}`}.`);
+  fill("#daily-chart", dailyChart(days));
   for (const dim of DIMENSIONS) {
     fill(`[data-dim="${dim}"]`, barList(breakdown.dimensions[dim] || []));
   }
@@ -62,9 +83,7 @@ function showLast(epochSeconds, what) {
 }
 
 async function loadYear() {
-  const today = todayIn(state.me.timezone);
-  const daily = await api(`/api/v1/stats/daily?start=${addDays(today, -364)}&end=${today}`);
-  fill("#heatmap", heatmap(daily.daily));
+  fill("#heatmap", heatmap(await yearDays().days));
 }
 
 async function loadRank() {
@@ -105,6 +124,7 @@ function refreshSoon() {
   if (pending) return;
   pending = setTimeout(() => {
     pending = null;
+    state.year = null; // the days may have changed
     refresh([loadRange, loadYear]);
   }, 250);
 }
@@ -134,13 +154,37 @@ function onLiveState(liveState) {
   node.textContent = { live: "Live", connecting: "Connecting…", offline: "Offline: reconnecting" }[liveState];
 }
 
+// The user's settings: this tab's last copy at once (the first paint needs only the timezone),
+// checked against the API meanwhile; a changed timezone re-reads the page's numbers.
+async function me(who) {
+  const fresh = api("/api/v1/user/me").then((answer) => {
+    sessionStorage.setItem(ME_KEY, JSON.stringify({ id: answer.id, timezone: answer.timezone }));
+    return answer;
+  });
+  let kept = null;
+  try {
+    kept = JSON.parse(sessionStorage.getItem(ME_KEY) || "null");
+  } catch {
+    kept = null;
+  }
+  if (!kept || kept.id !== who.userId) return fresh;
+  fresh.then((answer) => {
+    if (answer.timezone === kept.timezone) return;
+    state.me = answer;
+    state.year = null;
+    setText("#timezone", answer.timezone || "UTC");
+    refresh([loadRange, loadYear]);
+  }, () => {});
+  return kept;
+}
+
 async function main() {
   const who = await setupNav();
   if (!who) {
     toSignIn();
     return;
   }
-  state.me = await api("/api/v1/user/me");
+  state.me = await me(who);
   setText("#timezone", state.me.timezone || "UTC");
   const params = new URLSearchParams(location.search);
   const asked = params.get("range");

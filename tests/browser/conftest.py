@@ -149,7 +149,9 @@ def watch() -> Watch:
 
 @pytest.fixture
 def context(browser: Any, server: CodeTrackrProcess) -> Iterator[Any]:
-    ctx = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    ctx = browser.new_context(
+        base_url=server.url, viewport={"width": 1280, "height": 900}, timezone_id="UTC"
+    )
     ctx.set_default_timeout(15_000)
     yield ctx
     ctx.close()

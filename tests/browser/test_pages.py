@@ -150,19 +150,31 @@ def test_a_public_profile_shows_only_what_its_flags_allow(
     expect(page.locator("#projects-card")).to_be_hidden()
     expect(page.locator("#activity-card")).to_be_hidden()
     expect(page.locator("#heatmap-card")).to_be_hidden()
+    expect(page.locator("#plugins-card")).to_be_hidden()
     assert "secret-project" not in page.content()
     screenshot(page, "profile", dark=False)
     page.emulate_media(color_scheme="dark")
     screenshot(page, "profile", dark=True)
 
-    # The owner shows projects and activity: they appear, heatmap included.
+    # The owner shows projects, activity and the plugins they published: they appear.
+    plugin = f"tool-{user.username[-8:]}"
+    _publish(server, user.token, plugin, WEEK_WIDGET, install=False)
+    assert httpx.get(f"{server.url}/api/v1/user/profile/{user.username}").json()["plugins"] == []
     user.http.post(
         "/api/v1/user/profile/update",
         headers=user.bearer,
-        json={"profile_show_projects": True, "profile_show_activity": True},
+        json={
+            "profile_show_projects": True,
+            "profile_show_activity": True,
+            "profile_show_plugins": True,
+        },
     )
     page.reload()
     expect(page.locator("#projects")).to_contain_text("secret-project")
+    shown = page.locator("#plugins li")
+    expect(shown).to_have_count(1)
+    expect(shown).to_contain_text(plugin.replace("-", " ").title())
+    expect(shown.get_by_role("link")).to_have_attribute("href", f"/store?q={plugin}")
     expect(page.locator("#weekly")).to_have_text("20m")
     expect(page.locator("#heatmap")).to_have_attribute("src", f"/badge/{user.username}/heatmap")
 

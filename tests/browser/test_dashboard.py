@@ -88,8 +88,15 @@ def test_the_dashboard_updates_live_and_switches_ranges(
     # The rank is only re-read from `leaderboard.changed` (a range reload does not touch it).
     expect(page.locator("#rank")).to_contain_text("This week: rank #", timeout=20_000)
     expect(page.locator("#daily-chart rect.col")).to_have_count(7)
+    # The charts are redrawn too (their text summaries say what they draw).
+    daily_chart = page.locator("#daily-chart svg")
+    year_map = page.locator("#heatmap svg")
+    expect(daily_chart).to_have_attribute("aria-label", re.compile(r": 7 days, 30m in all$"))
+    expect(year_map).to_have_attribute("aria-label", re.compile(r": 30m on 1 days$"))
     send(server, key, coding("engine", "rust", 15, ago_s=5))
     expect(page.locator("#total")).to_have_text("45m", timeout=20_000)
+    expect(daily_chart).to_have_attribute("aria-label", re.compile(r": 7 days, 45m in all$"))
+    expect(year_map).to_have_attribute("aria-label", re.compile(r": 45m on 1 days$"))
     expect(page.locator('[data-dim="language"]')).to_contain_text("Rust")
     assert page.evaluate("window.__sameDocument") is True
 

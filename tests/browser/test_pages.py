@@ -292,6 +292,26 @@ def test_signing_in_with_the_keyboard_alone(page: Any) -> None:
     page.get_by_role("button", name="30 days").focus()
     page.keyboard.press("Space")
     expect(page.get_by_role("button", name="30 days")).to_have_attribute("aria-pressed", "true")
+    # A custom range from the keyboard: the button moves focus to its first date, Tab to the
+    # second, Enter shows it.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Custom")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#custom-start")).to_be_focused()
+    page.keyboard.type("01022024")
+    # Tab first walks the date field's own parts (Chromium), then leaves it.
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") != "custom-start":
+            break
+    expect(page.locator("#custom-end")).to_be_focused()
+    page.keyboard.type("01082024")
+    page.keyboard.press("Enter")
+    expect(page.locator("#daily-chart rect.col")).to_have_count(7)
+    expect(page.locator("#range-text")).to_have_text("Showing 2024-01-02 to 2024-01-08.")
 
     # Signing out and in again with the account number, from the keyboard.
     page.get_by_role("button", name="Sign out").focus()

@@ -194,7 +194,9 @@ def sign_up(page: Any, *, then: str = "/dashboard") -> Account:
     page.goto(f"/signin?next={then}")
     page.get_by_role("button", name="Create an anonymous account").click()
     number = page.locator("#new-number")
-    number.wait_for(state="visible")
+    # Three writes in a row (the account, its session, the cookie's rotation): on a shared
+    # machine under heavy load they have taken more than the usual 15 s.
+    number.wait_for(state="visible", timeout=45_000)
     account_number = number.text_content() or ""
     username = page.evaluate("JSON.parse(sessionStorage.getItem('ct.access')).username")
     token = access_token(page)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -102,8 +103,10 @@ class PluginSandbox:
             deliver = on_log
 
             def sink(line: LogLine) -> None:
-                # Runs on the worker thread: the line is handed to the event loop.
-                loop.call_soon_threadsafe(deliver, line)
+                # Runs on the worker thread: the line is handed to the event loop (unless that
+                # loop has closed under the execution: nobody is left to read it).
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(deliver, line)
 
         def run_host_calls(requests: list[HostRequest], timeout: float) -> list[HostReply]:
             # Runs on the worker thread: hand the I/O to the event loop and wait for it there.

@@ -82,7 +82,12 @@ def test_settings_create_and_revoke_an_api_key(page: Any, server: CodeTrackrProc
     )
     assert refused_refresh.status_code == 401
 
-    # The profile form saves (the timezone decides the dashboard's days).
+    # The profile form saves (the timezone decides the dashboard's days; this tab has shown the
+    # dashboard in UTC before, which its next first paint starts from).
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.locator("#timezone")).to_have_text("UTC")
+    page.get_by_role("link", name="Settings").click()
+    expect(page.locator("body")).to_have_attribute("data-loaded", re.compile(r"."))
     page.get_by_label("Display name").fill("Ada <script>alert(1)</script>")
     page.get_by_label("Public profile").check()
     page.get_by_label("Timezone (decides your days)").select_option("Pacific/Auckland")

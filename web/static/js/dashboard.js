@@ -49,14 +49,28 @@ function dailyOf(s, q) {
   return api(`/api/v1/stats/daily?${q}`).then((d) => d.daily);
 }
 
+function latestOf(answer) {
+  return answer.projects
+    .filter((p) => p.last_heartbeat)
+    .sort((a, b) => b.last_heartbeat.localeCompare(a.last_heartbeat))[0];
+}
+
+// The latest heartbeat, whatever the range: looked for in the last 7 days (reading when each
+// project was last seen scans heartbeats, so a short span is cheap), then in all time.
+async function lastActivity() {
+  const today = todayIn(state.me.timezone);
+  const recent = latestOf(await api(`/api/v1/stats/projects?start=${addDays(today, -6)}&end=${today}`));
+  return recent || latestOf(await api("/api/v1/stats/projects?range=all"));
+}
+
 async function loadRange() {
   const load = ++state.loads;
   const q = query();
-  const [summary, days, breakdown, projects] = await Promise.all([
+  const [summary, days, breakdown, latest] = await Promise.all([
     api(`/api/v1/stats/summary?${q}`),
     dailyOf(span(), q),
     api(`/api/v1/stats/breakdown?${q}&limit=8`),
-    api(`/api/v1/stats/projects?${q}`),
+    lastActivity(),
   ]);
   if (load !== state.loads) return; // a newer range was picked meanwhile
   setText("#total", duration(summary.total_seconds));
@@ -69,9 +83,6 @@ async function loadRange() {
   for (const dim of DIMENSIONS) {
     fill(`[data-dim="${dim}"]`, barList(breakdown.dimensions[dim] || []));
   }
-  const latest = projects.projects
-    .filter((p) => p.last_heartbeat)
-    .sort((a, b) => b.last_heartbeat.localeCompare(a.last_heartbeat))[0];
   if (latest) showLast(Date.parse(latest.last_heartbeat) / 1000, latest.project);
   document.body.dataset.loaded = String(load);
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.deploy import Deployment, User
@@ -29,12 +30,26 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _paints(base_url: str, users: list[User], loads: int) -> list[list[float]]:
+# Each API read of a load: its path (no query) and how long it took, start to last byte.
+_READS = """() => performance.getEntriesByType('resource')
+  .filter((e) => e.name.includes('/api/'))
+  .map((e) => [new URL(e.name).pathname, e.responseEnd - e.startTime])"""
+
+
+@dataclass
+class Paints:
+    """One user's loads: first-paint times (s) and each API path's durations (s)."""
+
+    times: list[float] = field(default_factory=list)
+    reads: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _paints(base_url: str, users: list[User], loads: int) -> list[Paints]:
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium")
     assert executable is not None
-    out: list[list[float]] = []
+    out: list[Paints] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
@@ -46,7 +61,7 @@ def _paints(base_url: str, users: list[User], loads: int) -> list[list[float]]:
                     "async (rt) => (await import('/static/js/core.js')).adoptLogin(rt)",
                     user.refresh_token,
                 )
-                times: list[float] = []
+                paints = Paints()
                 for i in range(WARMUP + loads):
                     page.goto("/dashboard?range=year")
                     page.wait_for_selector("#live-status[data-state=live]", timeout=60_000)
@@ -56,12 +71,29 @@ def _paints(base_url: str, users: list[User], loads: int) -> list[list[float]]:
                     if mark is None:
                         raise RuntimeError("the dashboard never marked its first paint")
                     if i >= WARMUP:
-                        times.append(float(mark) / 1000)
-                out.append(times)
+                        paints.times.append(float(mark) / 1000)
+                        for path, ms in page.evaluate(_READS):
+                            paints.reads.setdefault(str(path), []).append(float(ms) / 1000)
+                out.append(paints)
                 context.close()
         finally:
             browser.close()
     return out
+
+
+def _reads_note(paints: Paints) -> str:
+    """The API reads of a load, slowest first, as p50 ms (and how many per load)."""
+    loads = max(len(paints.times), 1)
+    parts = sorted(
+        (
+            (percentile(times, 50), path, len(times) // loads)
+            for path, times in paints.reads.items()
+        ),
+        reverse=True,
+    )
+    return ", ".join(
+        f"{path}{f' x{count}' if count > 1 else ''} {p50 * 1000:.0f}" for p50, path, count in parts
+    )
 
 
 async def figure_dashboard_paint(
@@ -80,7 +112,8 @@ async def figure_dashboard_paint(
                 notes=["chromium is not installed (make install): not measured"],
             )
         ]
-    big_times, small_times = await asyncio.to_thread(_paints, deployment.url, [big, small], LOADS)
+    big_paints, small_paints = await asyncio.to_thread(_paints, deployment.url, [big, small], LOADS)
+    big_times, small_times = big_paints.times, small_paints.times
     return [
         Row(
             mode=deployment.mode,
@@ -91,7 +124,9 @@ async def figure_dashboard_paint(
             baseline_label="100-hb user",
             notes=[
                 f"{LOADS} loads each after {WARMUP} warm-up loads, headless Chromium on the same "
-                "machine; from navigation start to every number and chart drawn"
+                "machine; from navigation start to every number and chart drawn",
+                f"API reads of a load, p50 ms (start to last byte; they overlap): big user "
+                f"{_reads_note(big_paints)}; small user {_reads_note(small_paints)}",
             ]
             if q == 50
             else [],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +16,7 @@ from plugins_runtime import (
     FailureKind,
     HostCallError,
     Invocation,
+    LogLine,
     PluginContext,
     PluginScript,
     RpcCall,
@@ -71,9 +73,16 @@ class PluginExecutor:
         # fault), read by ``/metrics``.
         self.outcomes: collections.Counter[str] = collections.Counter()
 
-    async def run(self, plugin: StorePlugin, user_id: str, call: Invocation) -> SandboxResult:
+    async def run(
+        self,
+        plugin: StorePlugin,
+        user_id: str,
+        call: Invocation,
+        on_log: Callable[[LogLine], None] | None = None,
+    ) -> SandboxResult:
         """The outcome of ``call``; raises :class:`PluginHostUnavailable` when it failed because
-        our database or key-value store could not be reached."""
+        our database or key-value store could not be reached. ``on_log`` gets each line as the
+        execution logs it (on this event loop)."""
         host = BoundHost(
             plugin.name,
             user_id,
@@ -88,6 +97,7 @@ class PluginExecutor:
                 call,
                 PluginContext(user_id=user_id, base_url=self._base_url),
                 host,
+                on_log=on_log,
             )
         except SandboxUnavailable as exc:
             self.outcomes["unavailable"] += 1

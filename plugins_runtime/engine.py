@@ -43,6 +43,8 @@ logger = logging.getLogger("plugins_runtime.plugin")
 # Blocking: performs the requests in order and returns one reply each; raises TimeoutError when
 # the float (seconds) runs out first.
 RunHostCalls = Callable[[list[HostRequest], float], list[HostReply]]
+# Called with each log/warn/error line as soon as the engine has it (see :func:`execute`).
+LogSink = Callable[[LogLine], None]
 
 # QuickJS refuses a time limit of 0; below this the next step is interrupted at once anyway.
 _MIN_STEP_S = 0.001
@@ -109,9 +111,11 @@ class _Execution:
         limits: SandboxLimits,
         run_host_calls: RunHostCalls,
         cancelled: threading.Event | None,
+        on_log: LogSink | None,
     ) -> None:
         self._script, self._call, self._context = script, call, context
         self._limits, self._run_host_calls, self._cancelled = limits, run_host_calls, cancelled
+        self._on_log = on_log
         self._wall0 = time.monotonic()
         self._cpu0 = time.thread_time()
         self._ctx: Any = None
@@ -200,10 +204,17 @@ class _Execution:
         if self._step(self._host, "start", kind, name, json.dumps(arg)) != "started":
             what = "lifecycle hook" if kind == "hook" else "RPC handler"
             raise _Abort(FailureKind.UNKNOWN_HANDLER, f"plugin defines no {what} {name!r}")
+        self._flush_logs()
 
     def _run_jobs(self) -> None:
         while self._step(self._ctx.execute_pending_job):
-            pass
+            self._flush_logs()
+
+    def _flush_logs(self) -> None:
+        """Hand the lines logged so far to the sink, when there is one: after each step, so a
+        line leaves while the script runs on (at its next ``await``), not when it ends."""
+        if self._on_log is not None:
+            self._read_logs(self._step(self._host, "logs"))
 
     def _take(self) -> list[HostRequest]:
         batch = json.loads(self._step(self._host, "take"))
@@ -284,19 +295,28 @@ class _Execution:
     def _drain_logs(self, after_failure: bool) -> None:
         if self._host is None:
             return
-        lines: list[LogLine] = []
         try:
             text = self._read_after_failure("logs") if after_failure else self._host("logs")
-            drained = json.loads(text)
-            for level, line in drained["lines"]:
-                lvl: LogLevel = level if level in ("warn", "error") else "log"
-                lines.append(LogLine(lvl, str(line)))
-            dropped = int(drained["dropped"])
+            self._read_logs(text)
         except (quickjs.JSException, MemoryError, *_PROTOCOL_ERRORS):
-            self._logs.append(LogLine("warn", "[logs of this execution could not be read]"))
-            return
-        self._logs += lines
-        self._dropped_logs += dropped
+            self._add_log(LogLine("warn", "[logs of this execution could not be read]"))
+
+    def _read_logs(self, text: str) -> None:
+        """Keep (and hand to the sink) the lines of one ``logs()`` answer; raises a protocol
+        error for a malformed one."""
+        drained = json.loads(text)
+        lines: list[LogLine] = []
+        for level, line in drained["lines"]:
+            lvl: LogLevel = level if level in ("warn", "error") else "log"
+            lines.append(LogLine(lvl, str(line)))
+        self._dropped_logs += int(drained["dropped"])
+        for line in lines:
+            self._add_log(line)
+
+    def _add_log(self, line: LogLine) -> None:
+        self._logs.append(line)
+        if self._on_log is not None:
+            self._on_log(line)
 
     def run(self) -> SandboxResult:
         # Only plain values leave the except clauses below: an exception kept in a local would
@@ -328,7 +348,7 @@ class _Execution:
             self._host = None
             self._ctx = None
         if self._dropped_logs:
-            self._logs.append(LogLine("warn", f"[{self._dropped_logs} more log lines dropped]"))
+            self._add_log(LogLine("warn", f"[{self._dropped_logs} more log lines dropped]"))
         cpu, wall = self._used()
         logs = tuple(self._logs)
         if failure is None:
@@ -378,8 +398,13 @@ def execute(
     limits: SandboxLimits,
     run_host_calls: RunHostCalls,
     cancelled: threading.Event | None = None,
+    on_log: LogSink | None = None,
 ) -> SandboxResult:
     """Run ``call`` of ``script`` to its end in a fresh context; blocks (see the module doc).
 
-    Logs nothing of the plugin's own: the caller hands the result to :func:`log_outcome`."""
-    return _Execution(script, call, context, limits, run_host_calls, cancelled).run()
+    ``on_log``, when given, gets every line of the result's ``logs`` in order, in this thread, as
+    the execution goes: the lines a step logged leave when the step ends (the script's next
+    ``await``, or its end), since QuickJS cannot call out of a step under a time limit. A sink
+    must not raise. Logs nothing of the plugin's own: the caller hands the result to
+    :func:`log_outcome`."""
+    return _Execution(script, call, context, limits, run_host_calls, cancelled, on_log).run()

@@ -19,6 +19,9 @@ Port contract (as :class:`plugins_runtime.sandbox.PluginSandbox`):
 - Beyond the thread sandbox: a process that does not answer within ``wall_s`` plus a grace period
   is killed and the execution is a ``timeout``; a process that dies mid-execution makes it a
   ``plugin_error``. Either way the next execution gets a fresh process.
+- Logs: with ``on_log``, the process sends each line as a frame while it runs, and ``on_log`` is
+  called with it on the caller's event loop (lines of an execution killed at its deadline have
+  been delivered, though its result has none).
 - Shutdown: :meth:`close` ends the idle processes at once and every busy one as its execution
   ends; it does not wait for running executions (it may be called on the event loop's thread).
 """
@@ -32,13 +35,14 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from plugins_runtime.engine import log_outcome
 from plugins_runtime.host import HostCalls, perform_in_order
 from plugins_runtime.invocation import Invocation, PluginContext, PluginScript
 from plugins_runtime.limits import SandboxLimits
-from plugins_runtime.outcome import FailureKind, SandboxFailure, SandboxResult
+from plugins_runtime.outcome import FailureKind, LogLine, SandboxFailure, SandboxResult
 from plugins_runtime.wire import (
     HEADER,
     TIMEOUT_MESSAGE,
@@ -48,6 +52,7 @@ from plugins_runtime.wire import (
     parse,
     read_done,
     read_host,
+    read_log,
     replies_message,
     run_message,
 )
@@ -201,6 +206,7 @@ class ProcessSandbox:
         context: PluginContext,
         host: HostCalls,
         limits: SandboxLimits | None = None,
+        on_log: Callable[[LogLine], None] | None = None,
     ) -> SandboxResult:
         """Run one hook or RPC handler of ``script`` for ``context.user_id`` (see module doc)."""
         if self._closed:
@@ -216,12 +222,16 @@ class ProcessSandbox:
             return SandboxFailure(kind, message, None, (), 0.0, loop.time() - started, host_calls)
 
         try:
-            process.send(run_message(script, call, context, limits))
+            process.send(run_message(script, call, context, limits, stream_logs=on_log is not None))
             while True:
                 message = await process.receive(deadline)
                 if message["op"] == "done":
                     result = read_done(message)
                     break
+                if message["op"] == "log":
+                    if on_log is not None:
+                        on_log(read_log(message))
+                    continue
                 if message["op"] != "host":
                     raise WireError(f"unexpected {message['op']!r} frame")
                 requests, timeout_s = read_host(message)

@@ -10,6 +10,8 @@ Port contract of :class:`PluginSandbox`:
 - Raises: nothing for what a plugin does; it returns a :class:`SandboxResult`. ``run`` raises
   ``RuntimeError`` after :meth:`close`. If the awaiting task is cancelled, the execution is told
   to stop at its next step (within one step's CPU budget) and the cancellation propagates.
+- Logs: ``on_log``, when given, is called on the caller's event loop with each line of the
+  result's ``logs``, in order, while the execution runs (a step's lines when the step ends).
 - Shutdown: :meth:`close` waits for running executions (each bounded by its wall-clock cap) and
   stops the worker threads.
 """
@@ -18,14 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 from plugins_runtime.engine import execute, log_outcome
 from plugins_runtime.host import HostCalls, HostReply, HostRequest, perform_in_order
 from plugins_runtime.invocation import Invocation, PluginContext, PluginScript
 from plugins_runtime.limits import SandboxLimits
-from plugins_runtime.outcome import SandboxResult
+from plugins_runtime.outcome import LogLine, SandboxResult
 
 # QuickJS guards its own stack at ``stack_bytes`` (512 KiB) but the C stack beneath it must be
 # larger than that whatever the platform's default thread stack (128 KiB on musl).
@@ -60,6 +64,7 @@ class Sandbox(Protocol):
         context: PluginContext,
         host: HostCalls,
         limits: SandboxLimits | None = None,
+        on_log: Callable[[LogLine], None] | None = None,
     ) -> SandboxResult: ...
 
     async def warm(self) -> None:
@@ -86,12 +91,22 @@ class PluginSandbox:
         context: PluginContext,
         host: HostCalls,
         limits: SandboxLimits | None = None,
+        on_log: Callable[[LogLine], None] | None = None,
     ) -> SandboxResult:
         """Run one hook or RPC handler of ``script`` for ``context.user_id`` (see module doc)."""
         if self._closed:
             raise RuntimeError("plugin sandbox is closed")
         loop = asyncio.get_running_loop()
         cancelled = threading.Event()
+        sink: Callable[[LogLine], None] | None = None
+        if on_log is not None:
+            deliver = on_log
+
+            def sink(line: LogLine) -> None:
+                # Runs on the worker thread: the line is handed to the event loop (unless that
+                # loop has closed under the execution: nobody is left to read it).
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(deliver, line)
 
         def run_host_calls(requests: list[HostRequest], timeout: float) -> list[HostReply]:
             # Runs on the worker thread: hand the I/O to the event loop and wait for it there.
@@ -112,6 +127,7 @@ class PluginSandbox:
                 limits or self.limits,
                 run_host_calls,
                 cancelled,
+                sink,
             )
         except asyncio.CancelledError:
             cancelled.set()

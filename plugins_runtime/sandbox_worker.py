@@ -24,15 +24,18 @@ from typing import IO, Any
 
 from plugins_runtime.engine import execute
 from plugins_runtime.host import HostReply, HostRequest
+from plugins_runtime.outcome import LogLine
 from plugins_runtime.wire import (
     HEADER,
     done_message,
     frame,
     frame_length,
     host_message,
+    log_message,
     parse,
     read_replies,
     read_run,
+    streams_logs,
 )
 
 # As in the thread sandbox: QuickJS guards its own 512 KiB stack, the C stack under it must be
@@ -74,7 +77,12 @@ def serve(source: IO[bytes], sink: IO[bytes]) -> None:
                 raise TimeoutError
             return read_replies(answer)
 
-        _write(sink, done_message(execute(script, call, context, limits, run_host_calls)))
+        def send_log(line: LogLine) -> None:
+            _write(sink, log_message(line))
+
+        on_log = send_log if streams_logs(message) else None
+        result = execute(script, call, context, limits, run_host_calls, on_log=on_log)
+        _write(sink, done_message(result))
 
 
 def main() -> None:

@@ -63,7 +63,12 @@ def parse(body: bytes) -> dict[str, Any]:
 
 
 def run_message(
-    script: PluginScript, call: Invocation, context: PluginContext, limits: SandboxLimits
+    script: PluginScript,
+    call: Invocation,
+    context: PluginContext,
+    limits: SandboxLimits,
+    *,
+    stream_logs: bool = False,
 ) -> dict[str, Any]:
     encoded: dict[str, JSON]
     if isinstance(call, HookCall):
@@ -75,6 +80,7 @@ def run_message(
         "script": {"name": script.name, "source": script.source},
         "call": encoded,
         "context": {"user_id": context.user_id, "base_url": context.base_url},
+        "stream_logs": stream_logs,
         "limits": {
             "memory_bytes": limits.memory_bytes,
             "stack_bytes": limits.stack_bytes,
@@ -91,6 +97,7 @@ def run_message(
 def read_run(
     message: dict[str, Any],
 ) -> tuple[PluginScript, Invocation, PluginContext, SandboxLimits]:
+    """The execution a ``run`` frame asks for (whether to stream its logs: ``streams_logs``)."""
     script = message["script"]
     call = message["call"]
     context = message["context"]
@@ -138,6 +145,23 @@ def read_host(message: dict[str, Any]) -> tuple[list[HostRequest], float]:
         return calls, float(message["timeout_s"])
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"malformed host calls: {exc}") from None
+
+
+def streams_logs(message: dict[str, Any]) -> bool:
+    return bool(message.get("stream_logs", False))
+
+
+def log_message(line: LogLine) -> dict[str, Any]:
+    """One line logged by a running execution (sent only when its ``run`` asked for them)."""
+    return {"op": "log", "level": line.level, "text": line.text}
+
+
+def read_log(message: dict[str, Any]) -> LogLine:
+    try:
+        level = message["level"]
+        return LogLine(level if level in ("warn", "error") else "log", str(message["text"]))
+    except (KeyError, TypeError) as exc:
+        raise WireError(f"malformed log line: {exc}") from None
 
 
 def done_message(result: SandboxResult) -> dict[str, Any]:

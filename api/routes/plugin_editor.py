@@ -10,29 +10,40 @@ The answer is always 200 with what happened: ``ok``, ``exit_status`` (0 or 1), t
 ``kind``, ``message`` and ``stack`` if it failed, the hook's ``result``, every ``log``/``warn``/
 ``error`` line, and the CPU and wall time used. 503 when our database or key-value store could
 not be reached. Needs a login token or an API key that may write (the script may write).
+
+With ``Accept: application/x-ndjson`` the answer streams instead (the editor's output pane): one
+JSON object a line, ``{"type": "log", "level", "text"}`` for each line as the script logs it,
+then one ``{"type": "done", ...}`` with the fields above, or ``{"type": "error", "error": {code,
+message, details}}`` (the error envelope) when the run could not happen (the 503 above). A
+request refused before the run starts (400, 401, 403, 413) is answered as usual.
 """
 
 # No `from __future__ import annotations` here: FastAPI must resolve the dependency aliases.
 
+import asyncio
+import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from accounts.plugins import StorePlugin
 from api.deps import Plugins, Writer
 from api.routes.account_forms import json_body, parse
 from api.routes.plugin_store import RESERVED_NAMES
-from http_edge.errors import ApiError, error_responses
-from plugin_host.executor import PluginHostUnavailable
+from http_edge.errors import ApiError, error_body, error_responses
+from plugin_host.executor import PluginExecutor, PluginHostUnavailable
 from plugins_runtime import (
     HookCall,
     Invocation,
     LifecycleHook,
+    LogLine,
     RpcCall,
     SandboxFailure,
+    SandboxResult,
     sanitize_handler_name,
 )
 
@@ -40,6 +51,8 @@ EDITOR_PLUGIN = "editor"  # a reserved name: no store plugin can have it
 assert EDITOR_PLUGIN in RESERVED_NAMES
 MAX_SCRIPT = 256 * 1024
 EDITOR_BODY_LIMIT = 1024 * 1024
+NDJSON = "application/x-ndjson"
+UNAVAILABLE = "the plugin's database or key-value store is unavailable; retry"
 router = APIRouter(tags=["plugins"])
 
 
@@ -94,13 +107,55 @@ def invocation(body: EditorRunIn, now: float) -> Invocation:
     return HookCall(LifecycleHook(body.trigger))
 
 
+def answer_of(result: SandboxResult) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "ok": result.ok,
+        "exit_status": 0 if result.ok else 1,
+        "logs": [{"level": line.level, "text": line.text} for line in result.logs],
+        "cpu_s": round(result.cpu_s, 4),
+        "wall_s": round(result.wall_s, 4),
+        "host_calls": result.host_calls,
+    }
+    if isinstance(result, SandboxFailure):
+        answer.update(kind=result.kind.value, message=result.message, stack=result.stack)
+    else:
+        answer["result"] = result.result
+    return answer
+
+
+def _line(item: dict[str, Any]) -> bytes:
+    return json.dumps(item, separators=(",", ":")).encode() + b"\n"
+
+
+async def stream_run(
+    executor: PluginExecutor, plugin: StorePlugin, user_id: str, call: Invocation
+) -> AsyncIterator[bytes]:
+    """The NDJSON answer: log lines while the script runs, then how it ended. If the client
+    goes away, the run is cancelled (the sandbox stops it)."""
+    lines: asyncio.Queue[LogLine | None] = asyncio.Queue()
+    run = asyncio.ensure_future(executor.run(plugin, user_id, call, on_log=lines.put_nowait))
+    run.add_done_callback(lambda _: lines.put_nowait(None))
+    try:
+        while (line := await lines.get()) is not None:
+            yield _line({"type": "log", "level": line.level, "text": line.text})
+        try:
+            result = run.result()
+        except PluginHostUnavailable:
+            yield _line({"type": "error", **error_body("unavailable", UNAVAILABLE)})
+            return
+        yield _line({"type": "done", **answer_of(result)})
+    finally:
+        if not run.done():
+            run.cancel()
+
+
 @router.post(
     "/api/v1/plugins/editor/run",
     summary="Run an unpublished server script once (the plugin editor): logs, result, status",
     responses=error_responses(400, 401, 403, 413, 503),
     openapi_extra=json_body(EditorRunIn),
 )
-async def run_in_editor(request: Request, principal: Writer, services: Plugins) -> JSONResponse:
+async def run_in_editor(request: Request, principal: Writer, services: Plugins) -> Response:
     body = await parse(request, EditorRunIn, limit=EDITOR_BODY_LIMIT)
     now = time.time()
     plugin = StorePlugin(
@@ -118,24 +173,16 @@ async def run_in_editor(request: Request, principal: Writer, services: Plugins) 
         created_at=now,
         updated_at=now,
     )
+    call = invocation(body, now)
+    user_id = principal.user.user_id
+    if NDJSON in request.headers.get("accept", ""):
+        return StreamingResponse(
+            stream_run(services.executor, plugin, user_id, call),
+            media_type=NDJSON,
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        )
     try:
-        result = await services.executor.run(plugin, principal.user.user_id, invocation(body, now))
+        result = await services.executor.run(plugin, user_id, call)
     except PluginHostUnavailable:
-        raise ApiError(
-            503,
-            "the plugin's database or key-value store is unavailable; retry",
-            headers={"Retry-After": "5"},
-        ) from None
-    answer: dict[str, Any] = {
-        "ok": result.ok,
-        "exit_status": 0 if result.ok else 1,
-        "logs": [{"level": line.level, "text": line.text} for line in result.logs],
-        "cpu_s": round(result.cpu_s, 4),
-        "wall_s": round(result.wall_s, 4),
-        "host_calls": result.host_calls,
-    }
-    if isinstance(result, SandboxFailure):
-        answer.update(kind=result.kind.value, message=result.message, stack=result.stack)
-    else:
-        answer["result"] = result.result
-    return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+        raise ApiError(503, UNAVAILABLE, headers={"Retry-After": "5"}) from None
+    return JSONResponse(answer_of(result), headers={"Cache-Control": "no-store"})

@@ -4,7 +4,8 @@
   honours its ``profile_show_*`` switch (a hidden section is ``0`` or ``[]``): ``weekly_seconds``
   (``profile_show_activity``, the last 7 local days), ``streak_days`` (``profile_show_streak``),
   ``languages`` and ``projects`` (``profile_show_languages`` / ``_projects``, the last 30 days).
-  ``plugins`` is always ``[]``: there is no plugin store yet to list published plugins from.
+  ``plugins`` (``profile_show_plugins``): the plugins the user published to the store and that
+  are not banned, as the store lists them, by name.
 * ``POST /api/v1/user/follow/{username}``, ``DELETE /api/v1/user/unfollow/{username}``,
   ``GET /api/v1/user/following/{username}``; ``GET /api/v1/user/following`` and ``/followers``
   list public accounts.
@@ -29,6 +30,7 @@ from accounts.directory import AccountDirectory, new_event_id
 from accounts.state import User
 from api.deps import Directory, Reader, Writer, Writes, api_parts
 from api.routes.account_forms import ContactIn, iso, json_body, parse
+from api.routes.plugin_store import card
 from api.routes.store_calls import blocking
 from api.rules.projects import naming_of
 from api.rules.stats import ranked, streaks, sum_breakdown, today_in
@@ -128,8 +130,15 @@ async def profile(username: Username, directory: Directory, store: Store) -> dic
         "projects": (
             tops("project", "project", TOP_PROJECTS) if user.profile_show_projects else []
         ),
-        "plugins": [],
+        "plugins": published(directory, user) if user.profile_show_plugins else [],
     }
+
+
+def published(directory: AccountDirectory, user: User) -> list[dict[str, Any]]:
+    """The store's cards of the plugins ``user`` published (banned ones left out), by name."""
+    catalog = directory.plugins
+    mine = sorted(catalog.published_by(user.user_id), key=lambda plugin: plugin.name)
+    return [card(catalog, directory, plugin) for plugin in mine if not plugin.banned]
 
 
 # ---- following ---------------------------------------------------------------------------

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import CodeTrackrProcess
+from tests.e2e.harness import CodeTrackrProcess, free_port
+from tests.support.oauth_provider import ProviderProcess, start_provider
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -53,13 +54,36 @@ def chromium_binary() -> str:
     return found
 
 
+OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET = "codetrackr-browser", "provider-secret-" + "b" * 20
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeTrackrProcess]:
-    # Anonymous accounts may publish plugins here (the store pages publish from the browser).
+def oauth_provider() -> Iterator[ProviderProcess]:
+    """A stand-in GitHub (``tests/support/oauth_provider.py``) on its own socket."""
+    provider = start_provider(OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET)
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="session")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, oauth_provider: ProviderProcess
+) -> Iterator[CodeTrackrProcess]:
+    port = free_port()
+    p = oauth_provider.url
+    env = {
+        # Anonymous accounts may publish plugins here (the store pages publish from the browser).
+        "CODETRACKR_PLUGIN_PUBLISH": "any",
+        # GitHub sign-in against the stand-in; logins come back to the sign-in page.
+        "CODETRACKR_OAUTH_GITHUB_CLIENT_ID": OAUTH_CLIENT_ID,
+        "CODETRACKR_OAUTH_GITHUB_CLIENT_SECRET": OAUTH_CLIENT_SECRET,
+        "CODETRACKR_OAUTH_GITHUB_AUTHORIZE_URL": f"{p}/login/oauth/authorize",
+        "CODETRACKR_OAUTH_GITHUB_TOKEN_URL": f"{p}/login/oauth/access_token",
+        "CODETRACKR_OAUTH_GITHUB_USERINFO_URL": f"{p}/user",
+        "CODETRACKR_OAUTH_RETURN_URL": f"http://127.0.0.1:{port}/signin",
+    }
     proc = CodeTrackrProcess(
-        "serve",
-        tmp_path_factory.mktemp("browser") / "data",
-        env={"CODETRACKR_PLUGIN_PUBLISH": "any"},
+        "serve", tmp_path_factory.mktemp("browser") / "data", env=env, port=port
     ).start()
     yield proc
     proc.stop()
@@ -125,7 +149,9 @@ def watch() -> Watch:
 
 @pytest.fixture
 def context(browser: Any, server: CodeTrackrProcess) -> Iterator[Any]:
-    ctx = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    ctx = browser.new_context(
+        base_url=server.url, viewport={"width": 1280, "height": 900}, timezone_id="UTC"
+    )
     ctx.set_default_timeout(15_000)
     yield ctx
     ctx.close()
@@ -168,7 +194,9 @@ def sign_up(page: Any, *, then: str = "/dashboard") -> Account:
     page.goto(f"/signin?next={then}")
     page.get_by_role("button", name="Create an anonymous account").click()
     number = page.locator("#new-number")
-    number.wait_for(state="visible")
+    # Three writes in a row (the account, its session, the cookie's rotation): on a shared
+    # machine under heavy load they have taken more than the usual 15 s.
+    number.wait_for(state="visible", timeout=45_000)
     account_number = number.text_content() or ""
     username = page.evaluate("JSON.parse(sessionStorage.getItem('ct.access')).username")
     token = access_token(page)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -59,8 +60,18 @@ def test_the_dashboard_updates_live_and_switches_ranges(
     account = sign_up(page)
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
     expect(page.locator("#total")).to_have_text("0m")
+    expect(page.locator("#rank")).to_have_text("Not on this week's leaderboard")
+    expect(page.locator("#timezone")).to_have_text("UTC")  # the browser's zone at sign-up
     page.evaluate("window.__sameDocument = true")  # gone if the page reloads
 
+    # On the boards, so a rank can change live (`leaderboard.changed`).
+    joined = httpx.post(
+        f"{server.url}/api/v1/user/profile/update",
+        headers={"Authorization": f"Bearer {account.token}"},
+        json={"is_public": True, "show_in_leaderboard": True},
+        timeout=30,
+    )
+    assert joined.status_code == 200, joined.text
     key = api_key(server, account)
     send(server, key, coding("rocket", "python", 30, ago_s=40 * 60))
 
@@ -71,10 +82,21 @@ def test_the_dashboard_updates_live_and_switches_ranges(
     expect(page.locator('[data-dim="editor"]')).to_contain_text("neovim")
     expect(page.locator('[data-dim="machine"]')).to_contain_text("desk")
     expect(page.locator('[data-dim="branch"]')).to_contain_text("main")
+    expect(page.locator('[data-dim="os"]')).to_contain_text("Linux")
+    expect(page.locator("#streak")).to_have_text("1 day")
     expect(page.locator("#last-activity-sub")).to_contain_text("rocket")
+    # The rank is only re-read from `leaderboard.changed` (a range reload does not touch it).
+    expect(page.locator("#rank")).to_contain_text("This week: rank #", timeout=20_000)
     expect(page.locator("#daily-chart rect.col")).to_have_count(7)
+    # The charts are redrawn too (their text summaries say what they draw).
+    daily_chart = page.locator("#daily-chart svg")
+    year_map = page.locator("#heatmap svg")
+    expect(daily_chart).to_have_attribute("aria-label", re.compile(r": 7 days, 30m in all$"))
+    expect(year_map).to_have_attribute("aria-label", re.compile(r": 30m on 1 days$"))
     send(server, key, coding("engine", "rust", 15, ago_s=5))
     expect(page.locator("#total")).to_have_text("45m", timeout=20_000)
+    expect(daily_chart).to_have_attribute("aria-label", re.compile(r": 7 days, 45m in all$"))
+    expect(year_map).to_have_attribute("aria-label", re.compile(r": 45m on 1 days$"))
     expect(page.locator('[data-dim="language"]')).to_contain_text("Rust")
     assert page.evaluate("window.__sameDocument") is True
 
@@ -85,6 +107,14 @@ def test_the_dashboard_updates_live_and_switches_ranges(
     assert "range=30d" in page.url
     page.get_by_role("button", name="Today").click()
     expect(page.locator("#daily-chart rect.col")).to_have_count(1)
+    page.get_by_role("button", name="6 months").click()
+    expect(page.locator("#daily-chart rect.col")).to_have_count(six_months_of_days(page))
+    expect(page.locator("#total")).to_have_text("45m")
+    page.get_by_role("button", name="All time").click()
+    expect(page.get_by_role("button", name="All time")).to_have_attribute("aria-pressed", "true")
+    assert "range=all" in page.url
+    expect(page.locator("#total")).to_have_text("45m")
+    expect(page.locator("#range-text")).to_contain_text("Showing")
     page.get_by_role("button", name="Year").click()
     expect(page.locator("#daily-chart rect.col")).to_have_count(365)
     page.get_by_role("button", name="Custom").click()
@@ -108,6 +138,20 @@ def test_the_dashboard_updates_live_and_switches_ranges(
     screenshot(page, "dashboard", dark=False)
     page.emulate_media(color_scheme="dark")
     screenshot(page, "dashboard", dark=True)
+
+
+def six_months_of_days(page: Any) -> int:
+    """Days of the 6-month range in the page's timezone (UTC here): from the day after the same
+    date six months ago to today."""
+    days: int = page.evaluate(
+        """() => {
+          const today = new Date(new Date().toISOString().slice(0, 10) + 'T00:00:00Z');
+          const start = new Date(today);
+          start.setUTCMonth(start.getUTCMonth() - 6);
+          return Math.round((today - start) / 86400000);
+        }"""
+    )
+    return days
 
 
 def test_the_dashboard_reconnects_with_a_fresh_ticket_after_a_drop(
@@ -164,6 +208,28 @@ def test_the_dashboard_fits_a_phone(browser: Any, server: CodeTrackrProcess, wat
         expect(phone.locator("#daily-chart rect.col")).not_to_have_count(7)
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390
         screenshot(phone, "dashboard-phone")
+        # Every other page fits too, and its navigation stays reachable.
+        username = phone.evaluate("JSON.parse(sessionStorage.getItem('ct.access')).username")
+        for path in [
+            "/",
+            "/leaderboards",
+            "/settings",
+            "/store",
+            "/store?tab=themes",
+            "/cteditor",
+            f"/u/{username}",
+            "/signin",
+        ]:
+            if path.startswith("/u/"):
+                watch.expect(404, "/api/v1/user/profile/")  # a new account's profile is private
+            phone.goto(path)
+            if path == "/signin":
+                expect(phone.locator("#login-message")).to_have_text("You are signed in.")
+            else:
+                expect(phone.locator("body")).to_have_attribute("data-loaded", re.compile(r"."))
+            wide = phone.evaluate("document.documentElement.scrollWidth")
+            assert wide <= 390, f"{path} scrolls sideways on a phone ({wide}px wide)"
+            expect(phone.get_by_role("link", name="Settings")).to_be_in_viewport()
     finally:
         ctx.close()
     assert watch.problems == [], "\n".join(watch.problems)

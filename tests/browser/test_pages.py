@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot, sign_up
 from tests.browser.test_dashboard import coding, send
+from tests.browser.test_widgets import WEEK_WIDGET, _publish
 from tests.e2e.harness import Client, CodeTrackrProcess, eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -56,10 +57,40 @@ def test_settings_create_and_revoke_an_api_key(page: Any, server: CodeTrackrProc
     )
     assert refused.status_code == 401
 
-    # Sessions list this browser; the profile form saves.
+    # Sessions list this browser and every other device; one can be signed out from here.
     expect(page.locator("#sessions")).to_contain_text("this device")
+    other = httpx.post(
+        f"{server.url}/auth/anonymous/login",
+        headers={"User-Agent": "second-laptop/1.0"},
+        json={"account_number": account.account_number},
+        timeout=30,
+    )
+    assert other.status_code == 200, other.text
+    page.reload()
+    sessions = page.locator("#sessions li")
+    expect(sessions).to_have_count(2)
+    expect(sessions.filter(has_text="second-laptop/1.0")).to_have_count(1)
+    sessions.filter(has_text="second-laptop/1.0").get_by_role(
+        "button", name="Sign out this device"
+    ).click()
+    expect(sessions).to_have_count(1)
+    expect(page.locator("#sessions")).not_to_contain_text("second-laptop")
+    refused_refresh = httpx.post(
+        f"{server.url}/auth/refresh",
+        json={"refresh_token": other.json()["refresh_token"]},
+        timeout=30,
+    )
+    assert refused_refresh.status_code == 401
+
+    # The profile form saves (the timezone decides the dashboard's days; this tab has shown the
+    # dashboard in UTC before, which its next first paint starts from).
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.locator("#timezone")).to_have_text("UTC")
+    page.get_by_role("link", name="Settings").click()
+    expect(page.locator("body")).to_have_attribute("data-loaded", re.compile(r"."))
     page.get_by_label("Display name").fill("Ada <script>alert(1)</script>")
     page.get_by_label("Public profile").check()
+    page.get_by_label("Timezone (decides your days)").select_option("Pacific/Auckland")
     page.get_by_role("button", name="Save profile").click()
     expect(page.locator("#profile-message")).to_have_text("Saved.")
     me = httpx.get(
@@ -69,9 +100,17 @@ def test_settings_create_and_revoke_an_api_key(page: Any, server: CodeTrackrProc
     ).json()
     assert me["display_name"] == "Ada <script>alert(1)</script>"
     assert me["is_public"] is True
+    assert me["timezone"] == "Pacific/Auckland"
     expect(page.locator("#badges pre").first).to_contain_text(
         f"{server.url}/badge/{account.username}/coding-time"
     )
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.locator("#timezone")).to_have_text("Pacific/Auckland")
+    auckland_today = page.evaluate(
+        "new Intl.DateTimeFormat('en-CA', {timeZone: 'Pacific/Auckland'}).format(new Date())"
+    )
+    expect(page.locator("#daily-chart rect.col")).to_have_count(7)
+    expect(page.locator("#range-text")).to_contain_text(f"to {auckland_today}.")
 
 
 def _public_user(server: CodeTrackrProcess, **flags: bool) -> Client:
@@ -116,19 +155,31 @@ def test_a_public_profile_shows_only_what_its_flags_allow(
     expect(page.locator("#projects-card")).to_be_hidden()
     expect(page.locator("#activity-card")).to_be_hidden()
     expect(page.locator("#heatmap-card")).to_be_hidden()
+    expect(page.locator("#plugins-card")).to_be_hidden()
     assert "secret-project" not in page.content()
     screenshot(page, "profile", dark=False)
     page.emulate_media(color_scheme="dark")
     screenshot(page, "profile", dark=True)
 
-    # The owner shows projects and activity: they appear, heatmap included.
+    # The owner shows projects, activity and the plugins they published: they appear.
+    plugin = f"tool-{user.username[-8:]}"
+    _publish(server, user.token, plugin, WEEK_WIDGET, install=False)
+    assert httpx.get(f"{server.url}/api/v1/user/profile/{user.username}").json()["plugins"] == []
     user.http.post(
         "/api/v1/user/profile/update",
         headers=user.bearer,
-        json={"profile_show_projects": True, "profile_show_activity": True},
+        json={
+            "profile_show_projects": True,
+            "profile_show_activity": True,
+            "profile_show_plugins": True,
+        },
     )
     page.reload()
     expect(page.locator("#projects")).to_contain_text("secret-project")
+    shown = page.locator("#plugins li")
+    expect(shown).to_have_count(1)
+    expect(shown).to_contain_text(plugin.replace("-", " ").title())
+    expect(shown.get_by_role("link")).to_have_attribute("href", f"/store?q={plugin}")
     expect(page.locator("#weekly")).to_have_text("20m")
     expect(page.locator("#heatmap")).to_have_attribute("src", f"/badge/{user.username}/heatmap")
 
@@ -189,10 +240,28 @@ def test_leaderboards_filter_by_language_country_hire_and_week(
 
 
 def test_the_landing_page_shows_the_platform(page: Any, server: CodeTrackrProcess) -> None:
+    # Someone on this week's board and a plugin in the store, whatever ran before.
+    ranked = _public_user(server, profile_show_languages=True)
+    _publish(server, ranked.token, f"landing-{ranked.username[-8:]}", WEEK_WIDGET)
+
+    def on_the_board() -> None:
+        board = httpx.get(f"{server.url}/api/v1/leaderboards/global?limit=500", timeout=30)
+        assert ranked.username in {e["username"] for e in board.json()["leaderboard"]}
+
+    eventually(on_the_board)
     page.goto("/")
     expect(page.locator("body")).to_have_attribute("data-loaded", "1")
     public = httpx.get(f"{server.url}/api/v1/stats/public", timeout=30).json()
     expect(page.locator("#users")).to_have_text(f"{public['users']:,}")
+    # The leaderboard preview is the board's top 5, the store preview its most installed six.
+    top = httpx.get(f"{server.url}/api/v1/leaderboards/global?limit=5", timeout=30).json()
+    shown = [e["display_name"] or e["username"] for e in top["leaderboard"]]
+    expect(page.locator("#leaders tbody tr td:nth-child(2) a")).to_have_text(shown)
+    store = httpx.get(f"{server.url}/api/v1/store?sort=installs&per_page=6", timeout=30).json()
+    assert store["plugins"], "a plugin was published"
+    expect(page.locator("#plugins h3")).to_have_text(
+        [f"{p.get('icon') or '🧩'} {p['display_name']}" for p in store["plugins"]]
+    )
     expect(page.get_by_role("link", name="Get started")).to_have_attribute("href", "/signin")
     screenshot(page, "landing", dark=False)
     page.emulate_media(color_scheme="dark")
@@ -205,11 +274,14 @@ def test_signing_in_with_the_keyboard_alone(page: Any) -> None:
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator("#main")).to_be_focused()
-    # Tab reaches the number field, then its button, then account creation.
+    # Tab reaches the number field, then its button, the configured provider's sign-in, then
+    # account creation.
     page.keyboard.press("Tab")
     expect(page.get_by_role("textbox", name="Account number")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Sign in with GitHub")).to_be_focused()
     page.keyboard.press("Tab")
     create = page.get_by_role("button", name="Create an anonymous account")
     expect(create).to_be_focused()
@@ -225,6 +297,26 @@ def test_signing_in_with_the_keyboard_alone(page: Any) -> None:
     page.get_by_role("button", name="30 days").focus()
     page.keyboard.press("Space")
     expect(page.get_by_role("button", name="30 days")).to_have_attribute("aria-pressed", "true")
+    # A custom range from the keyboard: the button moves focus to its first date, Tab to the
+    # second, Enter shows it.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Custom")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#custom-start")).to_be_focused()
+    page.keyboard.type("01022024")
+    # Tab first walks the date field's own parts (Chromium), then leaves it.
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") != "custom-start":
+            break
+    expect(page.locator("#custom-end")).to_be_focused()
+    page.keyboard.type("01082024")
+    page.keyboard.press("Enter")
+    expect(page.locator("#daily-chart rect.col")).to_have_count(7)
+    expect(page.locator("#range-text")).to_have_text("Showing 2024-01-02 to 2024-01-08.")
 
     # Signing out and in again with the account number, from the keyboard.
     page.get_by_role("button", name="Sign out").focus()

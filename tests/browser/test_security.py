@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_up
 from tests.e2e.harness import CodeTrackrProcess
+from tests.support.oauth_provider import ProviderProcess
 from web.routes import PAGES
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -156,3 +157,31 @@ def test_the_widget_frame_may_run_plugin_code_but_only_sandboxed(
     assert directives["connect-src"] == f"http://{host} https://{host}"
     assert directives["frame-ancestors"] == f"http://{host} https://{host}"
     # The frames are always sandboxed: test_widgets checks each frame's sandbox attribute.
+
+
+def test_signing_in_with_github_hands_the_tokens_over_in_the_fragment_only(
+    page: Any, server: CodeTrackrProcess, oauth_provider: ProviderProcess
+) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto("/signin")
+    page.get_by_role("link", name="Sign in with GitHub").click()
+    # The stand-in approves at once; its callback sends the browser to /signin#...tokens, whose
+    # script adopts them and moves on to the dashboard.
+    page.wait_for_url("**/dashboard")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    who = page.evaluate("JSON.parse(sessionStorage.getItem('ct.access'))")
+    assert who["username"].startswith("octocat")
+    assert any(url.startswith(f"{oauth_provider.url}/login/oauth/authorize?") for url in requested)
+    assert any("/auth/github/callback?code=" in url for url in requested)
+    # No request carried a token (a fragment never leaves the browser), nor did the server log
+    # one; the address the browser keeps for the sign-in step has no fragment left.
+    for url in requested:
+        assert "access_token" not in url, url
+        assert "refresh_token" not in url, url
+    assert who["token"] not in server.log_path.read_text(errors="replace")
+    page.go_back()
+    page.wait_for_url("**/signin")
+    assert "#" not in page.url
+    assert "token" not in page.url
+    expect(page.locator("#login-message")).to_have_text("You are signed in.")

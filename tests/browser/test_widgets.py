@@ -176,6 +176,21 @@ def test_the_plugin_editor_runs_lifecycle_hooks_rpc_and_widgets(page: Any) -> No
     expect(output).to_contain_text("plugin_error: RangeError: nope")
     expect(exit_status).to_contain_text("exit 1")
 
+    # Lines stream while the script runs: the first is shown while the script still spins.
+    page.get_by_role("button", name="on_tick").click()
+    page.get_by_label("Plugin script").fill(
+        "async function on_tick(ctx) { log('first line'); await ctx.redis.get('spin');"
+        " const t = Date.now(); while (Date.now() - t < 2500) {} log('second line');"
+        " return 'spun'; }"
+    )
+    page.get_by_role("button", name="▶ Run").click()
+    expect(output.locator(".line", has_text="first line")).to_have_count(1)
+    assert "second line" not in (output.text_content() or "")
+    expect(exit_status).to_have_text("running…")
+    expect(output.locator(".line", has_text="second line")).to_have_count(1)
+    expect(output).to_contain_text('← "spun"')
+    expect(exit_status).to_contain_text("exit 0")
+
     # Widget mode renders live in a sandboxed frame, with the user's real token.
     page.get_by_role("button", name="widget").click()
     page.get_by_role("button", name="Template").click()

@@ -5,8 +5,6 @@ provider, and every way the ``state`` can be wrong."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -14,7 +12,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from tests.e2e.harness import ROOT, CodeTrackrProcess, free_port
+from tests.e2e.harness import CodeTrackrProcess
+from tests.support.oauth_provider import ProviderProcess, start_provider
 
 pytestmark = [pytest.mark.e2e, pytest.mark.clickhouse, pytest.mark.slow]
 
@@ -22,48 +21,14 @@ CLIENT_ID, CLIENT_SECRET = "codetrackr-test", "provider-secret-" + "p" * 20
 
 
 @dataclass
-class Provider:
-    url: str
-    proc: subprocess.Popen[str]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-@dataclass
 class World:
     server: CodeTrackrProcess
-    provider: Provider
-
-
-def start_provider() -> Provider:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.support.oauth_provider",
-            "--port",
-            str(port),
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            CLIENT_SECRET,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    return Provider(f"http://127.0.0.1:{port}", proc)
+    provider: ProviderProcess
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    provider = start_provider()
+    provider = start_provider(CLIENT_ID, CLIENT_SECRET)
     p = provider.url
     env = {
         "CODETRACKR_JWT_SECRET": "oauth-e2e-" + "j" * 40,

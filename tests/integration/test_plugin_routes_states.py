@@ -1,4 +1,4 @@
-"""The store and RPC routes in the states an end-to-end run cannot easily reach: a suspended
+"""The store, RPC and editor routes in the states an end-to-end run cannot easily reach: a suspended
 install, the key-value store or the event log gone away under the running app.
 
 Real parts over ASGI: an embedded event log, the account directory, the QuickJS sandbox, the
@@ -7,6 +7,7 @@ SQLite key-value store (closed under the app to take it away).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from accounts.directory import AccountDirectory, new_event_id
 from accounts.oauth import StateSigner
 from accounts.sessions import SessionService
 from api.deps import ApiParts, OAuthSetup, install
-from api.routes import accounts, plugin_rpc, plugin_store
+from api.routes import accounts, plugin_editor, plugin_rpc, plugin_store
 from eventlog.embedded import SqliteEventLog
 from http_edge.auth import Authenticator, AuthGuards, Principal
 from http_edge.errors import install_error_handlers
@@ -87,7 +88,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             plugins=PluginServices(executor, PluginPolicy("any", frozenset())),
         ),
     )
-    for router in (accounts.router, plugin_store.router, plugin_rpc.router):
+    for router in (accounts.router, plugin_store.router, plugin_rpc.router, plugin_editor.router):
         app.include_router(router)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -167,6 +168,65 @@ async def test_key_value_store_gone_is_a_503_not_the_plugins_fault(world: World)
         await world.client.delete("/api/v1/store/uninstall/counter", headers=user), 503
     )
     assert "again" in error["message"]
+
+
+EDITOR_SCRIPT = """
+async function on_tick(ctx) {
+  log('counting');
+  const n = await ctx.redis.incr('n');
+  warn('counted', n);
+  return { n };
+}
+"""
+
+
+def ndjson(answer: httpx.Response) -> list[dict[str, Any]]:
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("application/x-ndjson")
+    return [json.loads(line) for line in answer.text.splitlines()]
+
+
+async def test_the_editor_streams_log_lines_then_the_outcome_or_the_error(world: World) -> None:
+    user, _ = await account(world)
+    run = {"server_script": EDITOR_SCRIPT, "trigger": "on_tick"}
+    streamed = {**user, "Accept": "application/x-ndjson"}
+    lines = ndjson(
+        await world.client.post("/api/v1/plugins/editor/run", headers=streamed, json=run)
+    )
+    assert lines[:2] == [
+        {"type": "log", "level": "log", "text": "counting"},
+        {"type": "log", "level": "warn", "text": "counted 1"},
+    ]
+    done = lines[2]
+    assert len(lines) == 3
+    assert (done["type"], done["ok"], done["exit_status"], done["result"]) == (
+        "done",
+        True,
+        0,
+        {"n": 1},
+    )
+    assert done["logs"] == [
+        {"level": "log", "text": "counting"},
+        {"level": "warn", "text": "counted 1"},
+    ]
+    # Without the Accept header: one JSON answer, as before.
+    plain = await world.client.post("/api/v1/plugins/editor/run", headers=user, json=run)
+    assert plain.status_code == 200
+    assert plain.json()["result"] == {"n": 2}
+    # Refused before the run: the usual envelope, not a stream.
+    bad = await world.client.post(
+        "/api/v1/plugins/editor/run", headers=streamed, json={**run, "trigger": "rpc"}
+    )
+    assert envelope(bad, 400)["code"] == "validation_error"
+    # The store gone mid-run: the lines logged so far, then the error envelope's body.
+    await world.kv.close()
+    lines = ndjson(
+        await world.client.post("/api/v1/plugins/editor/run", headers=streamed, json=run)
+    )
+    assert lines[0] == {"type": "log", "level": "log", "text": "counting"}
+    assert lines[-1]["type"] == "error"
+    assert lines[-1]["error"]["code"] == "unavailable"
+    assert not any(line["type"] == "done" for line in lines)
 
 
 async def test_event_log_gone_is_a_503_for_store_writes(world: World) -> None:

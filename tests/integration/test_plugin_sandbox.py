@@ -19,6 +19,7 @@ from plugins_runtime import (
     HookCall,
     HostCallError,
     LifecycleHook,
+    LogLine,
     PluginContext,
     PluginSandbox,
     PluginScript,
@@ -582,6 +583,66 @@ async def test_logs_are_bounded_and_kept_when_the_plugin_fails(sandbox: Sandbox)
     ]:
         failed = failure(await run_script(sandbox, source), kind)
         assert failed.logs[0].text.startswith("before")
+
+
+class GatedHost(DictHost):
+    """``ctx.redis.get`` answers only once the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def kv_get(self, key: str) -> str | None:
+        await self.gate.wait()
+        return "open"
+
+
+async def test_log_lines_reach_the_sink_while_the_script_still_runs(sandbox: Sandbox) -> None:
+    host = GatedHost()
+    streamed: list[LogLine] = []
+    before_gate = asyncio.Event()
+
+    def on_log(line: LogLine) -> None:
+        streamed.append(line)
+        if line.text == "after a job":
+            before_gate.set()
+
+    source = """async function on_tick(ctx) {
+                  log('first');
+                  await 0;
+                  warn('after a job');
+                  const gate = await ctx.redis.get('gate');
+                  for (let i = 0; i < 3; i++) error('after the gate', gate, i);
+                  return 'done';
+                }"""
+    limits = SandboxLimits(wall_s=10, cpu_s=10, max_log_lines=4)
+    run = asyncio.ensure_future(
+        sandbox.run(
+            PluginScript("under-test", source),
+            HookCall(LifecycleHook.ON_TICK),
+            CONTEXT,
+            host,
+            limits,
+            on_log=on_log,
+        )
+    )
+    # The script waits on the gate: its first lines must arrive before it can end.
+    await asyncio.wait_for(before_gate.wait(), 10)
+    assert not run.done()
+    assert [line.text for line in streamed] == ["first", "after a job"]
+    host.gate.set()
+    result = await run
+    assert isinstance(result, SandboxOk), result
+    assert result.result == "done"
+    # Every line of the result, the dropped-lines notice too, went to the sink, in order.
+    assert streamed == list(result.logs)
+    assert [(line.level, line.text) for line in streamed] == [
+        ("log", "first"),
+        ("warn", "after a job"),
+        ("error", "after the gate open 0"),
+        ("error", "after the gate open 1"),
+        ("warn", "[1 more log lines dropped]"),
+    ]
 
 
 async def test_cancelling_the_caller_stops_the_execution(

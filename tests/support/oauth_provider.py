@@ -17,7 +17,8 @@ was sent) the verifier. GitHub's token endpoint answers a bad code with 200 and
 ``{"error": "bad_verification_code"}``, as GitHub does; the others with 400.
 
 Run: ``python -m tests.support.oauth_provider --port N --client-id ID --client-secret SECRET``.
-It prints ``ready`` once listening. Standard library only.
+It prints ``ready`` once listening; :func:`start_provider` does that for a test. Standard library
+only.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ import base64
 import hashlib
 import json
 import secrets
+import socket
+import subprocess
 import sys
 import threading
 import time
 import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -178,6 +182,47 @@ def _handler(provider: _Provider) -> type[BaseHTTPRequestHandler]:
             self._send(200, body)
 
     return Handler
+
+
+@dataclass
+class ProviderProcess:
+    """A running provider (for the tests): its base URL and process."""
+
+    url: str
+    proc: subprocess.Popen[str]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def start_provider(client_id: str, client_secret: str) -> ProviderProcess:
+    """Start the provider on a free port of 127.0.0.1 and wait until it listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.oauth_provider",
+            "--port",
+            str(port),
+            "--client-id",
+            client_id,
+            "--client-secret",
+            client_secret,
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise RuntimeError("the OAuth provider did not start")
+    return ProviderProcess(f"http://127.0.0.1:{port}", proc)
 
 
 def main(argv: list[str] | None = None) -> int:

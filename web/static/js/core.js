@@ -91,10 +91,12 @@ export class ApiFailure extends Error {
   }
 }
 
-/** A JSON API call. `auth`: send the access token (and go to sign-in when there is none). */
-export async function api(path, { method = "GET", body, auth = true, raw = false } = {}) {
+/** A JSON API call. `auth`: send the access token (and go to sign-in when there is none).
+ * `raw`: answer the Response itself (`accept`: the media type asked for). */
+export async function api(path, { method = "GET", body, auth = true, raw = false, accept } = {}) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (accept) headers.Accept = accept;
   if (auth) {
     const who = await session();
     if (!who) {

@@ -1,7 +1,8 @@
 // The plugin editor: a script, a simulate bar and an output pane. Widget mode renders the script
 // live in a sandboxed frame with the user's real token; lifecycle modes run it once on the server
-// (POST /api/v1/plugins/editor/run) and show its log/warn/error lines, result and exit status.
-import { $, api, el, fill, session, setText, setupNav, toSignIn } from "./core.js";
+// (POST /api/v1/plugins/editor/run, streamed as NDJSON) and show its log/warn/error lines as the
+// script logs them, then its result and exit status.
+import { $, api, ApiFailure, el, fill, session, setText, setupNav, toSignIn } from "./core.js";
 import { mountWidget } from "./widgets.js";
 
 const WIDGET_TEMPLATE = `// A widget: render into \`container\`; \`token\` calls the API as you.
@@ -93,20 +94,55 @@ async function run() {
   }
   status(true, "running…");
   fill(output, line("log", `▶ ${mode === "rpc" ? `RPC ${body.handler}` : mode}`));
+  let shown = 0; // log lines already in the pane
   try {
-    const answer = await api("/api/v1/plugins/editor/run", { method: "POST", body });
-    output.append(...answer.logs.map((l) => line(l.level, l.text)));
-    if (answer.ok) {
-      output.append(line("log", `← ${JSON.stringify(answer.result)}`));
-    } else {
-      output.append(line("error", `${answer.kind}: ${answer.message}`));
-      if (answer.stack) output.append(line("error", answer.stack));
+    for await (const item of runStream(body)) {
+      if (item.type === "log") {
+        output.append(line(item.level, item.text));
+        shown += 1;
+      } else if (item.type === "error") {
+        throw new ApiFailure(503, item);
+      } else if (item.type === "done") {
+        // Lines the stream could not carry (none, normally) are in the final answer.
+        output.append(...item.logs.slice(shown).map((l) => line(l.level, l.text)));
+        if (item.ok) {
+          output.append(line("log", `← ${JSON.stringify(item.result)}`));
+        } else {
+          output.append(line("error", `${item.kind}: ${item.message}`));
+          if (item.stack) output.append(line("error", item.stack));
+        }
+        status(item.ok, `exit ${item.exit_status} · ${Math.round(item.wall_s * 1000)} ms`);
+        return;
+      }
     }
-    status(answer.ok, `exit ${answer.exit_status} · ${Math.round(answer.wall_s * 1000)} ms`);
+    throw new Error("the run ended without an outcome");
   } catch (err) {
     output.append(line("error", err.message));
     status(false, "failed");
   }
+}
+
+/** The editor run's answer, one object per NDJSON line as the server sends it. */
+async function* runStream(body) {
+  const response = await api("/api/v1/plugins/editor/run", { method: "POST", body, raw: true, accept: "application/x-ndjson" });
+  if (!response.ok) {
+    const text = await response.text();
+    throw new ApiFailure(response.status, text ? JSON.parse(text) : {});
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffered += value;
+    let end;
+    while ((end = buffered.indexOf("\n")) >= 0) {
+      const text = buffered.slice(0, end);
+      buffered = buffered.slice(end + 1);
+      if (text.trim()) yield JSON.parse(text);
+    }
+  }
+  if (buffered.trim()) yield JSON.parse(buffered);
 }
 
 async function main() {

@@ -8,7 +8,8 @@ import { loadWidgets } from "./widgets.js";
 
 const DIMENSIONS = ["language", "project", "editor", "os", "machine", "branch"];
 const RANGES = ["today", "7d", "30d", "6m", "year", "all", "custom"];
-const state = { me: null, range: "7d", custom: null, loads: 0 };
+const state = { me: null, range: "7d", custom: null, loads: 0, year: null };
+const ME_KEY = "ct.me"; // {id, timezone} of the user as this tab last read them
 
 function span() {
   const today = todayIn(state.me.timezone);
@@ -28,29 +29,60 @@ function query() {
   return s ? `start=${s.start}&end=${s.end}` : "range=all";
 }
 
+// The year's days (the heatmap) also answer the daily chart of every range inside the last 365
+// days, so a first paint reads them once. Kept until the data may have changed (a live event).
+function yearDays() {
+  if (!state.year) {
+    const today = todayIn(state.me.timezone);
+    const start = addDays(today, -364);
+    state.year = { start, end: today, days: api(`/api/v1/stats/daily?start=${start}&end=${today}`).then((d) => d.daily) };
+    state.year.days.catch(() => { state.year = null; });
+  }
+  return state.year;
+}
+
+function dailyOf(s, q) {
+  const year = yearDays();
+  if (s && s.start >= year.start && s.end <= year.end) {
+    return year.days.then((days) => days.filter((d) => d.date >= s.start && d.date <= s.end));
+  }
+  return api(`/api/v1/stats/daily?${q}`).then((d) => d.daily);
+}
+
+function latestOf(answer) {
+  return answer.projects
+    .filter((p) => p.last_heartbeat)
+    .sort((a, b) => b.last_heartbeat.localeCompare(a.last_heartbeat))[0];
+}
+
+// The latest heartbeat, whatever the range: looked for in the last 7 days (reading when each
+// project was last seen scans heartbeats, so a short span is cheap), then in all time.
+async function lastActivity() {
+  const today = todayIn(state.me.timezone);
+  const recent = latestOf(await api(`/api/v1/stats/projects?start=${addDays(today, -6)}&end=${today}`));
+  return recent || latestOf(await api("/api/v1/stats/projects?range=all"));
+}
+
 async function loadRange() {
   const load = ++state.loads;
   const q = query();
-  const [summary, daily, breakdown, projects] = await Promise.all([
+  const [summary, days, breakdown, latest] = await Promise.all([
     api(`/api/v1/stats/summary?${q}`),
-    api(`/api/v1/stats/daily?${q}`),
+    dailyOf(span(), q),
     api(`/api/v1/stats/breakdown?${q}&limit=8`),
-    api(`/api/v1/stats/projects?${q}`),
+    lastActivity(),
   ]);
   if (load !== state.loads) return; // a newer range was picked meanwhile
   setText("#total", duration(summary.total_seconds));
-  setText("#total-sub", `${summary.range_start.slice(0, 10)} to ${daily.daily.at(-1)?.date ?? ""}`);
+  setText("#total-sub", `${summary.range_start.slice(0, 10)} to ${days.at(-1)?.date ?? ""}`);
   setText("#average", duration(summary.daily_average));
   setText("#streak", plural(summary.streak_current, "day"));
   setText("#streak-sub", `longest ${plural(summary.streak_longest, "day")}`);
-  setText("#range-text", `Showing ${daily.daily.length === 1 ? daily.daily[0].date : `${daily.daily[0]?.date} to ${daily.daily.at(-1)?.date}`}.`);
-  fill("#daily-chart", dailyChart(daily.daily));
+  setText("#range-text", `Showing ${days.length === 1 ? days[0].date : `${days[0]?.date} to ${days.at(-1)?.date}`}.`);
+  fill("#daily-chart", dailyChart(days));
   for (const dim of DIMENSIONS) {
     fill(`[data-dim="${dim}"]`, barList(breakdown.dimensions[dim] || []));
   }
-  const latest = projects.projects
-    .filter((p) => p.last_heartbeat)
-    .sort((a, b) => b.last_heartbeat.localeCompare(a.last_heartbeat))[0];
   if (latest) showLast(Date.parse(latest.last_heartbeat) / 1000, latest.project);
   document.body.dataset.loaded = String(load);
 }
@@ -62,9 +94,7 @@ function showLast(epochSeconds, what) {
 }
 
 async function loadYear() {
-  const today = todayIn(state.me.timezone);
-  const daily = await api(`/api/v1/stats/daily?start=${addDays(today, -364)}&end=${today}`);
-  fill("#heatmap", heatmap(daily.daily));
+  fill("#heatmap", heatmap(await yearDays().days));
 }
 
 async function loadRank() {
@@ -105,6 +135,7 @@ function refreshSoon() {
   if (pending) return;
   pending = setTimeout(() => {
     pending = null;
+    state.year = null; // the days may have changed
     refresh([loadRange, loadYear]);
   }, 250);
 }
@@ -134,13 +165,37 @@ function onLiveState(liveState) {
   node.textContent = { live: "Live", connecting: "Connecting…", offline: "Offline: reconnecting" }[liveState];
 }
 
+// The user's settings: this tab's last copy at once (the first paint needs only the timezone),
+// checked against the API meanwhile; a changed timezone re-reads the page's numbers.
+async function me(who) {
+  const fresh = api("/api/v1/user/me").then((answer) => {
+    sessionStorage.setItem(ME_KEY, JSON.stringify({ id: answer.id, timezone: answer.timezone }));
+    return answer;
+  });
+  let kept = null;
+  try {
+    kept = JSON.parse(sessionStorage.getItem(ME_KEY) || "null");
+  } catch {
+    kept = null;
+  }
+  if (!kept || kept.id !== who.userId) return fresh;
+  fresh.then((answer) => {
+    if (answer.timezone === kept.timezone) return;
+    state.me = answer;
+    state.year = null;
+    setText("#timezone", answer.timezone || "UTC");
+    refresh([loadRange, loadYear]);
+  }, () => {});
+  return kept;
+}
+
 async function main() {
   const who = await setupNav();
   if (!who) {
     toSignIn();
     return;
   }
-  state.me = await api("/api/v1/user/me");
+  state.me = await me(who);
   setText("#timezone", state.me.timezone || "UTC");
   const params = new URLSearchParams(location.search);
   const asked = params.get("range");

@@ -1,7 +1,7 @@
 // A public profile. The API already hides what the owner's privacy flags hide; the page shows a
 // section only when its flag is on, so a hidden section is absent, not an empty zero.
 import { barList } from "./charts.js";
-import { $, duration, plural, setText, setupNav, fill } from "./core.js";
+import { $, duration, el, plural, setText, setupNav, fill } from "./core.js";
 
 function show(id, on) {
   $(id).hidden = !on;
@@ -40,6 +40,24 @@ async function main() {
   fill("#languages", barList(p.languages.map((l) => ({ name: l.language, seconds: l.seconds }))));
   show("#projects-card", p.show_projects);
   fill("#projects", barList(p.projects.map((l) => ({ name: l.project, seconds: l.seconds }))));
+  show("#plugins-card", p.show_plugins);
+  fill(
+    "#plugins",
+    p.plugins.length
+      ? el(
+          "ul",
+          { class: "list-plain" },
+          p.plugins.map((plugin) =>
+            el(
+              "li",
+              {},
+              el("a", { href: `/store?q=${encodeURIComponent(plugin.name)}` }, `${plugin.icon || "🧩"} ${plugin.display_name}`),
+              el("span", { class: "dim" }, ` v${plugin.version} · ${plural(plugin.install_count || 0, "install")}`),
+            ),
+          ),
+        )
+      : el("p", { class: "empty" }, "No plugins published yet."),
+  );
   show("#heatmap-card", p.show_activity);
   if (p.show_activity) $("#heatmap").src = `/badge/${encodeURIComponent(p.username)}/heatmap`;
   show("#numbers", p.show_activity || p.show_streak);

@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 
-from schemas.ai_files import file_change
+from schemas.ai_files import bounded_input, file_change
 
 _log = logging.getLogger("codetrackr.claude_hook")
 
@@ -75,24 +75,6 @@ def tool_key(payload: Mapping[str, Any]) -> str:
     text = json.dumps(payload.get("tool_input"), sort_keys=True, default=str)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return f"{payload.get('session_id')}:{payload.get('tool_name')}:{digest}"
-
-
-MAX_PARAMETER_TEXT = 2000  # characters of one string of a tool's input sent along
-
-
-def bounded(tool_input: Mapping[str, Any]) -> dict[str, Any]:
-    """Pure: the tool's input with long strings cut (a ``Write``'s whole file is not sent)."""
-    out: dict[str, Any] = {}
-    for name, value in tool_input.items():
-        if isinstance(value, str) and len(value) > MAX_PARAMETER_TEXT:
-            value = value[:MAX_PARAMETER_TEXT] + "…"
-        elif (
-            isinstance(value, list | dict)
-            and len(json.dumps(value, default=str)) > 4 * MAX_PARAMETER_TEXT
-        ):
-            value = f"<{type(value).__name__} of {len(value)} items>"
-        out[str(name)] = value
-    return out
 
 
 def tool_failed(response: Any) -> bool:
@@ -175,7 +157,7 @@ def requests_for(
         call: dict[str, Any] = {
             "session_id": session,
             "tool_name": tool[:200],
-            "parameters": bounded(tool_input),
+            "parameters": bounded_input(tool_input),
             "result_status": "error" if tool_failed(response) else "success",
             "timestamp": iso(at),
             **place,

@@ -1,4 +1,5 @@
-"""What a coding assistant's file tool did: the file, and the lines it added and removed.
+"""What a coding assistant's tools did: the file a file tool changed and its lines added and
+removed, and a tool's input cut to a size worth keeping.
 
 Stdlib only: ``codetrackr claude-hook`` (run by Claude Code at every tool use, so its start-up
 must stay short) and the transcript import (:mod:`api.rules.ai_transcripts`) share it.
@@ -6,6 +7,8 @@ must stay short) and the transcript import (:mod:`api.rules.ai_transcripts`) sha
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any, Literal
 
 # The longest file path kept (the AI records' limit too).
@@ -45,3 +48,22 @@ def file_change(
         added = sum(line_count(e.get("new_string")) for e in edits)
         return path, "modified", added, sum(line_count(e.get("old_string")) for e in edits)
     return path, "modified", line_count(tool_input.get("new_source")), 0
+
+
+MAX_PARAMETER_TEXT = 2000  # characters of one string of a tool's input kept
+
+
+def bounded_input(tool_input: Mapping[str, Any]) -> dict[str, Any]:
+    """A tool's input with long strings cut and large lists or objects summarised (a ``Write``'s
+    whole file is not kept)."""
+    out: dict[str, Any] = {}
+    for name, value in tool_input.items():
+        if isinstance(value, str) and len(value) > MAX_PARAMETER_TEXT:
+            value = value[:MAX_PARAMETER_TEXT] + "…"
+        elif (
+            isinstance(value, list | dict)
+            and len(json.dumps(value, default=str)) > 4 * MAX_PARAMETER_TEXT
+        ):
+            value = f"<{type(value).__name__} of {len(value)} items>"
+        out[str(name)] = value
+    return out

@@ -54,14 +54,13 @@ from schemas.ai import (
     tool_call_record,
     usage_record,
 )
-from schemas.ai_files import file_change
+from schemas.ai_files import bounded_input, file_change
 
 __all__ = ["CLAUDE_CODE", "CODEX", "Source", "TranscriptPlan", "plan_transcript"]
 
 Source = Literal["claude", "codex"]
 CLAUDE_CODE = "Claude Code"
 CODEX = "Codex"
-MAX_PARAMETER_TEXT = 2000
 MAX_SKIPPED_NAMED = 100  # skipped lines named in an answer (all are counted)
 
 
@@ -155,16 +154,7 @@ def bounded_parameters(arguments: Any) -> str:
     """A tool's input as JSON text, long strings cut (a ``Write``'s whole file is not kept)."""
     if not isinstance(arguments, dict):
         arguments = {"input": arguments} if arguments is not None else {}
-    out: dict[str, Any] = {}
-    for name, value in arguments.items():
-        if isinstance(value, str) and len(value) > MAX_PARAMETER_TEXT:
-            value = value[:MAX_PARAMETER_TEXT] + "…"
-        elif (
-            isinstance(value, list | dict)
-            and len(json.dumps(value, default=str)) > 4 * MAX_PARAMETER_TEXT
-        ):
-            value = f"<{type(value).__name__} of {len(value)} items>"
-        out[str(name)] = value
+    out = bounded_input(arguments)
     text = json.dumps(out, sort_keys=True, ensure_ascii=False, default=str)
     return text if len(text) <= MAX_PARAMETERS else "{}"
 

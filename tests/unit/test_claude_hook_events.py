@@ -8,13 +8,13 @@ from pathlib import Path
 
 from codetrackr.claude_hook import (
     Request,
-    bounded,
-    file_change,
     last_answer,
     requests_for,
     tool_failed,
     tool_key,
 )
+from schemas.ai_files import bounded_input as bounded
+from schemas.ai_files import file_change
 
 NOW = 1_711_792_800.0  # 2024-03-30T10:00:00Z
 BASE = {"session_id": "abc-123", "transcript_path": "/t.jsonl", "cwd": "/home/ada/tracker"}

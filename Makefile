@@ -46,11 +46,13 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The whole suite on both cores (pytest-xdist, one file per worker at a time: a module's server
-# or broker is started once, and browser files, collected last, never precede an asyncio test
-# in a worker); the ten slowest tests are printed at the end so a slow newcomer is seen.
+# The whole suite: everything but the browser on both cores (pytest-xdist, a module at a time, so
+# its server or broker starts once), then the browser tests in one process of their own
+# (Playwright's sync API keeps an event loop running that no asyncio test may follow). The ten
+# slowest tests are printed at the end so a slow newcomer is seen.
 test: install lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=10
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=10 --ignore=tests/browser
+	$(BIN)/python -m pytest tests/browser --durations=5
 
 # The edit-test loop: unit and contract tests only, on two workers (70 to 90 s on two cores).
 test-fast: install

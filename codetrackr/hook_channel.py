@@ -164,6 +164,13 @@ class HookProcessProbe:
         self._lag_records = int(lag_records) if isinstance(lag_records, int) else None
         self.reports += 1
 
+    def starting(self) -> None:
+        """The process is being started or runs but has not reported yet: alive (hooks never
+        hold up ingest or reads, so a child still importing must not make the server unready);
+        its first report, or its end, says more."""
+        self.health.alive = True
+        self.health.failure = None
+
     def lost(self, reason: str, *, restarting: bool) -> None:
         """The process ended: keep its counts, show why, count a restart if one follows."""
         self._base += self._current

@@ -200,6 +200,7 @@ class HookProcess:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        self.probe.starting()
         self._task = asyncio.create_task(self._supervise(), name="hook-process")
 
     async def _spawn(self) -> asyncio.subprocess.Process:
@@ -217,6 +218,7 @@ class HookProcess:
             await process.stdin.drain()
         process.stdin.close()
         self.started += 1
+        self.probe.starting()
         return process
 
     async def _supervise(self) -> None:

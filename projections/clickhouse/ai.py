@@ -50,6 +50,12 @@ AI_TABLES = (
     "ai_usage",
 )
 
+
+def _stored(table: str) -> tuple[str, ...]:
+    """A table's columns as inserted: the owner, what an export holds, the version column."""
+    return ("user_id", *AI_EXPORT_COLUMNS[table], "computed_at")
+
+
 _PROJECT_COLUMNS = ("user_id", "project_id", "record_id", "path", "name", "time", "computed_at")
 _SESSION_COLUMNS = (
     "user_id",
@@ -63,59 +69,10 @@ _SESSION_COLUMNS = (
     "assistant",
     "computed_at",
 )
-_MESSAGE_COLUMNS = (
-    "user_id",
-    "message_id",
-    "session_id",
-    "role",
-    "content",
-    "project_id",
-    "project_path",
-    "time",
-    "computed_at",
-)
-_ACTIVITY_COLUMNS = (
-    "user_id",
-    "activity_id",
-    "session_id",
-    "file_path",
-    "action",
-    "lines_added",
-    "lines_removed",
-    "project_id",
-    "project_path",
-    "time",
-    "computed_at",
-)
-_TOOL_COLUMNS = (
-    "user_id",
-    "call_id",
-    "session_id",
-    "tool_name",
-    "parameters",
-    "result_status",
-    "execution_time_ms",
-    "project_id",
-    "project_path",
-    "time",
-    "computed_at",
-)
-_USAGE_COLUMNS = (
-    "user_id",
-    "usage_id",
-    "session_id",
-    "model",
-    "message_id",
-    "request_id",
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_tokens",
-    "cache_read_tokens",
-    "project_id",
-    "project_path",
-    "time",
-    "computed_at",
-)
+_MESSAGE_COLUMNS = _stored("ai_messages")
+_ACTIVITY_COLUMNS = _stored("ai_activities")
+_TOOL_COLUMNS = _stored("ai_tool_calls")
+_USAGE_COLUMNS = _stored("ai_usage")
 # The groups a usage report may have (docs/ai.md#tokens-and-cost), as ClickHouse expressions of a
 # deduplicated usage row with ``pid``, its project.
 USAGE_GROUPS = {

@@ -131,13 +131,17 @@ def _epoch(value: Any) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-def wakapi_export(database: Path, username: str, progress: Any = None) -> Iterator[bytes]:
-    """One Wakapi user's heartbeats as a WakaTime export, generated as the rows are read."""
-    uri = f"file:{database.resolve()}?mode=ro"
+def _open(database: Path) -> sqlite3.Connection:
+    """Wakapi's database, read-only (never written, whatever this command does)."""
     try:
-        db = sqlite3.connect(uri, uri=True)
+        return sqlite3.connect(f"file:{database.resolve()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise WakapiError(f"cannot open {database}: {exc}") from None
+
+
+def wakapi_export(database: Path, username: str, progress: Any = None) -> Iterator[bytes]:
+    """One Wakapi user's heartbeats as a WakaTime export, generated as the rows are read."""
+    db = _open(database)
     try:
         try:
             columns = {row[1] for row in db.execute("PRAGMA table_info(heartbeats)")}
@@ -206,14 +210,13 @@ def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _count_rows(database: Path, username: str) -> int:
+    db = _open(database)
     try:
-        db = sqlite3.connect(f"file:{database.resolve()}?mode=ro", uri=True)
-        try:
-            (count,) = db.execute(
-                "SELECT count(*) FROM heartbeats WHERE user_id = ?", (username,)
-            ).fetchone()
-        finally:
-            db.close()
+        (count,) = db.execute(
+            "SELECT count(*) FROM heartbeats WHERE user_id = ?", (username,)
+        ).fetchone()
     except sqlite3.Error as exc:
         raise WakapiError(f"{database} is not a readable Wakapi SQLite database: {exc}") from None
+    finally:
+        db.close()
     return int(count)

@@ -71,15 +71,25 @@ def process_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
-def process_peak_rss_mib(pid: int) -> float | None:
-    """Peak resident set size (VmHWM) of a process in MiB."""
+def _status_mib(pid: int, field: str) -> float | None:
+    """A memory figure of /proc/<pid>/status (``VmHWM``, ``VmRSS``) in MiB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None
     return None
+
+
+def process_peak_rss_mib(pid: int) -> float | None:
+    """Peak resident set size (VmHWM) of a process in MiB."""
+    return _status_mib(pid, "VmHWM")
+
+
+def process_rss_mib(pid: int) -> float | None:
+    """Resident set size now (VmRSS) of a process in MiB."""
+    return _status_mib(pid, "VmRSS")
 
 
 def machine_busy_cpu_s() -> float:

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from bench.clients import client, wait_for_total
-from bench.deploy import System, User, process_peak_rss_mib
+from bench.deploy import System, User, process_peak_rss_mib, process_rss_mib
 from bench.report import Row
 from bench.wakatime_dump import dump_file, spread_days
 
@@ -32,10 +32,7 @@ PROJECTED_CAP_S = 900.0
 
 
 def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return process_rss_mib(pid) or 0.0
 
 
 def _export(path: Path, heartbeats: int) -> int:
